@@ -1,0 +1,76 @@
+# proteus build.  `make` builds build/proteus and build/libproteus.a;
+# `make check` runs every test (what CI and the README run).
+CC ?= cc
+BUILD ?= build
+PYTHON ?= .venv/bin/python
+CSTD = -std=c11 -D_GNU_SOURCE
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+OPT ?= -O2 -g
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -I$(BUILD)/gen -DPX_SOURCE_ROOT=\"$(CURDIR)\" $(EXTRA_CFLAGS)
+LDLIBS = -lprotobuf-c -lm -lpthread
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+
+LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+GEN_C := $(BUILD)/gen/onnx.pb-c.c
+GEN_H := $(BUILD)/gen/onnx.pb-c.h
+GEN_O := $(BUILD)/obj/gen/onnx.pb-c.o
+LIB_O := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_O)
+CLI_O := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check check-unit check-asan check-integration clean bench
+all: $(BUILD)/proteus $(BUILD)/libproteus.a
+
+# protoc-c output is generated here from the system's onnx.proto, never committed.
+$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
+	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
+
+$(GEN_O): $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) -w -I$(BUILD)/gen $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libproteus.a: $(LIB_O)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/proteus: $(CLI_O) $(BUILD)/libproteus.a
+	$(CC) $(CFLAGS_ALL) $(CLI_O) $(BUILD)/libproteus.a $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testing.h $(BUILD)/libproteus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/libproteus.a $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libproteus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< $(BUILD)/libproteus.a $(LDLIBS) -o $@
+
+bench: $(BENCH_BIN) $(BUILD)/proteus
+
+check-unit: $(TEST_BIN)
+	@tests/run_unit $(TEST_BIN)
+
+# The same C tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check-unit
+
+check-integration: all
+	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q tests/integration
+
+check: check-unit check-asan check-integration
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

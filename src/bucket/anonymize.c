@@ -1,0 +1,234 @@
+#include "bucket/anonymize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t attr_hash(const px_attr *a)
+{
+    uint64_t h = px_hash_str(a->name);
+    h = mix(h, (uint64_t)a->type);
+    switch (a->type) {
+    case PX_ATTR_INT: h = mix(h, (uint64_t)a->i); break;
+    case PX_ATTR_FLOAT: h = hash_bytes(h, &a->f, sizeof a->f); break;
+    case PX_ATTR_STRING: h = hash_bytes(h, a->s, a->s_len); break;
+    case PX_ATTR_INTS: h = hash_bytes(h, a->ints, (size_t)a->n * sizeof *a->ints); break;
+    case PX_ATTR_FLOATS: h = hash_bytes(h, a->floats, (size_t)a->n * sizeof *a->floats); break;
+    default:
+        if (a->raw) h = hash_bytes(h, a->raw, a->raw_len);
+        else if (a->t && a->t->data) h = hash_bytes(h, a->t->data, a->t->nbytes);
+        break;
+    }
+    return h;
+}
+
+/* Structural hash per node: op, attributes and the hashes of what feeds
+ * each input (graph inputs by position, initializers by shape), computed
+ * in topological order. */
+static px_status node_hashes(const px_graph *g, const int *topo, uint64_t *nh)
+{
+    uint64_t *vh = calloc((size_t)g->n_values + 1, sizeof *vh);
+    if (!vh) return px_nomem();
+    for (int i = 0; i < g->n_inputs; i++) vh[g->inputs[i]] = mix(0x1234, (uint64_t)i);
+    for (int i = 0; i < g->n_inits; i++) {
+        const px_tensor *t = g->values[g->inits[i]].init;
+        uint64_t h = mix(0x5678, (uint64_t)t->dtype);
+        h = hash_bytes(h, t->dims, (size_t)t->rank * sizeof *t->dims);
+        if (t->data && t->nbytes <= 64) h = hash_bytes(h, t->data, t->nbytes);
+        vh[g->inits[i]] = h;
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        const px_node *n = &g->nodes[topo[k]];
+        uint64_t h = mix(px_hash_str(n->op_type), px_hash_str(n->domain));
+        for (int a = 0; a < n->n_attrs; a++) h = mix(h, attr_hash(&n->attrs[a]));
+        for (int j = 0; j < n->n_inputs; j++) h = mix(h, n->inputs[j] >= 0 ? vh[n->inputs[j]] : 0x9999);
+        nh[topo[k]] = h;
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] >= 0) vh[n->outputs[j]] = mix(h, (uint64_t)j);
+    }
+    free(vh);
+    return PX_OK;
+}
+
+/* Kahn's algorithm choosing, among ready nodes, the smallest hash. */
+static px_status canonical_order(const px_graph *g, const uint64_t *nh, int *order)
+{
+    int n = g->n_nodes;
+    int *indeg = calloc((size_t)n + 1, sizeof *indeg);
+    char *ready = calloc((size_t)n + 1, 1);
+    int *prod = malloc(((size_t)g->n_values + 1) * sizeof *prod);
+    if (!indeg || !ready || !prod) {
+        free(indeg);
+        free(ready);
+        free(prod);
+        return px_nomem();
+    }
+    for (int v = 0; v < g->n_values; v++) prod[v] = -1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < g->nodes[i].n_outputs; j++)
+            if (g->nodes[i].outputs[j] >= 0) prod[g->nodes[i].outputs[j]] = i;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++) {
+            int v = g->nodes[i].inputs[j];
+            if (v >= 0 && prod[v] >= 0) indeg[i]++;
+        }
+    for (int i = 0; i < n; i++) ready[i] = indeg[i] == 0;
+    /* O(n^2) selection is fine: subgraphs are small (tens of nodes). */
+    for (int k = 0; k < n; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (ready[i] == 1 && (best < 0 || nh[i] < nh[best])) best = i;
+        if (best < 0) {
+            free(indeg);
+            free(ready);
+            free(prod);
+            return px_fail(PX_ERR_INVALID, "anonymize: the subgraph has a cycle");
+        }
+        ready[best] = 2;
+        order[k] = best;
+        const px_node *nd = &g->nodes[best];
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int v = nd->outputs[j];
+            if (v < 0) continue;
+            for (int i = 0; i < n; i++)
+                for (int q = 0; q < g->nodes[i].n_inputs; q++)
+                    if (g->nodes[i].inputs[q] == v && --indeg[i] == 0) ready[i] = 1;
+        }
+    }
+    free(indeg);
+    free(ready);
+    free(prod);
+    return PX_OK;
+}
+
+static px_status copy_type(const px_graph *g, int src, px_graph *out, int dst)
+{
+    const px_value *s = &g->values[src];
+    out->values[dst].dtype = s->dtype;
+    if (s->type_raw) {
+        out->values[dst].type_raw = px_arena_memdup(&out->arena, s->type_raw, s->type_raw_len);
+        if (!out->values[dst].type_raw) return px_nomem();
+        out->values[dst].type_raw_len = s->type_raw_len;
+    }
+    if (s->shape.rank < 0) return PX_OK;
+    px_dim dims[PX_MAX_RANK];
+    for (int i = 0; i < s->shape.rank; i++) {
+        dims[i].v = s->shape.dims[i].v;
+        /* symbolic names are renamed by position too */
+        dims[i].sym = NULL;
+        if (s->shape.dims[i].sym) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "d%d", i);
+            dims[i].sym = px_arena_strdup(&out->arena, buf);
+        }
+    }
+    return px_shape_set(out, &out->values[dst].shape, s->shape.rank, dims);
+}
+
+px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *out)
+{
+    px_graph_init(out);
+    int n = in->n_nodes;
+    int *topo = malloc(((size_t)n + 1) * sizeof *topo);
+    int *order = malloc(((size_t)n + 1) * sizeof *order);
+    uint64_t *nh = malloc(((size_t)n + 1) * sizeof *nh);
+    int *vmap = malloc(((size_t)in->n_values + 1) * sizeof *vmap);
+    px_status st = PX_OK;
+    char name[32];
+    if (!topo || !order || !nh || !vmap) {
+        st = px_nomem();
+        goto out;
+    }
+    if ((st = px_graph_topo_order(in, topo)) || (st = node_hashes(in, topo, nh)) ||
+        (st = canonical_order(in, nh, order)))
+        goto out;
+    for (int v = 0; v < in->n_values; v++) vmap[v] = -1;
+    out->ir_version = hdr->ir_version;
+    out->producer_name = "proteus";
+    out->graph_name = "g";
+    for (int i = 0; i < hdr->n_opsets; i++)
+        if ((st = px_graph_set_opset(out, hdr->opsets[i].domain, hdr->opsets[i].version))) goto out;
+#define NEWVAL(fmt, k, src)                                                   \
+    do {                                                                      \
+        snprintf(name, sizeof name, fmt, k);                                  \
+        int id_ = px_graph_add_value(out, name);                              \
+        if (id_ < 0) { st = px_nomem(); goto out; }                           \
+        if ((st = copy_type(in, src, out, id_))) goto out;                    \
+        vmap[src] = id_;                                                      \
+    } while (0)
+    for (int i = 0; i < in->n_inputs; i++) {
+        NEWVAL("i%d", i, in->inputs[i]);
+        if ((st = px_graph_add_input(out, vmap[in->inputs[i]]))) goto out;
+    }
+    for (int i = 0; i < in->n_outputs; i++)
+        if (vmap[in->outputs[i]] < 0) NEWVAL("o%d", i, in->outputs[i]);
+    int nw = 0, nt = 0;
+    for (int k = 0; k < n; k++) {
+        const px_node *nd = &in->nodes[order[k]];
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int v = nd->inputs[j];
+            if (v < 0 || vmap[v] >= 0 || !(in->values[v].flags & PX_VAL_INIT)) continue;
+            NEWVAL("w%d", nw++, v);
+            px_tensor *t = px_tensor_clone(in->values[v].init);
+            if (!t) {
+                st = px_nomem();
+                goto out;
+            }
+            if ((st = px_graph_add_init(out, vmap[v], t))) goto out;
+        }
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int v = nd->outputs[j];
+            if (v >= 0 && vmap[v] < 0) NEWVAL("t%d", nt++, v);
+        }
+    }
+#undef NEWVAL
+    for (int k = 0; k < n; k++) {
+        const px_node *nd = &in->nodes[order[k]];
+        snprintf(name, sizeof name, "n%d", k);
+        int nid = px_graph_add_node(out, nd->op_type, nd->domain, name);
+        if (nid < 0) {
+            st = PX_ERR_NOMEM;
+            goto out;
+        }
+        int *ids = malloc(((size_t)(nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs) + 1) * sizeof *ids);
+        if (!ids) {
+            st = px_nomem();
+            goto out;
+        }
+        for (int j = 0; j < nd->n_inputs; j++) ids[j] = nd->inputs[j] >= 0 ? vmap[nd->inputs[j]] : -1;
+        st = px_node_set_inputs(out, nid, ids, nd->n_inputs);
+        for (int j = 0; j < nd->n_outputs; j++) ids[j] = nd->outputs[j] >= 0 ? vmap[nd->outputs[j]] : -1;
+        if (!st) st = px_node_set_outputs(out, nid, ids, nd->n_outputs);
+        free(ids);
+        for (int a = 0; a < nd->n_attrs && !st; a++) st = px_node_add_attr(out, nid, &nd->attrs[a]);
+        if (st) goto out;
+    }
+    for (int i = 0; i < in->n_outputs; i++)
+        if ((st = px_graph_add_output(out, vmap[in->outputs[i]]))) goto out;
+    st = px_graph_index(out);
+out:
+    free(topo);
+    free(order);
+    free(nh);
+    free(vmap);
+    if (st) {
+        px_graph_free(out);
+        px_graph_init(out);
+    }
+    return st;
+}

@@ -1,0 +1,48 @@
+/* The owner's key: which bucket files are real, in which order, how their
+ * interfaces connect, and the original model's names and interface.
+ * Stored as JSON (format "proteus-key/1"). */
+#ifndef PX_KEY_H
+#define PX_KEY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir/graph.h"
+#include "util/arena.h"
+#include "util/jsonparse.h"
+
+typedef struct px_key_tensor {
+    const char *name;      /* original value name */
+    px_dtype dtype;
+    px_shape shape;
+} px_key_tensor;
+
+typedef struct px_key_part {
+    const char *file;
+    int n_inputs, n_outputs;
+    px_key_tensor *inputs, *outputs;  /* by position in the file */
+    const px_jval *probe;             /* functional fingerprint, or NULL */
+} px_key_part;
+
+typedef struct px_key {
+    px_arena arena;
+    int64_t ir_version;
+    px_opset *opsets;
+    int n_opsets;
+    const char *producer_name, *producer_version, *graph_name;
+    int n_inputs, n_outputs;
+    px_key_tensor *inputs, *outputs;  /* the original model's interface */
+    int n_parts;
+    px_key_part *parts;               /* real subgraphs in model order */
+    int n_files;
+    const char **files;               /* every bucket file, sorted */
+    int k;                            /* sentinels per real subgraph */
+} px_key;
+
+void px_key_init(px_key *k);
+void px_key_free(px_key *k);
+/* Writes the key as JSON to f. */
+void px_key_write(const px_key *k, FILE *f);
+px_status px_key_read(const char *path, px_key *k);
+
+#endif

@@ -1,0 +1,255 @@
+/* proteus command-line tool: parses arguments, calls the library, reports.
+ * Every failure prints one line "proteus: <what>: <problem>" and exits 1
+ * (2 for usage errors). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "onnx/onnx_io.h"
+#include "shape/shape_infer.h"
+#include "partition/partition.h"
+#include "tools/inspect.h"
+#include "util/json.h"
+#include "tools/rehydrate.h"
+
+static const char *usage_text =
+    "usage: proteus <command> [options]\n"
+    "\n"
+    "commands (the pipeline):\n"
+    "  obfuscate MODEL -o BUCKET --key KEY [-k K] [--subgraph-size S | -n N] [--seed N]\n"
+    "  optimize BUCKET -o OUT --with DRIVER [-j JOBS] [--shard I/N]\n"
+    "  reassemble OUT --key KEY -o MODEL [--no-seam-cleanup]\n"
+    "  verify REFERENCE CANDIDATE [--rtol R] [--atol A]\n"
+    "\n"
+    "commands (models):\n"
+    "  inspect MODEL [--json]          nodes, op histogram, inputs/outputs, params, FLOPs\n"
+    "  shapes MODEL                    every value's inferred dtype and shape, as JSON\n"
+    "  partition MODEL [--subgraph-size S | -n N] [--seed N]   the partition obfuscate uses, as JSON\n"
+    "  rehydrate IN OUT [--seed N]     fill weightless initializers with seeded random values\n"
+    "  roundtrip IN OUT                load and save again (tests the ONNX reader/writer)\n"
+    "\n"
+    "  proteus <command> --help        help for one command\n";
+
+int cli_fail(void)
+{
+    fprintf(stderr, "proteus: %s\n", px_last_error());
+    return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "proteus: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'proteus %s--help')\n", cmd ? cmd : "");
+    return 2;
+}
+
+int cli_want_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int fail(void) { return cli_fail(); }
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "proteus: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'proteus --help')\n");
+    return 2;
+}
+
+static int want_help(int argc, char **argv) { return cli_want_help(argc, argv); }
+
+static int cmd_inspect(int argc, char **argv)
+{
+    if (want_help(argc, argv)) {
+        printf("usage: proteus inspect MODEL [--json]\n"
+               "Prints node count, op histogram (domain-qualified for non-default domains),\n"
+               "inputs and outputs with dtype and shape, parameter count and bytes,\n"
+               "estimated multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul, opsets.\n"
+               "--json prints one JSON object instead.\n");
+        return 0;
+    }
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (argv[i][0] == '-') return usage_error("inspect: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return usage_error("inspect: unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return usage_error("inspect: missing MODEL%s", "");
+    px_graph g;
+    px_graph_init(&g);
+    if (px_onnx_load(path, &g)) return fail();
+    px_inspect r;
+    if (px_inspect_run(&g, &r)) {
+        px_graph_free(&g);
+        return fail();
+    }
+    if (json) px_inspect_print_json(&g, &r, stdout);
+    else px_inspect_print_text(&g, &r, stdout);
+    px_inspect_free(&r);
+    px_graph_free(&g);
+    return 0;
+}
+
+static int cmd_shapes(int argc, char **argv)
+{
+    if (want_help(argc, argv) || argc != 1) {
+        printf("usage: proteus shapes MODEL\n"
+               "Runs shape inference and prints {\"values\": [{name, dtype, shape}...]}.\n");
+        return argc == 1 ? 0 : 2;
+    }
+    px_graph g;
+    px_graph_init(&g);
+    if (px_onnx_load(argv[0], &g)) return fail();
+    if (px_shape_infer(&g, NULL)) {
+        px_fail_prefix(PX_ERR_SHAPE, "%s", argv[0]);
+        px_graph_free(&g);
+        return fail();
+    }
+    px_values_print_json(&g, stdout);
+    px_graph_free(&g);
+    return 0;
+}
+
+static int cmd_partition(int argc, char **argv)
+{
+    if (want_help(argc, argv)) {
+        printf("usage: proteus partition MODEL [--subgraph-size S | -n N] [--seed N]\n"
+               "Prints the partition obfuscate would use, as JSON: {\"parts\", \"cut_edges\",\n"
+               "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n");
+        return 0;
+    }
+    const char *path = NULL;
+    px_partition_opts o = {0};
+    for (int i = 0; i < argc; i++) {
+        uint64_t v;
+        if (!strcmp(argv[i], "--subgraph-size") || !strcmp(argv[i], "-n") || !strcmp(argv[i], "--seed")) {
+            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], &v) || v > 100000000)
+                return usage_error("partition: %s needs a number", argv[i]);
+            if (!strcmp(argv[i], "--seed")) o.seed = v;
+            else if (!strcmp(argv[i], "-n")) o.n_parts = (int)v;
+            else o.subgraph_size = (int)v;
+            i++;
+        } else if (argv[i][0] == '-') return usage_error("partition: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return usage_error("partition: unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return usage_error("partition: missing MODEL%s", "");
+    px_graph g;
+    px_graph_init(&g);
+    if (px_onnx_load(path, &g)) return fail();
+    px_partition p;
+    if (px_graph_sort(&g) || px_partition_graph(&g, &o, &p)) {
+        px_graph_free(&g);
+        return fail();
+    }
+    px_json j;
+    px_json_init(&j, stdout, 0);
+    px_json_obj_begin(&j);
+    px_json_key(&j, "parts");
+    px_json_int(&j, p.n_parts);
+    px_json_key(&j, "cut_edges");
+    px_json_int(&j, p.cut_edges);
+    px_json_key(&j, "nodes");
+    px_json_arr_begin(&j);
+    for (int i = 0; i < g.n_nodes; i++) {
+        px_json_obj_begin(&j);
+        px_json_key(&j, "name");
+        px_json_str(&j, g.nodes[i].name);
+        px_json_key(&j, "op");
+        px_json_str(&j, g.nodes[i].op_type);
+        px_json_key(&j, "part");
+        px_json_int(&j, p.part_of[i]);
+        px_json_obj_end(&j);
+    }
+    px_json_arr_end(&j);
+    px_json_obj_end(&j);
+    px_json_end(&j);
+    px_partition_free(&p);
+    px_graph_free(&g);
+    return 0;
+}
+
+static int cmd_roundtrip(int argc, char **argv)
+{
+    if (want_help(argc, argv) || argc != 2) {
+        printf("usage: proteus roundtrip IN OUT\nLoads IN into the graph IR and saves it to OUT.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    px_graph g;
+    px_graph_init(&g);
+    if (px_onnx_load(argv[0], &g)) return fail();
+    px_status st = px_onnx_save(&g, argv[1], NULL);
+    px_graph_free(&g);
+    return st ? fail() : 0;
+}
+
+static int cmd_rehydrate(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    uint64_t seed = 0;
+    if (want_help(argc, argv)) {
+        printf("usage: proteus rehydrate IN OUT [--seed N]\n"
+               "Fills every initializer that has no data (the corpus's weightless form) with\n"
+               "seeded random values of its dtype and shape, so the model runs. Same seed,\n"
+               "same bytes. Models over 2 GiB get their tensors in OUT.data beside OUT.\n");
+        return 0;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--seed")) {
+            if (i + 1 >= argc) return usage_error("rehydrate: --seed needs a value%s", "");
+            if (cli_parse_u64(argv[++i], &seed)) return usage_error("rehydrate: bad seed '%s'", argv[i]);
+        } else if (argv[i][0] == '-') return usage_error("rehydrate: unknown option '%s'", argv[i]);
+        else if (!in) in = argv[i];
+        else if (!out) out = argv[i];
+        else return usage_error("rehydrate: unexpected argument '%s'", argv[i]);
+    }
+    if (!in || !out) return usage_error("rehydrate: need IN and OUT%s", "");
+    px_graph g;
+    px_graph_init(&g);
+    if (px_onnx_load(in, &g)) return fail();
+    px_status st = px_rehydrate(&g, seed);
+    if (!st) st = px_onnx_save(&g, out, NULL);
+    px_graph_free(&g);
+    return st ? fail() : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    argc -= 2;
+    argv += 2;
+    if (!strcmp(cmd, "obfuscate")) return cmd_obfuscate(argc, argv);
+    if (!strcmp(cmd, "optimize")) return cmd_optimize(argc, argv);
+    if (!strcmp(cmd, "reassemble")) return cmd_reassemble(argc, argv);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
+    if (!strcmp(cmd, "shapes")) return cmd_shapes(argc, argv);
+    if (!strcmp(cmd, "partition")) return cmd_partition(argc, argv);
+    if (!strcmp(cmd, "roundtrip")) return cmd_roundtrip(argc, argv);
+    if (!strcmp(cmd, "rehydrate")) return cmd_rehydrate(argc, argv);
+    return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,192 @@
+#include "partition/extract.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void px_part_io_free(px_part_io *io)
+{
+    free(io->inputs);
+    free(io->outputs);
+    memset(io, 0, sizeof *io);
+}
+
+static px_status copy_value_type(const px_graph *g, int src, px_graph *out, int dst)
+{
+    const px_value *s = &g->values[src];
+    px_value *d = &out->values[dst];
+    d->dtype = s->dtype;
+    if (s->type_raw) {
+        d->type_raw = px_arena_memdup(&out->arena, s->type_raw, s->type_raw_len);
+        if (!d->type_raw) return px_nomem();
+        d->type_raw_len = s->type_raw_len;
+    }
+    if (s->shape.rank >= 0) {
+        px_dim dims[PX_MAX_RANK];
+        for (int i = 0; i < s->shape.rank; i++) {
+            dims[i].v = s->shape.dims[i].v;
+            dims[i].sym = s->shape.dims[i].sym ? px_arena_strdup(&out->arena, s->shape.dims[i].sym) : NULL;
+        }
+        return px_shape_set(out, &out->values[dst].shape, s->shape.rank, dims);
+    }
+    return PX_OK;
+}
+
+/* Maps an original value id to the id in out, creating it on first use. */
+static int map_value(const px_graph *g, px_graph *out, int *vmap, int v)
+{
+    if (v < 0) return -1;
+    if (vmap[v] >= 0) return vmap[v];
+    int id = px_graph_add_value(out, g->values[v].name);
+    if (id < 0) return -1;
+    if (copy_value_type(g, v, out, id)) return -1;
+    vmap[v] = id;
+    return id;
+}
+
+px_status px_extract_part(const px_graph *g, const px_partition *p, int part, px_graph *out, px_part_io *io)
+{
+    px_graph_init(out);
+    memset(io, 0, sizeof *io);
+    int n = g->n_nodes;
+    char *take = calloc((size_t)n + 1, 1);
+    int *vmap = malloc(((size_t)g->n_values + 1) * sizeof *vmap);
+    char *produced = calloc((size_t)g->n_values + 1, 1);
+    char *is_input = calloc((size_t)g->n_values + 1, 1);
+    int *stack = malloc(((size_t)n + 1) * sizeof *stack);
+    px_status st = PX_OK;
+    if (!take || !vmap || !produced || !is_input || !stack) {
+        st = px_nomem();
+        goto out;
+    }
+    for (int v = 0; v < g->n_values; v++) vmap[v] = -1;
+    /* the part's nodes, plus the constant-only nodes they read, transitively */
+    int sp = 0;
+    for (int i = 0; i < n; i++)
+        if (p->part_of[i] == part) {
+            take[i] = 1;
+            stack[sp++] = i;
+        }
+    while (sp > 0) {
+        const px_node *nd = &g->nodes[stack[--sp]];
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int v = nd->inputs[j];
+            int pr = v >= 0 ? g->values[v].producer : -1;
+            if (pr >= 0 && p->part_of[pr] < 0 && !take[pr]) {
+                take[pr] = 1;
+                stack[sp++] = pr;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (take[i])
+            for (int j = 0; j < g->nodes[i].n_outputs; j++)
+                if (g->nodes[i].outputs[j] >= 0) produced[g->nodes[i].outputs[j]] = 1;
+
+    out->ir_version = g->ir_version;
+    for (int i = 0; i < g->n_opsets; i++)
+        if ((st = px_graph_set_opset(out, g->opsets[i].domain, g->opsets[i].version))) goto out;
+
+    io->inputs = malloc(((size_t)g->n_values + 1) * sizeof *io->inputs);
+    io->outputs = malloc(((size_t)g->n_values + 1) * sizeof *io->outputs);
+    if (!io->inputs || !io->outputs) {
+        st = px_nomem();
+        goto out;
+    }
+    /* Inputs first (by first use), so the subgraph's value order is stable. */
+    for (int i = 0; i < n; i++) {
+        if (!take[i]) continue;
+        const px_node *nd = &g->nodes[i];
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int v = nd->inputs[j];
+            if (v < 0 || produced[v] || is_input[v]) continue;
+            const px_value *val = &g->values[v];
+            if ((val->flags & PX_VAL_INIT) && !(val->flags & PX_VAL_INPUT)) continue;
+            if (val->dtype == PX_DT_UNDEFINED && !val->type_raw) {
+                st = px_fail(PX_ERR_UNSUPPORTED, "cannot cut at value '%s': its type is unknown", val->name);
+                goto out;
+            }
+            is_input[v] = 1;
+            int id = map_value(g, out, vmap, v);
+            if (id < 0 || (st = px_graph_add_input(out, id))) {
+                if (!st) st = px_nomem();
+                goto out;
+            }
+            io->inputs[io->n_inputs++] = v;
+        }
+    }
+    /* Initializers read by the taken nodes. */
+    for (int i = 0; i < n; i++) {
+        if (!take[i]) continue;
+        const px_node *nd = &g->nodes[i];
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int v = nd->inputs[j];
+            if (v < 0 || vmap[v] >= 0 || !(g->values[v].flags & PX_VAL_INIT)) continue;
+            int id = map_value(g, out, vmap, v);
+            px_tensor *t = id >= 0 ? px_tensor_clone(g->values[v].init) : NULL;
+            if (!t) {
+                st = px_nomem();
+                goto out;
+            }
+            if ((st = px_graph_add_init(out, id, t))) goto out;
+        }
+    }
+    /* Nodes in the original (topological) order. */
+    int ids[64];
+    for (int i = 0; i < n; i++) {
+        if (!take[i]) continue;
+        const px_node *nd = &g->nodes[i];
+        int nid = px_graph_add_node(out, nd->op_type, nd->domain, nd->name);
+        if (nid < 0) {
+            st = PX_ERR_NOMEM;
+            goto out;
+        }
+        int *buf = nd->n_inputs > 64 || nd->n_outputs > 64
+                       ? malloc((size_t)(nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs) * sizeof(int))
+                       : ids;
+        if (!buf) {
+            st = px_nomem();
+            goto out;
+        }
+        for (int j = 0; j < nd->n_inputs && !st; j++) {
+            buf[j] = map_value(g, out, vmap, nd->inputs[j]);
+            if (nd->inputs[j] >= 0 && buf[j] < 0) st = px_nomem();
+        }
+        if (!st) st = px_node_set_inputs(out, nid, buf, nd->n_inputs);
+        for (int j = 0; j < nd->n_outputs && !st; j++) {
+            buf[j] = map_value(g, out, vmap, nd->outputs[j]);
+            if (nd->outputs[j] >= 0 && buf[j] < 0) st = px_nomem();
+        }
+        if (!st) st = px_node_set_outputs(out, nid, buf, nd->n_outputs);
+        if (buf != ids) free(buf);
+        for (int k = 0; k < nd->n_attrs && !st; k++) st = px_node_add_attr(out, nid, &nd->attrs[k]);
+        if (st) goto out;
+    }
+    /* Outputs: produced by this part's own nodes and read elsewhere. */
+    for (int i = 0; i < n; i++) {
+        if (p->part_of[i] != part) continue;
+        const px_node *nd = &g->nodes[i];
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int v = nd->outputs[j];
+            if (v < 0) continue;
+            int wanted = (g->values[v].flags & PX_VAL_OUTPUT) != 0;
+            for (int c = g->cons_start[v]; c < g->cons_start[v + 1] && !wanted; c++)
+                if (p->part_of[g->cons[c]] != part) wanted = 1;
+            if (!wanted) continue;
+            if ((st = px_graph_add_output(out, vmap[v]))) goto out;
+            io->outputs[io->n_outputs++] = v;
+        }
+    }
+    if (io->n_outputs == 0) st = px_fail(PX_ERR_INVALID, "part %d has no outputs", part);
+out:
+    free(take);
+    free(vmap);
+    free(produced);
+    free(is_input);
+    free(stack);
+    if (st) {
+        px_graph_free(out);
+        px_graph_init(out);
+        px_part_io_free(io);
+    }
+    return st;
+}

@@ -1,0 +1,290 @@
+#include "reassemble/reassemble.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bucket/key.h"
+#include "onnx/onnx_io.h"
+#include "reassemble/seam.h"
+#include "util/fileio.h"
+#include "util/json.h"
+#include "util/subproc.h"
+
+static void shape_str(const px_shape *s, char *buf, size_t n)
+{
+    if (s->rank < 0) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < s->rank && k < n; i++) {
+        if (s->dims[i].v >= 0) k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? "," : "", (long long)s->dims[i].v);
+        else k += (size_t)snprintf(buf + k, n - k, "%s?", i ? "," : "");
+    }
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+/* Same dtype, rank and known dims (a dim the file leaves open is accepted). */
+static px_status check_tensor(const char *file, const char *role, int pos, const px_key_tensor *want, const px_value *got)
+{
+    char a[256], b[256];
+    if (got->dtype != want->dtype)
+        return px_fail(PX_ERR_MISMATCH, "%s: %s %d is %s, but %s was sent", file, role, pos,
+                       px_dtype_name(got->dtype), px_dtype_name(want->dtype));
+    if (want->shape.rank < 0 || got->shape.rank < 0) return PX_OK;
+    int bad = got->shape.rank != want->shape.rank;
+    for (int i = 0; !bad && i < want->shape.rank; i++)
+        if (want->shape.dims[i].v >= 0 && got->shape.dims[i].v >= 0 && want->shape.dims[i].v != got->shape.dims[i].v)
+            bad = 1;
+    if (!bad) return PX_OK;
+    shape_str(&got->shape, a, sizeof a);
+    shape_str(&want->shape, b, sizeof b);
+    return px_fail(PX_ERR_MISMATCH, "%s: %s %d has shape %s, but %s was sent", file, role, pos, a, b);
+}
+
+static px_status check_interface(const char *file, const px_key_part *kp, const px_graph *f)
+{
+    int n_in = 0;
+    for (int i = 0; i < f->n_inputs; i++) n_in += !(f->values[f->inputs[i]].flags & PX_VAL_INIT);
+    if (n_in != kp->n_inputs || f->n_outputs != kp->n_outputs)
+        return px_fail(PX_ERR_MISMATCH, "%s: the interface changed: %d inputs and %d outputs, but %d and %d were sent",
+                       file, n_in, f->n_outputs, kp->n_inputs, kp->n_outputs);
+    px_status st;
+    int k = 0;
+    for (int i = 0; i < f->n_inputs; i++) {
+        const px_value *v = &f->values[f->inputs[i]];
+        if (v->flags & PX_VAL_INIT) continue;
+        if ((st = check_tensor(file, "input", k, &kp->inputs[k], v))) return st;
+        k++;
+    }
+    for (int i = 0; i < f->n_outputs; i++)
+        if ((st = check_tensor(file, "output", i, &kp->outputs[i], &f->values[f->outputs[i]]))) return st;
+    return PX_OK;
+}
+
+static int stitched_value(px_graph *out, const char *name)
+{
+    return px_graph_value(out, name);
+}
+
+static px_status copy_type(px_graph *out, int dst, const px_value *src)
+{
+    if (out->values[dst].dtype == PX_DT_UNDEFINED) out->values[dst].dtype = src->dtype;
+    if (out->values[dst].shape.rank >= 0 || src->shape.rank < 0) return PX_OK;
+    px_dim dims[PX_MAX_RANK];
+    for (int i = 0; i < src->shape.rank; i++) {
+        dims[i].v = src->shape.dims[i].v;
+        dims[i].sym = src->shape.dims[i].sym ? px_arena_strdup(&out->arena, src->shape.dims[i].sym) : NULL;
+    }
+    return px_shape_set(out, &out->values[dst].shape, src->shape.rank, dims);
+}
+
+static px_status set_key_type(px_graph *out, int v, const px_key_tensor *t)
+{
+    out->values[v].dtype = t->dtype;
+    if (t->shape.rank < 0) return PX_OK;
+    return px_shape_set(out, &out->values[v].shape, t->shape.rank, t->shape.dims);
+}
+
+/* Adds the file's nodes to out: interface values take their original names,
+ * the rest a per-part prefix. */
+static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph *f)
+{
+    int *vmap = malloc(((size_t)f->n_values + 1) * sizeof *vmap);
+    if (!vmap) return px_nomem();
+    px_status st = PX_OK;
+    for (int v = 0; v < f->n_values; v++) vmap[v] = -1;
+    int k = 0;
+    for (int i = 0; i < f->n_inputs && !st; i++) {
+        int v = f->inputs[i];
+        if (f->values[v].flags & PX_VAL_INIT) continue;
+        vmap[v] = stitched_value(out, kp->inputs[k++].name);
+        if (vmap[v] < 0) st = px_nomem();
+    }
+    for (int i = 0; i < f->n_outputs && !st; i++) {
+        int v = f->outputs[i];
+        if (vmap[v] >= 0) {
+            /* an input passed straight through: keep it with an Identity */
+            st = px_fail(PX_ERR_UNSUPPORTED, "%s: output %d is input passed through", kp->file, i);
+            break;
+        }
+        vmap[v] = stitched_value(out, kp->outputs[i].name);
+        if (vmap[v] < 0) st = px_nomem();
+        else st = copy_type(out, vmap[v], &f->values[v]);
+    }
+    char name[1024];
+    for (int v = 0; v < f->n_values && !st; v++) {
+        if (vmap[v] >= 0) continue;
+        snprintf(name, sizeof name, "p%d/%s", part, f->values[v].name);
+        vmap[v] = px_graph_add_value(out, name);
+        if (vmap[v] < 0) {
+            st = PX_ERR_INVALID;
+            break;
+        }
+        st = copy_type(out, vmap[v], &f->values[v]);
+        if (!st && f->values[v].init) {
+            st = px_graph_add_init(out, vmap[v], f->values[v].init);
+            f->values[v].init = NULL; /* moved */
+        }
+    }
+    for (int i = 0; i < f->n_nodes && !st; i++) {
+        const px_node *nd = &f->nodes[i];
+        snprintf(name, sizeof name, "p%d/%s", part, nd->name);
+        int nid = px_graph_add_node(out, nd->op_type, nd->domain, name);
+        if (nid < 0) {
+            st = PX_ERR_NOMEM;
+            break;
+        }
+        int n = nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs;
+        int *ids = malloc(((size_t)n + 1) * sizeof *ids);
+        if (!ids) {
+            st = px_nomem();
+            break;
+        }
+        for (int j = 0; j < nd->n_inputs; j++) ids[j] = nd->inputs[j] >= 0 ? vmap[nd->inputs[j]] : -1;
+        st = px_node_set_inputs(out, nid, ids, nd->n_inputs);
+        for (int j = 0; j < nd->n_outputs; j++) ids[j] = nd->outputs[j] >= 0 ? vmap[nd->outputs[j]] : -1;
+        if (!st) st = px_node_set_outputs(out, nid, ids, nd->n_outputs);
+        free(ids);
+        for (int a = 0; a < nd->n_attrs && !st; a++) st = px_node_add_attr(out, nid, &nd->attrs[a]);
+    }
+    for (int i = 0; i < f->n_opsets && !st; i++)
+        if (f->opsets[i].version > px_graph_opset(out, f->opsets[i].domain))
+            st = px_graph_set_opset(out, f->opsets[i].domain, f->opsets[i].version);
+    if (!st && f->ir_version > out->ir_version) out->ir_version = f->ir_version;
+    free(vmap);
+    return st;
+}
+
+/* Runs the fingerprinted files on their probe inputs; the first that
+ * computes something else is named in the error. */
+static px_status check_probes(const char *dir, const px_key *key, double tol)
+{
+    char *req = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&req, &len);
+    if (!f) return px_nomem();
+    px_json j;
+    px_json_init(&j, f, 0);
+    px_json_obj_begin(&j);
+    px_json_key(&j, "tol");
+    px_json_double(&j, tol);
+    px_json_key(&j, "items");
+    px_json_arr_begin(&j);
+    int n = 0;
+    int *which = calloc((size_t)key->n_parts + 1, sizeof *which);
+    for (int p = 0; p < key->n_parts && which; p++) {
+        if (!key->parts[p].probe) continue;
+        char *path = px_path_join(dir, key->parts[p].file);
+        px_json_obj_begin(&j);
+        px_json_key(&j, "file");
+        px_json_str(&j, path ? path : "");
+        px_json_key(&j, "expect");
+        px_json_write_val(&j, key->parts[p].probe);
+        px_json_obj_end(&j);
+        free(path);
+        which[n++] = p;
+    }
+    px_json_arr_end(&j);
+    px_json_obj_end(&j);
+    fclose(f);
+    if (!which) {
+        free(req);
+        return px_nomem();
+    }
+    px_status st = PX_OK;
+    if (n > 0) {
+        char *args[1] = {"check"};
+        char *out;
+        size_t olen;
+        st = px_python_call("proteus_py.probe", args, 1, req, len, &out, &olen);
+        if (!st) {
+            px_arena ar;
+            px_arena_init(&ar);
+            px_jval *root;
+            st = px_json_parse(&ar, out, olen, "probe output", &root);
+            if (!st && (root->type != PX_J_ARR || (int)root->n != n))
+                st = px_fail(PX_ERR_PARSE, "probe: unexpected output");
+            for (int i = 0; !st && i < n; i++) {
+                const px_jval *ok = px_json_get(root->items[i], "ok");
+                if (ok && ok->type == PX_J_BOOL && ok->b) continue;
+                const char *detail = px_json_get_str(root->items[i], "detail");
+                char *path = px_path_join(dir, key->parts[which[i]].file);
+                st = px_fail(PX_ERR_MISMATCH, "%s: computes something else than what was sent: %s", path ? path : "?",
+                             detail ? detail : "");
+                free(path);
+            }
+            px_arena_free(&ar);
+            free(out);
+        }
+    }
+    free(which);
+    free(req);
+    return st;
+}
+
+px_status px_reassemble(const char *dir, const char *key_path, const char *out_path,
+                        const px_reassemble_opts *opts, px_reassemble_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    px_key key;
+    px_key_init(&key);
+    px_graph out;
+    px_graph_init(&out);
+    px_status st = px_key_read(key_path, &key);
+    if (st) goto done;
+    out.ir_version = key.ir_version;
+    out.producer_name = key.producer_name;
+    out.producer_version = key.producer_version;
+    out.graph_name = key.graph_name;
+    for (int i = 0; i < key.n_opsets && !st; i++) st = px_graph_set_opset(&out, key.opsets[i].domain, key.opsets[i].version);
+    for (int i = 0; i < key.n_inputs && !st; i++) {
+        int v = px_graph_value(&out, key.inputs[i].name);
+        if (v < 0 || (st = set_key_type(&out, v, &key.inputs[i]))) {
+            if (!st) st = px_nomem();
+            break;
+        }
+        st = px_graph_add_input(&out, v);
+    }
+    for (int p = 0; p < key.n_parts && !st; p++) {
+        const px_key_part *kp = &key.parts[p];
+        char *path = px_path_join(dir, kp->file);
+        if (!path) {
+            st = px_nomem();
+            break;
+        }
+        px_graph f;
+        px_graph_init(&f);
+        st = px_onnx_load(path, &f);
+        if (st == PX_ERR_IO) st = px_fail(PX_ERR_IO, "%s: missing or unreadable: %s", path, px_last_error());
+        if (!st) st = check_interface(path, kp, &f);
+        if (!st) st = stitch(&out, p, kp, &f);
+        px_graph_free(&f);
+        free(path);
+    }
+    for (int i = 0; i < key.n_outputs && !st; i++) {
+        int v = px_graph_find(&out, key.outputs[i].name);
+        if (v < 0) {
+            st = px_fail(PX_ERR_INVALID, "%s: no part produces model output '%s'", key_path, key.outputs[i].name);
+            break;
+        }
+        if (!(st = set_key_type(&out, v, &key.outputs[i]))) st = px_graph_add_output(&out, v);
+    }
+    if (!st && !(opts && opts->no_probe))
+        st = check_probes(dir, &key, opts && opts->probe_tol > 0 ? opts->probe_tol : 1e-3);
+    if (!st) st = px_graph_validate(&out);
+    if (!st) st = px_graph_sort(&out);
+    if (!st && !(opts && opts->no_seam_cleanup)) st = px_seam_cleanup(&out, &stats->seam_removed);
+    if (!st) {
+        stats->n_parts = key.n_parts;
+        stats->n_nodes = out.n_nodes;
+        px_save_opts so = {0};
+        st = px_onnx_save(&out, out_path, &so);
+    }
+done:
+    /* key strings are referenced by out until saved */
+    px_graph_free(&out);
+    px_key_free(&key);
+    return st;
+}

@@ -1,0 +1,26 @@
+/* reassemble: optimized bucket + key -> the optimized model. */
+#ifndef PX_REASSEMBLE_H
+#define PX_REASSEMBLE_H
+
+#include "ir/graph.h"
+
+typedef struct px_reassemble_opts {
+    int no_seam_cleanup;
+    int no_probe;       /* skip the functional check of the returned files */
+    double probe_tol;   /* relative tolerance of that check (default 1e-3) */
+} px_reassemble_opts;
+
+typedef struct px_reassemble_stats {
+    int n_parts, n_nodes, seam_removed;
+} px_reassemble_stats;
+
+/* Stitches the real subgraphs named in the key, read from dir, into one
+ * model written atomically to out_path.  Every file's interface (count,
+ * order, dtypes, shapes of inputs and outputs) is checked against what was
+ * sent, and each file that was fingerprinted at obfuscation is run on the
+ * same seeded inputs and must compute what was sent (within probe_tol); a
+ * missing, changed or swapped file is refused, naming it. */
+px_status px_reassemble(const char *dir, const char *key_path, const char *out_path,
+                        const px_reassemble_opts *opts, px_reassemble_stats *stats);
+
+#endif

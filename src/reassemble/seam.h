@@ -1,0 +1,19 @@
+/* Seam clean-up: after stitching, remove the inverse pairs an optimizer
+ * left at subgraph boundaries.  Local rules only; nothing about the
+ * optimizer is assumed. */
+#ifndef PX_SEAM_H
+#define PX_SEAM_H
+
+#include "ir/graph.h"
+
+/* Rules, applied until none fires:
+ *  - ReorderOutput -> ReorderInput (com.microsoft.nchwc) of the same
+ *    layout, when the channel count needs no block padding;
+ *  - Transpose(P) -> Transpose(Q) with Q after P the identity;
+ *  - Cast(A->B) -> Cast(B->A) when B holds every value of A;
+ *  - Identity.
+ * The intermediate value must have no other reader and not be a graph
+ * output.  *removed gets the number of nodes removed. */
+px_status px_seam_cleanup(px_graph *g, int *removed);
+
+#endif

@@ -1,0 +1,103 @@
+#include "util/subproc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/pyenv.h"
+
+px_status px_python_call(const char *module, char *const *args, int n_args, const char *in, size_t in_len,
+                         char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    int pin[2], pout[2];
+    if (pipe2(pin, O_CLOEXEC)) return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    if (pipe2(pout, O_CLOEXEC)) {
+        close(pin[0]);
+        close(pin[1]);
+        return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    }
+    char **argv = calloc((size_t)n_args + 4, sizeof *argv);
+    if (!argv) return px_nomem();
+    argv[0] = (char *)px_python();
+    argv[1] = "-m";
+    argv[2] = (char *)module;
+    for (int i = 0; i < n_args; i++) argv[3 + i] = args[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        px_python_env();
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    free(argv);
+    close(pin[0]);
+    close(pout[1]);
+    if (pid < 0) {
+        close(pin[1]);
+        close(pout[0]);
+        return px_fail(PX_ERR_IO, "fork: %s", strerror(errno));
+    }
+    /* feed stdin and drain stdout together so neither pipe fills up */
+    signal(SIGPIPE, SIG_IGN);
+    size_t sent = 0, cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    px_status st = buf ? PX_OK : px_nomem();
+    int in_open = 1;
+    if (!in || in_len == 0) {
+        close(pin[1]);
+        in_open = 0;
+    }
+    while (!st) {
+        struct pollfd pf[2] = {{pout[0], POLLIN, 0}, {in_open ? pin[1] : -1, POLLOUT, 0}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            st = px_fail(PX_ERR_IO, "poll: %s", strerror(errno));
+            break;
+        }
+        if (in_open && (pf[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t w = write(pin[1], in + sent, in_len - sent);
+            if (w > 0) sent += (size_t)w;
+            if (w < 0 || sent == in_len) {
+                close(pin[1]);
+                in_open = 0;
+            }
+        }
+        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (len + 4096 > cap) {
+                char *nb = realloc(buf, cap * 2);
+                if (!nb) {
+                    st = px_nomem();
+                    break;
+                }
+                buf = nb;
+                cap *= 2;
+            }
+            ssize_t r = read(pout[0], buf + len, cap - len - 1);
+            if (r <= 0) break;
+            len += (size_t)r;
+        }
+    }
+    if (in_open) close(pin[1]);
+    close(pout[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!st && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        st = px_fail(PX_ERR_IO, "%s (python -m %s) failed; is the Python environment set up (scripts/setup)?",
+                     px_python(), module);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return PX_OK;
+}

@@ -1,0 +1,34 @@
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+PROTEUS = os.path.abspath(os.environ.get("PROTEUS", os.path.join(ROOT, "build", "proteus")))
+CORPUS = sorted(glob.glob(os.path.join(ROOT, "corpus", "models", "*.onnx")))
+
+
+def corpus_ids():
+    return [os.path.basename(p)[:-5] for p in CORPUS]
+
+
+def proteus(*args, check=True, **kw):
+    """Runs the CLI; returns CompletedProcess (text)."""
+    r = subprocess.run([PROTEUS, *map(str, args)], capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"proteus {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+@pytest.fixture(params=CORPUS, ids=corpus_ids())
+def corpus_model(request):
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    if not CORPUS:
+        raise pytest.UsageError("corpus/models is empty: the integration tests need the corpus")

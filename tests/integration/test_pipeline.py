@@ -1,0 +1,223 @@
+"""obfuscate -> optimize -> reassemble -> verify over the whole corpus."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+from conftest import CORPUS, PROTEUS, ROOT, corpus_ids, proteus
+
+PY = sys.executable
+
+
+def verify(ref, cand, rtol=1e-4, atol=0.0):
+    r = subprocess.run([PROTEUS, "verify", ref, cand, "--json", "--rtol", str(rtol), "--atol", str(atol)],
+                       capture_output=True, text=True)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+class Work:
+    """One rehydrated model and its bucket, shared by the tests of a model."""
+
+    def __init__(self, src, base):
+        self.src = src
+        self.base = base
+        os.makedirs(base, exist_ok=True)
+        self.model = os.path.join(base, "model.onnx")
+        self.bucket = os.path.join(base, "bucket")
+        self.key = os.path.join(base, "key.json")
+        proteus("rehydrate", src, self.model, "--seed", 5)
+        self.obf = proteus("obfuscate", self.model, "-o", self.bucket, "--key", self.key, "--seed", 11).stdout
+
+    def files(self):
+        return sorted(f for f in os.listdir(self.bucket) if f.endswith(".onnx"))
+
+    def run(self, driver, tag):
+        out = os.path.join(self.base, f"opt-{tag}")
+        model = os.path.join(self.base, f"re-{tag}.onnx")
+        proteus("optimize", self.bucket, "-o", out, "--with", driver)
+        proteus("reassemble", out, "--key", self.key, "-o", model)
+        return out, model
+
+    def cleanup(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def works(tmp_path_factory):
+    cache = {}
+    yield lambda src: cache.setdefault(src, Work(src, str(tmp_path_factory.mktemp(os.path.basename(src)[:-5]))))
+    for w in cache.values():
+        w.cleanup()
+
+
+@pytest.mark.parametrize("src", CORPUS, ids=corpus_ids())
+def test_copy_is_bitwise(works, src):
+    w = works(src)
+    _, re_model = w.run("copy", "copy")
+    res = verify(w.model, re_model)
+    assert res["ok"] and all(o["bitwise"] for o in res["outputs"].values()), res
+
+
+@pytest.mark.parametrize("level", ["extended", "all"])
+@pytest.mark.parametrize("src", CORPUS, ids=corpus_ids())
+def test_ort_within_tolerance(works, src, level):
+    w = works(src)
+    _, re_model = w.run(f"ort:{level}", level)
+    res = verify(w.model, re_model, rtol=1e-4)
+    assert res["ok"], res
+
+
+def _original_strings(path):
+    m = onnx.load(path, load_external_data=False)
+    g = m.graph
+    ops = {n.op_type for n in g.node} | {n.domain for n in g.node}
+    s = {g.name, g.doc_string, m.doc_string, m.producer_name, m.producer_version, m.domain}
+    s |= {p.key for p in m.metadata_props} | {p.value for p in m.metadata_props}
+    for n in g.node:
+        s |= {n.name, n.doc_string, *n.input, *n.output}
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        s.add(v.name)
+    s |= {t.name for t in g.initializer}
+    return {x for x in s if len(x) >= 4 and x not in ops}
+
+
+@pytest.mark.parametrize("src", CORPUS, ids=corpus_ids())
+def test_bucket_files_valid_and_anonymous(works, src):
+    w = works(src)
+    strings = _original_strings(src)
+    files = w.files()
+    assert files, "empty bucket"
+    manifest = open(os.path.join(w.bucket, "manifest.json"), "rb").read()
+    assert sorted(json.loads(manifest)["files"]) == files
+    headers = set()
+    names_seen = {}
+    for f in files:
+        path = os.path.join(w.bucket, f)
+        m = onnx.load(path)
+        onnx.checker.check_model(m, full_check=True)
+        headers.add((m.ir_version, m.producer_name, m.producer_version,
+                     tuple((o.domain, o.version) for o in m.opset_import)))
+        assert not m.doc_string and not m.graph.doc_string and not m.metadata_props
+        assert all(not n.doc_string for n in m.graph.node)
+        for n in m.graph.node:
+            for name in [*n.input, *n.output, n.name]:
+                if name:
+                    names_seen.setdefault(name, set()).add(f)
+    # no name may link two files except the canonical positional ones
+    for name, fs in names_seen.items():
+        assert len(name) <= 6, f"non-canonical name {name!r}"
+    assert len(headers) == 1, "bucket files differ in header fields"
+    blobs = [open(os.path.join(w.bucket, f), "rb").read() for f in files] + [manifest]
+    leaked = [s for s in strings if any(s.encode() in b for b in blobs)]
+    assert not leaked, f"original strings in the bucket: {sorted(leaked)[:10]}"
+
+
+def test_partition_convex_and_fusion_aware():
+    """Independent checks in Python of what the C partitioner promises."""
+    pairs = {("Conv", "BatchNormalization"), ("Conv", "Relu"), ("Conv", "Clip"), ("MatMul", "Add"),
+             ("Gemm", "Relu"), ("Softmax", "MatMul"), ("Sqrt", "Div"), ("Erf", "Add"), ("Reshape", "Transpose")}
+    for src in CORPUS:
+        r = json.loads(proteus("partition", src, "--seed", 3).stdout)
+        m = onnx.load(src, load_external_data=False)
+        part = {n["name"]: n["part"] for n in r["nodes"]}
+        nodes = {n.name: n for n in m.graph.node}
+        producer = {o: n.name for n in m.graph.node for o in n.output}
+        # convex: parts in the printed numbering never feed a lower part
+        for n in m.graph.node:
+            for i in n.input:
+                p = producer.get(i)
+                if p is None or part[p] < 0 or part[n.name] < 0:
+                    continue
+                assert part[p] <= part[n.name], f"{src}: part {part[p]} feeds part {part[n.name]}"
+                if (nodes[p].op_type, n.op_type) in pairs:
+                    assert part[p] == part[n.name], f"{src}: {nodes[p].op_type}->{n.op_type} cut ({p} -> {n.name})"
+        sizes = [list(part.values()).count(k) for k in range(r["parts"])]
+        assert min(sizes) >= 1
+        assert r["parts"] >= 2 or len(m.graph.node) < 24
+
+
+def test_deterministic(tmp_path):
+    src = next(p for p in CORPUS if "mobilenet_v2-op13" in p)
+    model = tmp_path / "m.onnx"
+    proteus("rehydrate", src, model)
+    for i in (1, 2):
+        proteus("obfuscate", model, "-o", tmp_path / f"b{i}", "--key", tmp_path / f"k{i}.json", "--seed", 9)
+    f1, f2 = sorted(os.listdir(tmp_path / "b1")), sorted(os.listdir(tmp_path / "b2"))
+    assert f1 == f2
+    for f in f1:
+        assert (tmp_path / "b1" / f).read_bytes() == (tmp_path / "b2" / f).read_bytes()
+    assert (tmp_path / "k1.json").read_bytes() == (tmp_path / "k2.json").read_bytes()
+    proteus("obfuscate", model, "-o", tmp_path / "b3", "--key", tmp_path / "k3.json", "--seed", 10)
+    assert sorted(os.listdir(tmp_path / "b3")) != f1
+
+
+def _tamper_setup(tmp_path):
+    src = next(p for p in CORPUS if "resnet18-op17" in p)
+    model = tmp_path / "m.onnx"
+    proteus("rehydrate", src, model)
+    proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k.json")
+    proteus("optimize", tmp_path / "b", "-o", tmp_path / "o", "--with", "copy")
+    key = json.loads((tmp_path / "k.json").read_text())
+    return key, tmp_path / "o"
+
+
+def _refused(r, name):
+    assert r.returncode != 0
+    assert name in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_tamper_missing_file(tmp_path):
+    key, out = _tamper_setup(tmp_path)
+    victim = key["parts"][1]["file"]
+    os.unlink(out / victim)
+    r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
+    _refused(r, victim)
+    assert not (tmp_path / "r.onnx").exists()
+
+
+def test_tamper_interface_changed(tmp_path):
+    key, out = _tamper_setup(tmp_path)
+    victim = key["parts"][0]["file"]
+    m = onnx.load(out / victim)
+    d = m.graph.input[0].type.tensor_type.shape.dim
+    d[-1].dim_value = d[-1].dim_value + 1
+    onnx.save(m, out / victim)
+    r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
+    _refused(r, victim)
+    assert not (tmp_path / "r.onnx").exists()
+
+
+def test_tamper_swapped(tmp_path):
+    key, out = _tamper_setup(tmp_path)
+    a, b = key["parts"][0]["file"], key["parts"][1]["file"]
+    os.rename(out / a, out / "tmp")
+    os.rename(out / b, out / a)
+    os.rename(out / "tmp", out / b)
+    r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
+    assert r.returncode != 0
+    assert a in r.stderr or b in r.stderr, r.stderr
+    assert not (tmp_path / "r.onnx").exists()
+
+
+def test_optimize_reports_failures(tmp_path):
+    key, out = _tamper_setup(tmp_path)
+    r = proteus("optimize", tmp_path / "b", "-o", tmp_path / "o2", "--with", "cmd:false {in} {out}", check=False)
+    assert r.returncode == 1
+    assert r.stderr.count("proteus: optimize:") >= len(key["files"])
+    assert not [f for f in os.listdir(tmp_path / "o2") if not f.startswith(".")]
+
+
+def test_optimize_cmd_and_shards(tmp_path):
+    key, _ = _tamper_setup(tmp_path)
+    for i in range(3):
+        proteus("optimize", tmp_path / "b", "-o", tmp_path / "o3", "--with", "cmd:cp {in} {out}", "--shard", f"{i}/3")
+    assert sorted(os.listdir(tmp_path / "o3")) == sorted(key["files"])
+    proteus("reassemble", tmp_path / "o3", "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx")
+    res = verify(str(tmp_path / "m.onnx"), str(tmp_path / "r.onnx"))
+    assert all(o["bitwise"] for o in res["outputs"].values())
