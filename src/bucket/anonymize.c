@@ -217,6 +217,12 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
         free(ids);
         for (int a = 0; a < nd->n_attrs && !st; a++) st = px_node_add_attr(out, nid, &nd->attrs[a]);
         if (st) goto out;
+        /* a tensor attribute's own name is the exporter's, not positional */
+        for (int a = 0; a < out->nodes[nid].n_attrs; a++)
+            if (out->nodes[nid].attrs[a].t) {
+                free(out->nodes[nid].attrs[a].t->name);
+                out->nodes[nid].attrs[a].t->name = NULL;
+            }
     }
     for (int i = 0; i < in->n_outputs; i++)
         if ((st = px_graph_add_output(out, vmap[in->outputs[i]]))) goto out;

@@ -20,6 +20,7 @@ void px_tensor_free(px_tensor *t)
         free(t->string_lens);
     }
     free(t->dims);
+    free(t->name);
     free(t);
 }
 
@@ -417,6 +418,7 @@ px_tensor *px_tensor_clone(const px_tensor *t)
 {
     px_tensor *c = px_tensor_new(t->dtype, t->rank, t->dims);
     if (!c) return NULL;
+    if (t->name && !(c->name = strdup(t->name))) goto fail;
     if (t->data) {
         c->data = malloc(t->nbytes ? t->nbytes : 1);
         if (!c->data) goto fail;

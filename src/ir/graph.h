@@ -42,6 +42,8 @@ typedef struct px_tensor {
     size_t nbytes;
     char **strings;     /* STRING tensors: numel entries, malloc'd */
     size_t *string_lens;
+    char *name;         /* a tensor attribute's own name (malloc'd), or NULL;
+                           initializers are named by their value */
 } px_tensor;
 
 /* Attribute kinds, numbered as ONNX's AttributeProto.AttributeType. */

@@ -438,6 +438,7 @@ static px_status attr_from_proto(loader *L, Onnx__AttributeProto *ap, px_attr *a
         if (modelled) {
             px_status st = tensor_from_proto(L, ap->t, 0, &a->t);
             if (st) return st;
+            if (ap->t->name && *ap->t->name && !(a->t->name = strdup(ap->t->name))) return px_nomem();
         }
         break;
     default:

@@ -135,7 +135,7 @@ static Onnx__AttributeProto *attr_to_proto(saver *S, const px_attr *a)
         /* Constant payloads stay inline: they belong to the node. */
         int ext = S->external;
         S->external = 0;
-        ap->t = a->t ? tensor_to_proto(S, a->t, NULL) : NULL;
+        ap->t = a->t ? tensor_to_proto(S, a->t, a->t->name) : NULL;
         S->external = ext;
         if (!ap->t) return NULL;
         break;

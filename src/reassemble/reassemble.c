@@ -102,18 +102,35 @@ static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph
         vmap[v] = stitched_value(out, kp->inputs[k++].name);
         if (vmap[v] < 0) st = px_nomem();
     }
+    char name[1024];
     for (int i = 0; i < f->n_outputs && !st; i++) {
         int v = f->outputs[i];
-        if (vmap[v] >= 0) {
-            /* an input passed straight through: keep it with an Identity */
-            st = px_fail(PX_ERR_UNSUPPORTED, "%s: output %d is input passed through", kp->file, i);
+        int target = stitched_value(out, kp->outputs[i].name);
+        if (target < 0) {
+            st = px_nomem();
             break;
         }
-        vmap[v] = stitched_value(out, kp->outputs[i].name);
-        if (vmap[v] < 0) st = px_nomem();
-        else st = copy_type(out, vmap[v], &f->values[v]);
+        if (vmap[v] >= 0) {
+            /* the optimizer made this output an input passed straight
+             * through (or the same value twice): copy it with an Identity */
+            snprintf(name, sizeof name, "p%d/passthrough%d", part, i);
+            int nid = px_graph_add_node(out, "Identity", "", name);
+            if (nid < 0 || (st = px_node_set_inputs(out, nid, &vmap[v], 1)) ||
+                (st = px_node_set_outputs(out, nid, &target, 1))) {
+                if (!st) st = PX_ERR_NOMEM;
+                break;
+            }
+        } else {
+            vmap[v] = target;
+            /* an output the optimizer folded to a constant keeps its data */
+            if (f->values[v].init) {
+                st = px_graph_add_init(out, target, f->values[v].init);
+                f->values[v].init = NULL;
+                if (st) break;
+            }
+        }
+        st = copy_type(out, target, &f->values[v]);
     }
-    char name[1024];
     for (int v = 0; v < f->n_values && !st; v++) {
         if (vmap[v] >= 0) continue;
         snprintf(name, sizeof name, "p%d/%s", part, f->values[v].name);

@@ -11,22 +11,40 @@ static int cmp_op(const void *a, const void *b)
     return strcmp(((const px_op_count *)a)->op, ((const px_op_count *)b)->op);
 }
 
+/* Element count with symbolic dims counted as 1 (per unit of batch or
+ * sequence); -1 when a dim is unknown.  *sym is set when a symbol was met. */
+static int64_t numel_sym(const px_shape *s, int *sym)
+{
+    if (s->rank < 0) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        int64_t d = s->dims[i].v;
+        if (d < 0 && s->dims[i].sym) {
+            *sym = 1;
+            d = 1;
+        }
+        if (d < 0 || (d && n > INT64_MAX / d)) return -1;
+        n *= d;
+    }
+    return n;
+}
+
 /* Multiply-accumulates of one node; -1 when shapes are unknown. */
-static int64_t node_macs(const px_graph *g, const px_node *n)
+static int64_t node_macs(const px_graph *g, const px_node *n, int *sym)
 {
     if (n->domain[0]) return 0;
     const char *op = n->op_type;
     if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) {
         if (n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[1] < 0 || n->outputs[0] < 0) return -1;
         const px_shape *w = &g->values[n->inputs[1]].shape;
-        int64_t wn = px_shape_numel(w);
+        int64_t wn = numel_sym(w, sym);
         if (!strcmp(op, "Conv")) {
-            int64_t out = px_shape_numel(&g->values[n->outputs[0]].shape);
+            int64_t out = numel_sym(&g->values[n->outputs[0]].shape, sym);
             if (wn < 0 || out < 0 || w->rank < 1 || w->dims[0].v <= 0) return -1;
             /* each output element costs (Cin/group)*prod(kernel) = numel(W)/Cout */
             return out * (wn / w->dims[0].v);
         }
-        int64_t in = n->inputs[0] >= 0 ? px_shape_numel(&g->values[n->inputs[0]].shape) : -1;
+        int64_t in = n->inputs[0] >= 0 ? numel_sym(&g->values[n->inputs[0]].shape, sym) : -1;
         const px_shape *x = &g->values[n->inputs[0]].shape;
         if (wn < 0 || in < 0 || x->rank < 2 || x->dims[1].v <= 0) return -1;
         /* every input element is scattered through (Cout/group)*prod(kernel) */
@@ -35,7 +53,7 @@ static int64_t node_macs(const px_graph *g, const px_node *n)
     if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
         if (n->n_inputs < 2 || n->inputs[0] < 0 || n->n_outputs < 1 || n->outputs[0] < 0) return -1;
         const px_shape *a = &g->values[n->inputs[0]].shape;
-        int64_t out = px_shape_numel(&g->values[n->outputs[0]].shape);
+        int64_t out = numel_sym(&g->values[n->outputs[0]].shape, sym);
         if (out < 0 || a->rank < 1) return -1;
         int64_t k;
         if (!strcmp(op, "Gemm")) {
@@ -43,6 +61,10 @@ static int64_t node_macs(const px_graph *g, const px_node *n)
             k = a->dims[px_attr_int(n, "transA", 0) ? 0 : 1].v;
         } else {
             k = a->dims[a->rank - 1].v;
+        }
+        if (k < 0 && a->dims[a->rank - 1].sym) {
+            *sym = 1;
+            k = 1;
         }
         if (k < 0) return -1;
         return out * k;
@@ -76,7 +98,9 @@ px_status px_inspect_run(px_graph *g, px_inspect *r)
             if (!strcmp(r->ops[k].op, name)) break;
         if (k == r->n_ops) r->ops[r->n_ops++].op = name;
         r->ops[k].count++;
-        int64_t m = node_macs(g, n);
+        int sym = 0;
+        int64_t m = node_macs(g, n, &sym);
+        if (sym) r->flops_symbolic = 1;
         if (m < 0) r->flops_partial = 1;
         else if (r->flops <= INT64_MAX - m) r->flops += m;
     }
@@ -110,7 +134,8 @@ void px_inspect_print_text(const px_graph *g, const px_inspect *r, FILE *f)
 {
     fprintf(f, "nodes      %d\n", r->nodes);
     fprintf(f, "params     %lld (%lld bytes)\n", (long long)r->params, (long long)r->param_bytes);
-    fprintf(f, "flops      %lld multiply-accumulates%s\n", (long long)r->flops,
+    fprintf(f, "flops      %lld multiply-accumulates%s%s\n", (long long)r->flops,
+            r->flops_symbolic ? " (symbolic dims counted as 1)" : "",
             r->flops_partial ? " (partial: some shapes unknown)" : "");
     fprintf(f, "opsets    ");
     for (int i = 0; i < g->n_opsets; i++)
@@ -197,6 +222,8 @@ void px_inspect_print_json(const px_graph *g, const px_inspect *r, FILE *f)
     px_json_int(&j, r->flops);
     px_json_key(&j, "flops_partial");
     px_json_bool(&j, r->flops_partial);
+    px_json_key(&j, "flops_symbolic");
+    px_json_bool(&j, r->flops_symbolic);
     px_json_key(&j, "opsets");
     px_json_obj_begin(&j);
     for (int i = 0; i < g->n_opsets; i++) {

@@ -18,6 +18,7 @@ typedef struct px_inspect {
     int64_t params, param_bytes;
     int64_t flops;      /* multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul/Einsum-free ops */
     int flops_partial;  /* some contributing node had unknown shapes */
+    int flops_symbolic; /* symbolic dims were counted as 1 */
     int shape_ok;       /* shape inference succeeded */
     char shape_error[256];
     int n_unsupported;

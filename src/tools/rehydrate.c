@@ -8,6 +8,23 @@
 
 typedef enum role { ROLE_WEIGHT, ROLE_VECTOR, ROLE_VARIANCE } role;
 
+/* Whether value vid (or its copy through Identity nodes, which exporters
+ * use for de-duplicated weights) is read as a normalisation's variance. */
+static int read_as_variance(const px_graph *g, int vid, int depth)
+{
+    for (int c = g->cons_start[vid]; c < g->cons_start[vid + 1] && depth < 8; c++) {
+        const px_node *n = &g->nodes[g->cons[c]];
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (n->inputs[k] != vid) continue;
+            if (!strcmp(n->op_type, "BatchNormalization") && k == 4) return 1;
+            if (!strcmp(n->op_type, "Identity") && n->n_outputs == 1 && n->outputs[0] >= 0 &&
+                read_as_variance(g, n->outputs[0], depth + 1))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* How the tensor is used decides a safe value range: fan-in scaled for
  * weights, positive for a normalisation's variance. */
 static role tensor_role(const px_graph *g, int vid, int64_t *fan_in)
@@ -15,11 +32,11 @@ static role tensor_role(const px_graph *g, int vid, int64_t *fan_in)
     const px_tensor *t = g->values[vid].init;
     *fan_in = 1;
     for (int i = 1; i < t->rank; i++) *fan_in *= t->dims[i] > 0 ? t->dims[i] : 1;
+    if (read_as_variance(g, vid, 0)) return ROLE_VARIANCE;
     for (int c = g->cons_start[vid]; c < g->cons_start[vid + 1]; c++) {
         const px_node *n = &g->nodes[g->cons[c]];
         for (int k = 0; k < n->n_inputs; k++) {
             if (n->inputs[k] != vid) continue;
-            if (!strcmp(n->op_type, "BatchNormalization") && k == 4) return ROLE_VARIANCE;
             if (!strcmp(n->op_type, "MatMul") && k == 1 && t->rank >= 2) *fan_in = t->dims[t->rank - 2];
             if (!strcmp(n->op_type, "Gemm") && k == 1 && t->rank == 2)
                 *fan_in = px_attr_int(n, "transB", 0) ? t->dims[1] : t->dims[0];

@@ -221,3 +221,47 @@ def test_optimize_cmd_and_shards(tmp_path):
     proteus("reassemble", tmp_path / "o3", "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx")
     res = verify(str(tmp_path / "m.onnx"), str(tmp_path / "r.onnx"))
     assert all(o["bitwise"] for o in res["outputs"].values())
+
+
+def _sig(p):
+    return json.dumps([[t["dtype"], t["shape"]] for t in p["inputs"]] + [[t["dtype"], t["shape"]] for t in p["outputs"]])
+
+
+def test_tamper_swapped_same_interface(tmp_path):
+    """Two real files with identical interfaces (repeated transformer
+    blocks) swapped: only the functional fingerprint can tell."""
+    src = next(p for p in CORPUS if "distilbert-op17" in p)
+    model = tmp_path / "m.onnx"
+    proteus("rehydrate", src, model)
+    proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k.json", "--seed", 2)
+    proteus("optimize", tmp_path / "b", "-o", tmp_path / "o", "--with", "ort:extended")
+    key = json.loads((tmp_path / "k.json").read_text())
+    by_sig = {}
+    for p in key["parts"]:
+        by_sig.setdefault(_sig(p), []).append(p["file"])
+    twins = next(v for v in by_sig.values() if len(v) >= 2)
+    a, b = twins[:2]
+    out = tmp_path / "o"
+    os.rename(out / a, out / "tmp")
+    os.rename(out / b, out / a)
+    os.rename(out / "tmp", out / b)
+    r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
+    assert r.returncode != 0
+    assert (a in r.stderr or b in r.stderr) and "computes something else" in r.stderr, r.stderr
+    assert not (tmp_path / "r.onnx").exists()
+
+
+def test_tamper_weight_changed(tmp_path):
+    from onnx import numpy_helper
+    key, out = _tamper_setup(tmp_path)
+    victim = key["parts"][-1]["file"]
+    m = onnx.load(out / victim)
+    t = max(m.graph.initializer, key=lambda t: len(t.raw_data))
+    a = numpy_helper.to_array(t).copy()
+    a.flat[a.size // 2] += 1.0
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    onnx.save(m, out / victim)
+    r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
+    _refused(r, victim)
+    assert "computes something else" in r.stderr
+    assert not (tmp_path / "r.onnx").exists()

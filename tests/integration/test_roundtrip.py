@@ -35,7 +35,7 @@ def _attr_eq(a, b):
 
 
 def assert_same_graph(pa, pb):
-    a, b = onnx.load(pa, load_external_data=False), onnx.load(pb, load_external_data=False)
+    a, b = onnx.load(pa), onnx.load(pb)
     assert [(o.domain, o.version) for o in a.opset_import] == [(o.domain, o.version) for o in b.opset_import]
     assert a.ir_version == b.ir_version
     assert len(a.graph.node) == len(b.graph.node)
