@@ -61,9 +61,12 @@ check-unit: $(TEST_BIN)
 	@tests/run_unit $(TEST_BIN)
 
 # The same C tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+ASAN_VARS = BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all"
 check-asan:
-	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check-unit
+	$(MAKE) $(ASAN_VARS) check-unit
+	$(MAKE) $(ASAN_VARS) build/asan/proteus
+	tests/asan_cli build/asan/proteus
 
 check-integration: all
 	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q tests/integration

@@ -32,3 +32,12 @@ def corpus_model(request):
 def pytest_collection_modifyitems(config, items):
     if not CORPUS:
         raise pytest.UsageError("corpus/models is empty: the integration tests need the corpus")
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """tmp_path that is emptied when the test ends (rehydrated corpus models
+    are large; pytest would keep every test's files until the session ends)."""
+    yield tmp_path
+    import shutil
+    shutil.rmtree(tmp_path, ignore_errors=True)

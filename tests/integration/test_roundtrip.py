@@ -60,7 +60,8 @@ def test_weightless_roundtrip_keeps_graph(corpus_model, tmp_path):
     assert_same_graph(corpus_model, str(out))
 
 
-def test_rehydrated_roundtrip_bitwise_in_ort(corpus_model, tmp_path):
+def test_rehydrated_roundtrip_bitwise_in_ort(corpus_model, scratch):
+    tmp_path = scratch
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     proteus("rehydrate", corpus_model, a, "--seed", 7)
     proteus("roundtrip", a, b)

@@ -1,0 +1,278 @@
+/* Partitioner, seam clean-up, JSON reader, key format. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bucket/key.h"
+#include "ir/graph.h"
+#include "partition/partition.h"
+#include "reassemble/seam.h"
+#include "testing.h"
+#include "util/jsonparse.h"
+
+static int value(px_graph *g, const char *name)
+{
+    int v = px_graph_value(g, name);
+    g->values[v].dtype = PX_DT_FLOAT;
+    int64_t d[2] = {1, 8};
+    px_shape_set_known(g, &g->values[v].shape, 2, d);
+    return v;
+}
+
+static int node(px_graph *g, const char *op, const char *name, const char *in0, const char *in1, const char *out)
+{
+    int n = px_graph_add_node(g, op, "", name);
+    int ins[2] = {value(g, in0), in1 ? value(g, in1) : -1};
+    px_node_set_inputs(g, n, ins, in1 ? 2 : 1);
+    int o = value(g, out);
+    px_node_set_outputs(g, n, &o, 1);
+    return n;
+}
+
+/* A chain of `len` Relu/Add diamonds: x -> a_i -> {b_i, c_i} -> d_i = Add(b_i, c_i) -> ... */
+static void build_ladder(px_graph *g, int len)
+{
+    px_graph_init(g);
+    g->ir_version = 8;
+    px_graph_set_opset(g, "", 17);
+    px_graph_add_input(g, value(g, "x"));
+    char prev[32] = "x", a[32], b[32], c[32], d[32], na[32];
+    for (int i = 0; i < len; i++) {
+        snprintf(a, sizeof a, "a%d", i);
+        snprintf(b, sizeof b, "b%d", i);
+        snprintf(c, sizeof c, "c%d", i);
+        snprintf(d, sizeof d, "d%d", i);
+        snprintf(na, sizeof na, "na%d", i);
+        node(g, "Relu", na, prev, NULL, a);
+        snprintf(na, sizeof na, "nb%d", i);
+        node(g, "Sigmoid", na, a, NULL, b);
+        snprintf(na, sizeof na, "nc%d", i);
+        node(g, "Tanh", na, a, NULL, c);
+        snprintf(na, sizeof na, "nd%d", i);
+        node(g, "Add", na, b, c, d);
+        snprintf(prev, sizeof prev, "%s", d);
+    }
+    px_graph_add_output(g, px_graph_find(g, prev));
+}
+
+static void test_partition_convex_balanced_deterministic(void)
+{
+    px_graph g;
+    build_ladder(&g, 30); /* 120 nodes */
+    CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+    px_partition p1, p2, p3;
+    px_partition_opts o = {.subgraph_size = 12, .seed = 7};
+    CHECK_EQ_INT(px_partition_graph(&g, &o, &p1), PX_OK);
+    CHECK_EQ_INT(px_partition_check_convex(&g, &p1), PX_OK);
+    CHECK(p1.n_parts >= 8 && p1.n_parts <= 14);
+    for (int i = 0; i < p1.n_parts; i++) CHECK(p1.part_size[i] >= 1 && p1.part_size[i] <= 18);
+    /* parts are numbered topologically: no edge goes to a lower part */
+    for (int i = 0; i < g.n_nodes; i++)
+        for (int j = 0; j < g.nodes[i].n_inputs; j++) {
+            int pr = g.values[g.nodes[i].inputs[j]].producer;
+            if (pr >= 0) CHECK(p1.part_of[pr] <= p1.part_of[i]);
+        }
+    CHECK_EQ_INT(px_partition_graph(&g, &o, &p2), PX_OK);
+    int same = 1;
+    for (int i = 0; i < g.n_nodes; i++) same &= p1.part_of[i] == p2.part_of[i];
+    CHECK(same);
+    o.seed = 8;
+    CHECK_EQ_INT(px_partition_graph(&g, &o, &p3), PX_OK);
+    int differs = 0;
+    for (int i = 0; i < g.n_nodes; i++) differs |= p1.part_of[i] != p3.part_of[i];
+    CHECK(differs);
+    /* -n asks for a count */
+    px_partition p4;
+    px_partition_opts o4 = {.n_parts = 4, .seed = 1};
+    CHECK_EQ_INT(px_partition_graph(&g, &o4, &p4), PX_OK);
+    CHECK_EQ_INT(p4.n_parts, 4);
+    CHECK_EQ_INT(px_partition_check_convex(&g, &p4), PX_OK);
+    px_partition_free(&p1);
+    px_partition_free(&p2);
+    px_partition_free(&p3);
+    px_partition_free(&p4);
+    px_graph_free(&g);
+}
+
+static void test_partition_keeps_fusions_and_replicates_constants(void)
+{
+    px_graph g;
+    px_graph_init(&g);
+    g.ir_version = 8;
+    px_graph_set_opset(&g, "", 17);
+    px_graph_add_input(&g, value(&g, "x"));
+    char prev[16] = "x";
+    for (int i = 0; i < 40; i++) {
+        char w[16], c[16], r[16], nm[16];
+        snprintf(w, sizeof w, "w%d", i);
+        snprintf(c, sizeof c, "c%d", i);
+        snprintf(r, sizeof r, "r%d", i);
+        int64_t d[2] = {8, 8};
+        px_tensor *t = px_tensor_new(PX_DT_FLOAT, 2, d);
+        px_tensor_alloc_data(t);
+        px_graph_add_init(&g, px_graph_value(&g, w), t);
+        /* a Constant-only node (Identity of a weight) feeding the MatMul */
+        char iw[16];
+        snprintf(iw, sizeof iw, "iw%d", i);
+        snprintf(nm, sizeof nm, "id%d", i);
+        node(&g, "Identity", nm, w, NULL, iw);
+        snprintf(nm, sizeof nm, "mm%d", i);
+        node(&g, "MatMul", nm, prev, iw, c);
+        snprintf(nm, sizeof nm, "relu%d", i);
+        node(&g, "Relu", nm, c, NULL, r);
+        snprintf(prev, sizeof prev, "%s", r);
+    }
+    px_graph_add_output(&g, px_graph_find(&g, prev));
+    px_partition p;
+    px_partition_opts o = {.subgraph_size = 6, .seed = 3};
+    CHECK_EQ_INT(px_partition_graph(&g, &o, &p), PX_OK);
+    for (int i = 0; i < g.n_nodes; i++) {
+        if (!strcmp(g.nodes[i].op_type, "Identity")) CHECK_EQ_INT(p.part_of[i], -1);
+        if (!strcmp(g.nodes[i].op_type, "Relu")) {
+            int mm = g.values[g.nodes[i].inputs[0]].producer;
+            /* MatMul -> (nothing fuses with Relu for MatMul) may be cut, but
+             * never a Relu from its own MatMul when the pattern says so */
+            CHECK(mm >= 0);
+        }
+    }
+    CHECK(p.n_parts >= 8);
+    px_partition_free(&p);
+    px_graph_free(&g);
+}
+
+static void test_seam_rules(void)
+{
+    px_graph g;
+    px_graph_init(&g);
+    g.ir_version = 8;
+    px_graph_set_opset(&g, "", 17);
+    px_graph_add_input(&g, value(&g, "x"));
+    int t1 = node(&g, "Transpose", "t1", "x", NULL, "y1");
+    int t2 = node(&g, "Transpose", "t2", "y1", NULL, "y2");
+    int64_t p1[4] = {0, 2, 3, 1}, p2[4] = {0, 3, 1, 2}, bad[4] = {0, 2, 3, 1};
+    px_attr a1 = {.name = "perm", .type = PX_ATTR_INTS, .n = 4, .ints = p1};
+    px_attr a2 = {.name = "perm", .type = PX_ATTR_INTS, .n = 4, .ints = p2};
+    px_node_add_attr(&g, t1, &a1);
+    px_node_add_attr(&g, t2, &a2);
+    /* lossy Cast pair float -> float16 -> float must stay */
+    int c1 = node(&g, "Cast", "c1", "y2", NULL, "h");
+    int c2 = node(&g, "Cast", "c2", "h", NULL, "f");
+    px_attr to16 = {.name = "to", .type = PX_ATTR_INT, .i = PX_DT_FLOAT16};
+    px_attr to32 = {.name = "to", .type = PX_ATTR_INT, .i = PX_DT_FLOAT};
+    px_node_add_attr(&g, c1, &to16);
+    px_node_add_attr(&g, c2, &to32);
+    /* lossless pair float -> double -> float goes */
+    int c3 = node(&g, "Cast", "c3", "f", NULL, "dd");
+    int c4 = node(&g, "Cast", "c4", "dd", NULL, "ff");
+    px_attr to64 = {.name = "to", .type = PX_ATTR_INT, .i = PX_DT_DOUBLE};
+    px_node_add_attr(&g, c3, &to64);
+    px_node_add_attr(&g, c4, &to32);
+    /* non-inverse transposes stay */
+    int t3 = node(&g, "Transpose", "t3", "ff", NULL, "z1");
+    int t4 = node(&g, "Transpose", "t4", "z1", NULL, "z2");
+    px_attr a3 = {.name = "perm", .type = PX_ATTR_INTS, .n = 4, .ints = bad};
+    px_node_add_attr(&g, t3, &a3);
+    px_node_add_attr(&g, t4, &a3);
+    node(&g, "Identity", "id", "z2", NULL, "out0");
+    node(&g, "Relu", "relu", "out0", NULL, "out");
+    px_graph_add_output(&g, px_graph_find(&g, "out"));
+    g.values[px_graph_find(&g, "h")].dtype = PX_DT_FLOAT16;
+    int removed = 0;
+    CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+    CHECK_EQ_INT(removed, 5); /* t1, t2, c3, c4, id */
+    CHECK_EQ_INT(g.n_nodes, 5);
+    CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+    int casts = 0, transposes = 0;
+    for (int i = 0; i < g.n_nodes; i++) {
+        casts += !strcmp(g.nodes[i].op_type, "Cast");
+        transposes += !strcmp(g.nodes[i].op_type, "Transpose");
+    }
+    CHECK_EQ_INT(casts, 2);
+    CHECK_EQ_INT(transposes, 2);
+    /* the first remaining Cast now reads the graph input */
+    for (int i = 0; i < g.n_nodes; i++)
+        if (!strcmp(g.nodes[i].name, "c1")) CHECK_STR(g.values[g.nodes[i].inputs[0]].name, "x");
+    px_graph_free(&g);
+}
+
+static void test_json_reader(void)
+{
+    px_arena ar;
+    px_arena_init(&ar);
+    px_jval *v;
+    const char *ok = "{\"a\": [1, -2, 3.5e2, true, null, \"x\\u00e9\\n\"], \"b\": {}}";
+    CHECK_EQ_INT(px_json_parse(&ar, ok, strlen(ok), "t", &v), PX_OK);
+    const px_jval *a = px_json_get_arr(v, "a");
+    CHECK(a && a->n == 6 && a->items[1]->is_int && a->items[1]->i == -2);
+    CHECK(a && a->items[2]->num == 350.0 && !a->items[2]->is_int);
+    CHECK(a && !strcmp(a->items[5]->s, "x\xc3\xa9\n"));
+    const char *bad[] = {"", "{", "[1,]", "{\"a\" 1}", "\"abc", "[1] x", "nul", "{\"a\":\"\\u0000\"}", "[01x]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_EQ_INT(px_json_parse(&ar, bad[i], strlen(bad[i]), "bad.json", &v), PX_ERR_PARSE);
+        CHECK_CONTAINS(px_last_error(), "bad.json: invalid JSON at byte");
+    }
+    char deep[300];
+    memset(deep, '[', sizeof deep);
+    CHECK_EQ_INT(px_json_parse(&ar, deep, sizeof deep, "deep", &v), PX_ERR_PARSE);
+    /* every prefix of a valid document fails cleanly */
+    for (size_t n = 0; n < strlen(ok); n++) CHECK(px_json_parse(&ar, ok, n, "cut", &v) == PX_ERR_PARSE);
+    px_arena_free(&ar);
+}
+
+static void test_key_roundtrip(void)
+{
+    px_key k;
+    px_key_init(&k);
+    k.ir_version = 8;
+    px_opset ops[1] = {{"", 17}};
+    k.opsets = ops;
+    k.n_opsets = 1;
+    k.producer_name = "p";
+    k.producer_version = "1";
+    k.graph_name = "g";
+    px_dim dims[2] = {{1, NULL}, {-1, "batch"}};
+    px_key_tensor t = {"in", PX_DT_FLOAT, {2, dims}};
+    k.inputs = k.outputs = &t;
+    k.n_inputs = k.n_outputs = 1;
+    px_key_part part = {"abc.onnx", 1, 1, &t, &t, NULL};
+    k.parts = &part;
+    k.n_parts = 1;
+    const char *files[1] = {"abc.onnx"};
+    k.files = files;
+    k.n_files = 1;
+    char path[] = "/tmp/px_key_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    px_key_write(&k, f);
+    fclose(f);
+    px_key r;
+    px_key_init(&r);
+    CHECK_EQ_INT(px_key_read(path, &r), PX_OK);
+    CHECK_EQ_INT(r.n_parts, 1);
+    CHECK_STR(r.parts[0].file, "abc.onnx");
+    CHECK_EQ_INT(r.parts[0].inputs[0].shape.rank, 2);
+    CHECK_STR(r.parts[0].inputs[0].shape.dims[1].sym, "batch");
+    CHECK_EQ_INT(r.opsets[0].version, 17);
+    px_key_free(&r);
+    /* a key naming a file outside the bucket is refused */
+    f = fopen(path, "w");
+    fputs("{\"format\":\"proteus-key/1\",\"model\":{\"ir_version\":8,\"opsets\":[],\"inputs\":[],\"outputs\":[]},"
+          "\"parts\":[{\"file\":\"../etc/passwd\",\"inputs\":[],\"outputs\":[]}],\"files\":[]}", f);
+    fclose(f);
+    px_key_init(&r);
+    CHECK_EQ_INT(px_key_read(path, &r), PX_ERR_PARSE);
+    CHECK_CONTAINS(px_last_error(), "not a proteus key");
+    px_key_free(&r);
+    unlink(path);
+    px_arena_free(&k.arena);
+}
+
+int main(void)
+{
+    RUN(test_partition_convex_balanced_deterministic);
+    RUN(test_partition_keeps_fusions_and_replicates_constants);
+    RUN(test_seam_rules);
+    RUN(test_json_reader);
+    RUN(test_key_roundtrip);
+    return test_summary("pipeline");
+}
