@@ -24,17 +24,4 @@ for i in $(seq "$reps"); do
     results+=("$(build/bench/load_model "$mode" "$tmp/model.onnx")")
   done
 done
-printf '%s\n' "${results[@]}" | .venv/bin/python -c '
-import json, statistics, sys
-rows = [json.loads(l) for l in sys.stdin]
-by = {}
-for r in rows: by.setdefault(r["mode"], []).append(r)
-fb = rows[0]["file_bytes"]
-print(f"model: '"$(basename "$model")"' rehydrated, {fb/2**20:.1f} MiB on disk, {rows[0][\"nodes\"]} nodes, {len(by[\"proteus\"])} runs per mode")
-print("| loader | load time (median ms) | peak memory / file size | time vs naive | memory vs naive |")
-print("|---|---|---|---|---|")
-med = {m: (statistics.median(r["load_ms"] for r in v), statistics.median(r["peak_growth_bytes"] for r in v) / fb) for m, v in by.items()}
-for m in ("naive", "proteus"):
-    t, mem = med[m]
-    print(f"| {m} | {t:.0f} | {mem:.2f}x | {t/med[\"naive\"][0]:.2f} | {mem/med[\"naive\"][1]:.2f} |")
-'
+printf '%s\n' "${results[@]}" | .venv/bin/python bench/load_report.py "$(basename "$model")"

@@ -87,8 +87,6 @@ int main(int argc, char **argv)
             return 1;
         }
         /* the naive loader keeps the buffer until it is done with the message */
-        long peak_now = rss_kb("VmHWM:");
-        (void)peak_now;
         free(ext);
         onnx__model_proto__free_unpacked(m, NULL);
         free(buf);

@@ -4,9 +4,10 @@ Runs REFERENCE and CANDIDATE in ONNX Runtime with graph optimizations
 disabled on the same seeded random inputs (token ids and masks in valid
 ranges), prints the largest absolute and relative error per output, and
 exits 1 when any output is beyond tolerance (2 on a usage or load error).
-Relative error is measured against the element and the output's scale:
-an element passes when |cand - ref| <= atol + rtol * (|ref| + rms(ref)),
-so round-off on elements near zero is not mistaken for a difference."""
+Relative error is measured against the output's range: an output passes
+when max |cand - ref| <= atol + rtol * max |ref|, so round-off on elements
+near zero is not mistaken for a difference (optimizers reassociate sums;
+an element near zero can change by 100% of itself and 1e-7 of the output)."""
 import argparse
 import json
 import sys
@@ -48,14 +49,12 @@ def compare(ref_path, cand_path, rtol=1e-4, atol=0.0, seed=0, runs=1):
                 diff = np.where(agree, 0.0, np.abs(xf - yf))
             diff = np.where(np.isnan(diff), np.inf, diff)
             if diff.size:
-                fin = xf[np.isfinite(xf)]
-                rms = float(np.sqrt(np.mean(fin * fin))) if fin.size else 0.0
-                scale = np.abs(np.where(np.isfinite(xf), xf, 0.0)) + rms
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    rel = np.where(diff == 0, 0.0, diff / np.maximum(scale, 1e-30))
-                res["max_abs"] = max(res["max_abs"], float(diff.max()))
-                res["max_rel"] = max(res["max_rel"], float(rel.max()))
-                if not (diff <= atol + rtol * scale).all():
+                fin = np.abs(xf[np.isfinite(xf)])
+                scale = float(fin.max()) if fin.size else 0.0
+                worst = float(diff.max())
+                res["max_abs"] = max(res["max_abs"], worst)
+                res["max_rel"] = max(res["max_rel"], worst / scale if scale > 0 else (0.0 if worst == 0 else np.inf))
+                if not worst <= atol + rtol * scale:
                     res["ok"] = False
     return results
 

@@ -172,9 +172,9 @@ int cmd_verify(int argc, char **argv)
         printf("usage: proteus verify REFERENCE CANDIDATE [--rtol R] [--atol A] [--seed N] [--runs N] [--json]\n"
                "Runs both models in ONNX Runtime (optimizations disabled) on the same seeded random\n"
                "inputs (token ids and masks in valid ranges), prints the largest absolute and relative\n"
-               "error per output, and exits 1 when any element differs by more than\n"
-               "atol + rtol*(|reference| + rms(reference output)) (defaults rtol 1e-4, atol 0): relative\n"
-               "to the element and the output's scale, so round-off near zero is not a failure.\n");
+               "error per output, and exits 1 when an output's largest difference exceeds\n"
+               "atol + rtol * (its largest reference magnitude) (defaults rtol 1e-4, atol 0): relative to\n"
+               "the output's range, so round-off on elements near zero is not a failure.\n");
         return argc < 2 && !cli_want_help(argc, argv) ? 2 : 0;
     }
     char **args = calloc((size_t)argc + 5, sizeof *args);

@@ -147,7 +147,10 @@ static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph
     }
     for (int i = 0; i < f->n_nodes && !st; i++) {
         const px_node *nd = &f->nodes[i];
-        snprintf(name, sizeof name, "p%d/%s", part, nd->name);
+        /* node names must stay unique (ONNX Runtime refuses duplicates);
+         * optimizers may leave new nodes unnamed */
+        if (nd->name[0]) snprintf(name, sizeof name, "p%d/%s", part, nd->name);
+        else snprintf(name, sizeof name, "p%d/#%d", part, i);
         int nid = px_graph_add_node(out, nd->op_type, nd->domain, name);
         if (nid < 0) {
             st = PX_ERR_NOMEM;

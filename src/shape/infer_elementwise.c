@@ -1,6 +1,7 @@
 /* Elementwise ops: unary (same shape), n-ary with numpy broadcasting,
  * comparisons and logic (bool), Where, Cast/CastLike, Dropout, Softmax
  * family, and integer data propagation through them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "shape/infer_internal.h"
@@ -273,17 +274,18 @@ static px_status r_dropout(px_ictx *c)
 /* Broadcast of all present inputs (variadic ops skip omitted ones). */
 static px_status broadcast_out(px_ictx *c, int first, int nin, px_dtype dt)
 {
-    const px_shape *sh[64];
-    int k = 0;
-    if (nin > 64) nin = 64;
-    for (int i = first; i < first + nin; i++) {
-        if (!px_in(c, i)) return px_node_fail(c, "input %d is missing", i);
-        sh[k++] = px_in_shape(c, i);
+    const px_shape *local[8], **sh = local;
+    if (nin <= 0) return px_node_fail(c, "needs at least one input");
+    if (nin > 8 && !(sh = malloc((size_t)nin * sizeof *sh))) return px_nomem();
+    px_status st = PX_OK;
+    for (int i = 0; i < nin && !st; i++) {
+        if (!px_in(c, first + i)) st = px_node_fail(c, "input %d is missing", first + i);
+        else sh[i] = px_in_shape(c, first + i);
     }
-    if (k == 0) return px_node_fail(c, "needs at least one input");
     px_dim out[PX_MAX_RANK];
     int r;
-    px_status st = px_broadcast(c, sh, k, out, &r);
+    if (!st) st = px_broadcast(c, sh, nin, out, &r);
+    if (sh != local) free(sh);
     if (st) return st;
     return px_set_out(c, 0, dt, r, out);
 }

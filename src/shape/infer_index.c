@@ -93,6 +93,8 @@ static px_status r_gather_nd(px_ictx *c)
     if (last.v < 0) return px_set_out(c, 0, dt, -1, NULL);
     if (last.v > x->rank - b)
         return px_node_fail(c, "indices last dim %lld exceeds data rank %d - batch_dims", (long long)last.v, x->rank);
+    px_status rs = px_check_rank(c, (int64_t)ix->rank - 1 + x->rank - b - last.v);
+    if (rs) return rs;
     px_dim out[PX_MAX_RANK];
     int k = 0;
     for (int i = 0; i < ix->rank - 1; i++) out[k++] = ix->dims[i];

@@ -370,6 +370,7 @@ static px_status r_split(px_ictx *c)
     px_dtype dt = px_in_dtype(c, 0);
     const px_shape *x = px_in_shape(c, 0);
     int nout = px_n_out(c);
+    if (nout > PX_DATA_MAX) return px_node_fail(c, "has %d outputs (at most %d supported)", nout, PX_DATA_MAX);
     int64_t split[PX_DATA_MAX];
     int ns = -1, known = 1;
     if (c->opset < 13) {

@@ -15,19 +15,18 @@ import collections
 import json
 import os
 import re
-import subprocess
 
 import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper, shape_inference
 
-from conftest import CORPUS, PROTEUS, proteus
+from conftest import CORPUS, proteus
 
 UNK = re.compile(r"^unk__\d+$")
 
 
-# --- helpers (also used by tests/integration/test_shapes_ops.py style checks) ---
+# --- helpers ---------------------------------------------------------------------
 
 def strip_value_info(model):
     m = onnx.ModelProto()
