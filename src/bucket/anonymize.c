@@ -200,23 +200,11 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
     for (int k = 0; k < n; k++) {
         const px_node *nd = &in->nodes[order[k]];
         snprintf(name, sizeof name, "n%d", k);
-        int nid = px_graph_add_node(out, nd->op_type, nd->domain, name);
+        int nid = px_graph_copy_node(out, nd, vmap, name);
         if (nid < 0) {
             st = PX_ERR_NOMEM;
             goto out;
         }
-        int *ids = malloc(((size_t)(nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs) + 1) * sizeof *ids);
-        if (!ids) {
-            st = px_nomem();
-            goto out;
-        }
-        for (int j = 0; j < nd->n_inputs; j++) ids[j] = nd->inputs[j] >= 0 ? vmap[nd->inputs[j]] : -1;
-        st = px_node_set_inputs(out, nid, ids, nd->n_inputs);
-        for (int j = 0; j < nd->n_outputs; j++) ids[j] = nd->outputs[j] >= 0 ? vmap[nd->outputs[j]] : -1;
-        if (!st) st = px_node_set_outputs(out, nid, ids, nd->n_outputs);
-        free(ids);
-        for (int a = 0; a < nd->n_attrs && !st; a++) st = px_node_add_attr(out, nid, &nd->attrs[a]);
-        if (st) goto out;
         /* a tensor attribute's own name is the exporter's, not positional */
         for (int a = 0; a < out->nodes[nid].n_attrs; a++)
             if (out->nodes[nid].attrs[a].t) {

@@ -151,6 +151,25 @@ px_status px_node_set_outputs(px_graph *g, int node, const int *vals, int n)
     return PX_OK;
 }
 
+int px_graph_copy_node(px_graph *g, const px_node *src, const int *vmap, const char *name)
+{
+    int nid = px_graph_add_node(g, src->op_type, src->domain, name);
+    if (nid < 0) return -1;
+    int n = src->n_inputs > src->n_outputs ? src->n_inputs : src->n_outputs;
+    int *ids = malloc(((size_t)n + 1) * sizeof *ids);
+    if (!ids) {
+        px_nomem();
+        return -1;
+    }
+    for (int j = 0; j < src->n_inputs; j++) ids[j] = src->inputs[j] >= 0 ? vmap[src->inputs[j]] : -1;
+    px_status st = px_node_set_inputs(g, nid, ids, src->n_inputs);
+    for (int j = 0; j < src->n_outputs; j++) ids[j] = src->outputs[j] >= 0 ? vmap[src->outputs[j]] : -1;
+    if (!st) st = px_node_set_outputs(g, nid, ids, src->n_outputs);
+    free(ids);
+    for (int a = 0; a < src->n_attrs && !st; a++) st = px_node_add_attr(g, nid, &src->attrs[a]);
+    return st ? -1 : nid;
+}
+
 static px_status push_int(int **arr, int *n, int *cap, int v)
 {
     if (grow((void **)arr, cap, *n, sizeof **arr)) return px_nomem();

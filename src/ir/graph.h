@@ -177,6 +177,11 @@ int px_graph_add_value(px_graph *g, const char *name);
 int px_graph_add_node(px_graph *g, const char *op_type, const char *domain, const char *name);
 px_status px_node_set_inputs(px_graph *g, int node, const int *vals, int n);
 px_status px_node_set_outputs(px_graph *g, int node, const int *vals, int n);
+/* Copies node src (of another graph) into g under name: its inputs and
+ * outputs mapped through vmap (source value id -> id in g; -1 entries and
+ * omitted optionals stay omitted), attributes deep-copied.  Returns the new
+ * node id, or -1 (error set). */
+int px_graph_copy_node(px_graph *g, const px_node *src, const int *vmap, const char *name);
 px_status px_graph_add_input(px_graph *g, int value);
 px_status px_graph_add_output(px_graph *g, int value);
 px_status px_graph_add_init(px_graph *g, int value, px_tensor *t); /* takes t */

@@ -131,35 +131,21 @@ px_status px_extract_part(const px_graph *g, const px_partition *p, int part, px
         }
     }
     /* Nodes in the original (topological) order. */
-    int ids[64];
     for (int i = 0; i < n; i++) {
         if (!take[i]) continue;
         const px_node *nd = &g->nodes[i];
-        int nid = px_graph_add_node(out, nd->op_type, nd->domain, nd->name);
-        if (nid < 0) {
+        /* map (create) every value the node touches, then copy it */
+        for (int j = 0; j < nd->n_inputs + nd->n_outputs; j++) {
+            int v = j < nd->n_inputs ? nd->inputs[j] : nd->outputs[j - nd->n_inputs];
+            if (v >= 0 && map_value(g, out, vmap, v) < 0) {
+                st = px_nomem();
+                goto out;
+            }
+        }
+        if (px_graph_copy_node(out, nd, vmap, nd->name) < 0) {
             st = PX_ERR_NOMEM;
             goto out;
         }
-        int *buf = nd->n_inputs > 64 || nd->n_outputs > 64
-                       ? malloc((size_t)(nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs) * sizeof(int))
-                       : ids;
-        if (!buf) {
-            st = px_nomem();
-            goto out;
-        }
-        for (int j = 0; j < nd->n_inputs && !st; j++) {
-            buf[j] = map_value(g, out, vmap, nd->inputs[j]);
-            if (nd->inputs[j] >= 0 && buf[j] < 0) st = px_nomem();
-        }
-        if (!st) st = px_node_set_inputs(out, nid, buf, nd->n_inputs);
-        for (int j = 0; j < nd->n_outputs && !st; j++) {
-            buf[j] = map_value(g, out, vmap, nd->outputs[j]);
-            if (nd->outputs[j] >= 0 && buf[j] < 0) st = px_nomem();
-        }
-        if (!st) st = px_node_set_outputs(out, nid, buf, nd->n_outputs);
-        if (buf != ids) free(buf);
-        for (int k = 0; k < nd->n_attrs && !st; k++) st = px_node_add_attr(out, nid, &nd->attrs[k]);
-        if (st) goto out;
     }
     /* Outputs: produced by this part's own nodes and read elsewhere. */
     for (int i = 0; i < n; i++) {

@@ -151,23 +151,7 @@ static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph
          * optimizers may leave new nodes unnamed */
         if (nd->name[0]) snprintf(name, sizeof name, "p%d/%s", part, nd->name);
         else snprintf(name, sizeof name, "p%d/#%d", part, i);
-        int nid = px_graph_add_node(out, nd->op_type, nd->domain, name);
-        if (nid < 0) {
-            st = PX_ERR_NOMEM;
-            break;
-        }
-        int n = nd->n_inputs > nd->n_outputs ? nd->n_inputs : nd->n_outputs;
-        int *ids = malloc(((size_t)n + 1) * sizeof *ids);
-        if (!ids) {
-            st = px_nomem();
-            break;
-        }
-        for (int j = 0; j < nd->n_inputs; j++) ids[j] = nd->inputs[j] >= 0 ? vmap[nd->inputs[j]] : -1;
-        st = px_node_set_inputs(out, nid, ids, nd->n_inputs);
-        for (int j = 0; j < nd->n_outputs; j++) ids[j] = nd->outputs[j] >= 0 ? vmap[nd->outputs[j]] : -1;
-        if (!st) st = px_node_set_outputs(out, nid, ids, nd->n_outputs);
-        free(ids);
-        for (int a = 0; a < nd->n_attrs && !st; a++) st = px_node_add_attr(out, nid, &nd->attrs[a]);
+        if (px_graph_copy_node(out, nd, vmap, name) < 0) st = PX_ERR_NOMEM;
     }
     for (int i = 0; i < f->n_opsets && !st; i++)
         if (f->opsets[i].version > px_graph_opset(out, f->opsets[i].domain))
