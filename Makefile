@@ -69,7 +69,7 @@ check-asan:
 	tests/asan_cli build/asan/proteus
 
 check-integration: all
-	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q -n 2 --durations=10 tests/integration
+	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q -n 2 --dist loadgroup --durations=10 tests/integration
 
 check: check-unit check-asan check-integration
 

@@ -9,6 +9,9 @@ Every model is built with random weights (no downloads), exported with
 torch.onnx (torch 1.13) at opset 13 and 17, checked once with ONNX Runtime
 against the PyTorch output, and then stripped of its floating-point weights
 (see strip_weights) before it is written to DIR/<name>-op<opset>.onnx.
+
+With --holdout it exports the held-out set (HOLDOUT: torchvision models not
+in the corpus) the same way, at opset 17 only, to corpus/holdout/.
 """
 
 import argparse
@@ -29,6 +32,7 @@ import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "models")
+HOLDOUT_OUT = os.path.join(HERE, "holdout")
 OPSETS = (13, 17)
 SEQ = 128
 
@@ -52,6 +56,24 @@ VISION = [
     ("alexnet", {}, 224),
     ("vit_b_16", {}, 224),
 ]
+
+# Held-out set (--holdout): torchvision architectures that are NOT in the
+# corpus, exported the same way (weights=None, batch 1, static 224x224,
+# verified, stripped) at opset 17 only, to show that inspect and shape
+# inference generalise beyond the models they were developed on.
+HOLDOUT = [
+    ("efficientnet_b0", {}, 224),
+    ("shufflenet_v2_x1_0", {}, 224),
+    ("regnet_y_400mf", {}, 224),
+    ("convnext_tiny", {}, 224),
+    ("mobilenet_v3_small", {}, 224),
+    ("resnet34", {}, 224),
+    ("wide_resnet50_2", {}, 224),
+    ("mnasnet0_5", {}, 224),
+    ("vgg13_bn", {}, 224),
+    ("swin_t", {}, 224),
+]
+HOLDOUT_OPSETS = (17,)
 
 # torchvision zero-initialises vit_b_16's classifier, so its output is all
 # zeros and an ORT-vs-torch comparison would prove nothing. For the check only
@@ -149,6 +171,11 @@ def all_specs():
                       side=224))
     specs.append(Spec("bert-dyn", "text", (17,), dynamic=True))
     return specs
+
+
+def holdout_specs():
+    return [Spec(n, "vision", HOLDOUT_OPSETS, arg=kw, side=s)
+            for n, kw, s in HOLDOUT]
 
 
 # ---------------------------------------------------------------------------
@@ -305,8 +332,8 @@ def export_one(spec, opset, out_dir, do_verify, log):
           f"sha256 {hashlib.sha256(data).hexdigest()[:16]}", flush=True)
 
 
-def table(out_dir):
-    """Markdown table of the corpus files (for corpus/README.md)."""
+def table(out_dir, specs):
+    """Markdown table of the files in out_dir (for corpus/README.md)."""
     rows = []
     for fname in sorted(os.listdir(out_dir)):
         if not fname.endswith(".onnx"):
@@ -317,7 +344,7 @@ def table(out_dir):
         stem = fname[:-5]
         name, opset = stem.rsplit("-op", 1)
         rows.append((name, int(opset), nodes, len(ops), os.path.getsize(path)))
-    order = {s.name: i for i, s in enumerate(all_specs())}
+    order = {s.name: i for i, s in enumerate(specs)}
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
     print("| model | opset | nodes | op types | file size (bytes) |")
     print("|---|---:|---:|---:|---:|")
@@ -332,7 +359,12 @@ def main():
                          "e.g. resnet18, bert-dyn)")
     ap.add_argument("--opset", type=int, action="append", default=[],
                     help="export only this opset (repeatable)")
-    ap.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    ap.add_argument("--holdout", action="store_true",
+                    help="the held-out set instead of the corpus (opset 17; "
+                         "default --out corpus/holdout)")
+    ap.add_argument("--out", default=None,
+                    help="output directory (default corpus/models, or "
+                         "corpus/holdout with --holdout)")
     ap.add_argument("--no-verify", action="store_true",
                     help="skip the ONNX Runtime check of the full model")
     ap.add_argument("--list", action="store_true", help="list model names")
@@ -340,13 +372,15 @@ def main():
                     help="print a markdown table of the files in --out")
     a = ap.parse_args()
 
-    specs = all_specs()
+    specs = holdout_specs() if a.holdout else all_specs()
+    if a.out is None:
+        a.out = HOLDOUT_OUT if a.holdout else DEFAULT_OUT
     if a.list:
         for s in specs:
             print(s.name, " ".join(f"op{o}" for o in s.opsets))
         return 0
     if a.table:
-        table(a.out)
+        table(a.out, specs)
         return 0
     only = {x for o in a.only for x in o.split(",") if x}
     unknown = only - {s.name for s in specs}

@@ -113,7 +113,9 @@ typedef struct px_value {
     uint8_t *type_raw;
     size_t type_raw_len;
     /* Known contents of small integer tensors (shapes, axes), filled by shape
-     * inference for data propagation; n_data = -1 when not known. */
+     * inference for data propagation; n_data = -1 when not known.  Element e
+     * is the literal e.v when e.sym == NULL (negative values allowed, e.g. -1
+     * in a Reshape target) and a symbolic dim otherwise. */
     int n_data;
     px_dim *data;
 } px_value;

@@ -32,6 +32,11 @@ def corpus_model(request):
 def pytest_collection_modifyitems(config, items):
     if not CORPUS:
         raise pytest.UsageError("corpus/models is empty: the integration tests need the corpus")
+    # The multi-gigabyte models (rehydrated XLM is 2.7 GB) run on one xdist
+    # worker, one at a time, so two of them never share the machine's memory.
+    for item in items:
+        if "xlm" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("large-models"))
 
 
 @pytest.fixture
