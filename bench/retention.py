@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from proteus_py.inputs import make_inputs  # noqa: E402
@@ -84,11 +86,15 @@ def bench_model(path, passes, iters, work):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--table", help="only print the table of a --out file")
     ap.add_argument("--models", nargs="*", help="corpus model names (file names without .onnx)")
     ap.add_argument("--passes", type=int, default=7)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--out", help="append JSON lines here")
     a = ap.parse_args()
+    if a.table:
+        print_table([json.loads(l) for l in open(a.table) if l.strip()])
+        return
     cdir = os.path.join(ROOT, "corpus", "models")
     models = a.models or sorted(f[:-5] for f in os.listdir(cdir) if f.endswith("-op17.onnx") and "-dyn" not in f)
     rows = []
@@ -106,6 +112,11 @@ def main():
                     subprocess.run(["rm", "-rf", p])
                 else:
                     os.unlink(p)
+    print_table(rows)
+
+
+def print_table(rows):
+    """Markdown table of rows (dicts as written to --out), with the mean."""
     print("| model | unopt ms | best-ext ms | proteus-ext ms | ratio ext (spread) | best-all ms | proteus-all ms | ratio all (spread) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -113,6 +124,13 @@ def main():
         print(f"| {r['model']} | {ms['unopt']} | {ms['best-extended']} | {ms['proteus-extended']} | "
               f"{r['ratio_extended']} ({r['ratio_extended_spread'][0]}-{r['ratio_extended_spread'][1]}) | "
               f"{ms['best-all']} | {ms['proteus-all']} | {r['ratio_all']} ({r['ratio_all_spread'][0]}-{r['ratio_all_spread'][1]}) |")
+    if rows:
+        def gmean(xs):
+            return float(np.exp(np.mean(np.log(xs))))
+        ext = [r["ratio_extended"] for r in rows]
+        al = [r["ratio_all"] for r in rows]
+        print(f"| **mean** (geometric) | | | | **{np.mean(ext):.3f}** ({gmean(ext):.3f}) | | | "
+              f"**{np.mean(al):.3f}** ({gmean(al):.3f}) |")
 
 
 if __name__ == "__main__":
