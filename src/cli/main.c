@@ -42,7 +42,7 @@ int cli_usage(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "proteus: %s%s", cmd ? cmd : "", cmd ? ": " : "");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'proteus %s--help')\n", cmd ? cmd : "");
+    fprintf(stderr, " (see 'proteus %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
     return 2;
 }
 
@@ -64,21 +64,10 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static int fail(void) { return cli_fail(); }
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "proteus: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'proteus --help')\n");
-    return 2;
-}
-
-static int want_help(int argc, char **argv) { return cli_want_help(argc, argv); }
 
 static int cmd_inspect(int argc, char **argv)
 {
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         printf("usage: proteus inspect MODEL [--json]\n"
                "Prints node count, op histogram (domain-qualified for non-default domains),\n"
                "inputs and outputs with dtype and shape, parameter count and bytes,\n"
@@ -90,18 +79,18 @@ static int cmd_inspect(int argc, char **argv)
     int json = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return usage_error("inspect: unknown option '%s'", argv[i]);
+        else if (argv[i][0] == '-') return cli_usage(NULL, "inspect: unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
-        else return usage_error("inspect: unexpected argument '%s'", argv[i]);
+        else return cli_usage(NULL, "inspect: unexpected argument '%s'", argv[i]);
     }
-    if (!path) return usage_error("inspect: missing MODEL%s", "");
+    if (!path) return cli_usage(NULL, "inspect: missing MODEL%s", "");
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(path, &g)) return fail();
+    if (px_onnx_load(path, &g)) return cli_fail();
     px_inspect r;
     if (px_inspect_run(&g, &r)) {
         px_graph_free(&g);
-        return fail();
+        return cli_fail();
     }
     if (json) px_inspect_print_json(&g, &r, stdout);
     else px_inspect_print_text(&g, &r, stdout);
@@ -112,18 +101,18 @@ static int cmd_inspect(int argc, char **argv)
 
 static int cmd_shapes(int argc, char **argv)
 {
-    if (want_help(argc, argv) || argc != 1) {
+    if (cli_want_help(argc, argv) || argc != 1) {
         printf("usage: proteus shapes MODEL\n"
                "Runs shape inference and prints {\"values\": [{name, dtype, shape}...]}.\n");
         return argc == 1 ? 0 : 2;
     }
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(argv[0], &g)) return fail();
+    if (px_onnx_load(argv[0], &g)) return cli_fail();
     if (px_shape_infer(&g, NULL)) {
         px_fail_prefix(PX_ERR_SHAPE, "%s", argv[0]);
         px_graph_free(&g);
-        return fail();
+        return cli_fail();
     }
     px_values_print_json(&g, stdout);
     px_graph_free(&g);
@@ -132,7 +121,7 @@ static int cmd_shapes(int argc, char **argv)
 
 static int cmd_partition(int argc, char **argv)
 {
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         printf("usage: proteus partition MODEL [--subgraph-size S | -n N] [--seed N]\n"
                "Prints the partition obfuscate would use, as JSON: {\"parts\", \"cut_edges\",\n"
                "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n");
@@ -144,23 +133,23 @@ static int cmd_partition(int argc, char **argv)
         uint64_t v;
         if (!strcmp(argv[i], "--subgraph-size") || !strcmp(argv[i], "-n") || !strcmp(argv[i], "--seed")) {
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], &v) || v > 100000000)
-                return usage_error("partition: %s needs a number", argv[i]);
+                return cli_usage(NULL, "partition: %s needs a number", argv[i]);
             if (!strcmp(argv[i], "--seed")) o.seed = v;
             else if (!strcmp(argv[i], "-n")) o.n_parts = (int)v;
             else o.subgraph_size = (int)v;
             i++;
-        } else if (argv[i][0] == '-') return usage_error("partition: unknown option '%s'", argv[i]);
+        } else if (argv[i][0] == '-') return cli_usage(NULL, "partition: unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
-        else return usage_error("partition: unexpected argument '%s'", argv[i]);
+        else return cli_usage(NULL, "partition: unexpected argument '%s'", argv[i]);
     }
-    if (!path) return usage_error("partition: missing MODEL%s", "");
+    if (!path) return cli_usage(NULL, "partition: missing MODEL%s", "");
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(path, &g)) return fail();
+    if (px_onnx_load(path, &g)) return cli_fail();
     px_partition p;
     if (px_graph_sort(&g) || px_partition_graph(&g, &o, &p)) {
         px_graph_free(&g);
-        return fail();
+        return cli_fail();
     }
     px_json j;
     px_json_init(&j, stdout, 0);
@@ -191,23 +180,23 @@ static int cmd_partition(int argc, char **argv)
 
 static int cmd_roundtrip(int argc, char **argv)
 {
-    if (want_help(argc, argv) || argc != 2) {
+    if (cli_want_help(argc, argv) || argc != 2) {
         printf("usage: proteus roundtrip IN OUT\nLoads IN into the graph IR and saves it to OUT.\n");
         return argc == 2 ? 0 : 2;
     }
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(argv[0], &g)) return fail();
+    if (px_onnx_load(argv[0], &g)) return cli_fail();
     px_status st = px_onnx_save(&g, argv[1], NULL);
     px_graph_free(&g);
-    return st ? fail() : 0;
+    return st ? cli_fail() : 0;
 }
 
 static int cmd_rehydrate(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     uint64_t seed = 0;
-    if (want_help(argc, argv)) {
+    if (cli_want_help(argc, argv)) {
         printf("usage: proteus rehydrate IN OUT [--seed N]\n"
                "Fills every initializer that has no data (the corpus's weightless form) with\n"
                "seeded random values of its dtype and shape, so the model runs. Same seed,\n"
@@ -216,21 +205,21 @@ static int cmd_rehydrate(int argc, char **argv)
     }
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--seed")) {
-            if (i + 1 >= argc) return usage_error("rehydrate: --seed needs a value%s", "");
-            if (cli_parse_u64(argv[++i], &seed)) return usage_error("rehydrate: bad seed '%s'", argv[i]);
-        } else if (argv[i][0] == '-') return usage_error("rehydrate: unknown option '%s'", argv[i]);
+            if (i + 1 >= argc) return cli_usage(NULL, "rehydrate: --seed needs a value%s", "");
+            if (cli_parse_u64(argv[++i], &seed)) return cli_usage(NULL, "rehydrate: bad seed '%s'", argv[i]);
+        } else if (argv[i][0] == '-') return cli_usage(NULL, "rehydrate: unknown option '%s'", argv[i]);
         else if (!in) in = argv[i];
         else if (!out) out = argv[i];
-        else return usage_error("rehydrate: unexpected argument '%s'", argv[i]);
+        else return cli_usage(NULL, "rehydrate: unexpected argument '%s'", argv[i]);
     }
-    if (!in || !out) return usage_error("rehydrate: need IN and OUT%s", "");
+    if (!in || !out) return cli_usage(NULL, "rehydrate: need IN and OUT%s", "");
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(in, &g)) return fail();
+    if (px_onnx_load(in, &g)) return cli_fail();
     px_status st = px_rehydrate(&g, seed);
     if (!st) st = px_onnx_save(&g, out, NULL);
     px_graph_free(&g);
-    return st ? fail() : 0;
+    return st ? cli_fail() : 0;
 }
 
 int main(int argc, char **argv)
@@ -251,5 +240,5 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "partition")) return cmd_partition(argc, argv);
     if (!strcmp(cmd, "roundtrip")) return cmd_roundtrip(argc, argv);
     if (!strcmp(cmd, "rehydrate")) return cmd_rehydrate(argc, argv);
-    return usage_error("unknown command '%s'", cmd);
+    return cli_usage(NULL, "unknown command '%s'", cmd);
 }

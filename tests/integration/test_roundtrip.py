@@ -80,3 +80,47 @@ def test_rehydrated_roundtrip_bitwise_in_ort(corpus_model, scratch):
         os.unlink(p)
         if os.path.exists(str(p) + ".data"):
             os.unlink(str(p) + ".data")
+
+
+def test_graph_attributes_and_odd_fields_survive(tmp_path):
+    """If/Loop bodies (graph-valued attributes), sparse initializers, functions
+    and metadata are kept intact through load -> save."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    c = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then",
+                               [], [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else",
+                               [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "v_in"], ["v_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [2])])
+    trip = helper.make_tensor("trip", TensorProto.INT64, [], [3])
+    nodes = [helper.make_node("If", ["c"], ["z"], then_branch=then_g, else_branch=else_g, doc_string="why"),
+             helper.make_node("Loop", ["trip", "", "z"], ["y"], body=body)]
+    g = helper.make_graph(nodes, "g", [x, c], [y], [trip])
+    sparse = helper.make_sparse_tensor(helper.make_tensor("sv", TensorProto.FLOAT, [1], [5.0]),
+                                       helper.make_tensor("si", TensorProto.INT64, [1], [1]), [3])
+    g.sparse_initializer.append(sparse)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.metadata_props.add(key="k", value="v")
+    m.functions.append(helper.make_function("local", "f", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                                            [helper.make_opsetid("", 17)]))
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    onnx.save(m, src)
+    proteus("roundtrip", src, out)
+    a, b = onnx.load(str(src)), onnx.load(str(out))
+    assert a.graph.node == b.graph.node
+    assert list(a.graph.sparse_initializer) == list(b.graph.sparse_initializer)
+    assert list(a.functions) == list(b.functions)
+    assert list(a.metadata_props) == list(b.metadata_props)
+    feeds = {"x": np.array([1.0, -2.0], np.float32), "c": np.array(True)}
+    sa = __import__("onnxruntime").InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    sb = __import__("onnxruntime").InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sa.run(None, feeds)[0].tobytes() == sb.run(None, feeds)[0].tobytes()
