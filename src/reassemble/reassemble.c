@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bucket/key.h"
 #include "onnx/onnx_io.h"
@@ -260,8 +261,10 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
         }
         px_graph f;
         px_graph_init(&f);
-        st = px_onnx_load(path, &f);
-        if (st == PX_ERR_IO) st = px_fail(PX_ERR_IO, "%s: missing or unreadable: %s", path, px_last_error());
+        if (access(path, F_OK) != 0)
+            st = px_fail(PX_ERR_IO, "%s: missing: the optimizer did not return this file", path);
+        else
+            st = px_onnx_load(path, &f);
         if (!st) st = check_interface(path, kp, &f);
         if (!st) st = stitch(&out, p, kp, &f);
         px_graph_free(&f);

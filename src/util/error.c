@@ -7,7 +7,10 @@ static _Thread_local char err_msg[1024];
 
 px_status px_vfail(px_status code, const char *fmt, va_list ap)
 {
-    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    /* format aside first: an argument may be px_last_error() itself */
+    char buf[sizeof err_msg];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    memcpy(err_msg, buf, sizeof err_msg);
     return code;
 }
 
