@@ -23,7 +23,7 @@ CLI_O := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-unit check-asan check-integration clean bench
+.PHONY: all check check-unit check-asan check-integration clean bench fuzz
 all: $(BUILD)/proteus $(BUILD)/libproteus.a
 
 # protoc-c output is generated here from the system's onnx.proto, never committed.
@@ -72,6 +72,26 @@ check-integration: all
 	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q -n 2 --dist loadgroup --durations=10 tests/integration
 
 check: check-unit check-asan check-integration
+
+# libFuzzer harnesses (clang), built with ASan+UBSan into build/fuzz.
+# `make fuzz` builds them and runs each for FUZZ_SECONDS on a seed corpus
+# made from the repository's models.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -g" \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libproteus.a
+	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json
+	cp corpus/models/*-op13.onnx corpus/holdout/*.onnx build/fuzz/seeds/onnx/
+	printf '{"format":"proteus-bucket/1","files":["a.onnx"]}' > build/fuzz/seeds/json/manifest.json
+	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined \
+	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -o build/fuzz/bin/$$n || exit 1; done
+	build/fuzz/bin/fuzz_onnx_load -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 \
+	  build/fuzz/corpus-onnx build/fuzz/seeds/onnx fuzz/regressions/onnx > build/fuzz/onnx.log 2>&1; \
+	  rc=$$?; tail -n 1 build/fuzz/onnx.log; exit $$rc
+	build/fuzz/bin/fuzz_json -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-json build/fuzz/seeds/json \
+	  fuzz/regressions/json > build/fuzz/json.log 2>&1; rc=$$?; tail -n 1 build/fuzz/json.log; exit $$rc
 
 clean:
 	rm -rf build
