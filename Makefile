@@ -80,12 +80,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -g" \
-	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build/fuzz/libproteus.a
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build/fuzz/libproteus.a
 	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json
 	cp corpus/models/*-op13.onnx corpus/holdout/*.onnx build/fuzz/seeds/onnx/
 	printf '{"format":"proteus-bucket/1","files":["a.onnx"]}' > build/fuzz/seeds/json/manifest.json
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -o build/fuzz/bin/$$n || exit 1; done
 	build/fuzz/bin/fuzz_onnx_load -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 \
 	  build/fuzz/corpus-onnx build/fuzz/seeds/onnx fuzz/regressions/onnx > build/fuzz/onnx.log 2>&1; \

@@ -67,7 +67,7 @@ char *px_arena_strndup(px_arena *a, const char *s, size_t n)
 {
     char *p = px_arena_alloc(a, n + 1);
     if (!p) return NULL;
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n); /* s may be NULL when n is 0 (empty protobuf bytes) */
     p[n] = '\0';
     return p;
 }

@@ -251,8 +251,29 @@ static void test_weightless_and_values(void)
     px_graph_free(&g);
 }
 
+/* An empty STRING attribute arrives as NULL bytes from protobuf-c (found by
+ * fuzzing: UBSan flagged memcpy from NULL). */
+static void test_empty_string_attribute(void)
+{
+    px_graph g;
+    build_small(&g);
+    px_attr e = {.name = "empty", .type = PX_ATTR_STRING, .s = NULL, .s_len = 0};
+    CHECK_EQ_INT(px_node_add_attr(&g, 1, &e), PX_OK);
+    uint8_t *buf;
+    size_t len;
+    CHECK_EQ_INT(px_onnx_save_buffer(&g, NULL, &buf, &len), PX_OK);
+    px_graph h;
+    px_graph_init(&h);
+    CHECK_EQ_INT(px_onnx_load_buffer(buf, len, NULL, "mem", &h), PX_OK);
+    CHECK_STR(px_attr_string(&h.nodes[1], "empty", "x"), "");
+    free(buf);
+    px_graph_free(&h);
+    px_graph_free(&g);
+}
+
 int main(void)
 {
+    RUN(test_empty_string_attribute);
     RUN(test_build_and_roundtrip);
     RUN(test_truncated_prefixes);
     RUN(test_not_onnx);
