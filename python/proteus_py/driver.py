@@ -11,7 +11,6 @@ DRIVER: ort:basic | ort:extended | ort:all | onnxoptimizer | onnxsim | copy
 import os
 import shutil
 import sys
-import traceback
 
 DRIVERS = ("ort:basic", "ort:extended", "ort:all", "onnxoptimizer", "onnxsim", "copy")
 
