@@ -7,7 +7,7 @@ CSTD = -std=c11 -D_GNU_SOURCE
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -I$(BUILD)/gen -DPX_SOURCE_ROOT=\"$(CURDIR)\" $(EXTRA_CFLAGS)
-LDLIBS = -lprotobuf-c -lm -lpthread
+LDLIBS = -lprotobuf-c -lm -lpthread -lsodium
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
@@ -23,7 +23,7 @@ CLI_O := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-unit check-asan check-integration clean bench fuzz
+.PHONY: all check check-unit check-asan check-integration check-valgrind clean bench fuzz
 all: $(BUILD)/proteus $(BUILD)/libproteus.a
 
 # protoc-c output is generated here from the system's onnx.proto, never committed.
@@ -71,7 +71,11 @@ check-asan:
 check-integration: all
 	@PROTEUS=$(BUILD)/proteus $(PYTHON) -m pytest -q -n 2 --dist loadgroup --durations=10 tests/integration
 
-check: check-unit check-asan check-integration
+# The release CLI under valgrind memcheck (obfuscate, reassemble, refusals).
+check-valgrind: all
+	tests/valgrind_cli $(BUILD)/proteus
+
+check: check-unit check-asan check-integration check-valgrind
 
 # libFuzzer harnesses (clang), built with ASan+UBSan into build/fuzz.
 # `make fuzz` builds them and runs each for FUZZ_SECONDS on a seed corpus
@@ -81,17 +85,25 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -g" \
 	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build/fuzz/libproteus.a
-	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json
+	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json build/fuzz/seeds/key build/fuzz/corpus-key
 	cp corpus/models/*-op13.onnx corpus/holdout/*.onnx build/fuzz/seeds/onnx/
 	printf '{"format":"proteus-bucket/1","files":["a.onnx"]}' > build/fuzz/seeds/json/manifest.json
+	@mkdir -p build/fuzz/seeds/manifest
+	cp build/fuzz/seeds/json/manifest.json build/fuzz/seeds/manifest/
+	cp fuzz/seeds-key/*.key build/fuzz/seeds/key/
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -o build/fuzz/bin/$$n || exit 1; done
+	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -lsodium -o build/fuzz/bin/$$n || exit 1; done
 	build/fuzz/bin/fuzz_onnx_load -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 \
 	  build/fuzz/corpus-onnx build/fuzz/seeds/onnx fuzz/regressions/onnx > build/fuzz/onnx.log 2>&1; \
 	  rc=$$?; tail -n 1 build/fuzz/onnx.log; exit $$rc
 	build/fuzz/bin/fuzz_json -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-json build/fuzz/seeds/json \
 	  fuzz/regressions/json > build/fuzz/json.log 2>&1; rc=$$?; tail -n 1 build/fuzz/json.log; exit $$rc
+	@mkdir -p build/fuzz/corpus-manifest fuzz/regressions/manifest
+	build/fuzz/bin/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-manifest build/fuzz/seeds/manifest \
+	  fuzz/regressions/manifest > build/fuzz/manifest.log 2>&1; rc=$$?; tail -n 1 build/fuzz/manifest.log; exit $$rc
+	build/fuzz/bin/fuzz_key -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-key build/fuzz/seeds/key \
+	  > build/fuzz/key.log 2>&1; rc=$$?; tail -n 1 build/fuzz/key.log; exit $$rc
 
 clean:
 	rm -rf build

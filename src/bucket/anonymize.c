@@ -116,7 +116,10 @@ static px_status canonical_order(const px_graph *g, const uint64_t *nh, int *ord
     return PX_OK;
 }
 
-static px_status copy_type(const px_graph *g, int src, px_graph *out, int dst)
+/* Symbols are renamed d0, d1, ... by first appearance (inputs, outputs,
+ * then values in canonical order): one symbol keeps one name, so equal dims
+ * stay equal and distinct ones stay distinct. */
+static px_status copy_type(const px_graph *g, int src, px_graph *out, int dst, px_strmap *syms)
 {
     const px_value *s = &g->values[src];
     out->values[dst].dtype = s->dtype;
@@ -129,12 +132,16 @@ static px_status copy_type(const px_graph *g, int src, px_graph *out, int dst)
     px_dim dims[PX_MAX_RANK];
     for (int i = 0; i < s->shape.rank; i++) {
         dims[i].v = s->shape.dims[i].v;
-        /* symbolic names are renamed by position too */
         dims[i].sym = NULL;
         if (s->shape.dims[i].sym) {
+            int id = px_strmap_get(syms, s->shape.dims[i].sym);
+            if (id < 0) {
+                id = (int)syms->count;
+                if (px_strmap_put(syms, s->shape.dims[i].sym, id)) return px_nomem();
+            }
             char buf[32];
-            snprintf(buf, sizeof buf, "d%d", i);
-            dims[i].sym = px_arena_strdup(&out->arena, buf);
+            snprintf(buf, sizeof buf, "d%d", id);
+            if (!(dims[i].sym = px_arena_strdup(&out->arena, buf))) return px_nomem();
         }
     }
     return px_shape_set(out, &out->values[dst].shape, s->shape.rank, dims);
@@ -150,6 +157,8 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
     int *vmap = malloc(((size_t)in->n_values + 1) * sizeof *vmap);
     px_status st = PX_OK;
     char name[32];
+    px_strmap syms;
+    px_strmap_init(&syms);
     if (!topo || !order || !nh || !vmap) {
         st = px_nomem();
         goto out;
@@ -168,7 +177,7 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
         snprintf(name, sizeof name, fmt, k);                                  \
         int id_ = px_graph_add_value(out, name);                              \
         if (id_ < 0) { st = px_nomem(); goto out; }                           \
-        if ((st = copy_type(in, src, out, id_))) goto out;                    \
+        if ((st = copy_type(in, src, out, id_, &syms))) goto out;             \
         vmap[src] = id_;                                                      \
     } while (0)
     for (int i = 0; i < in->n_inputs; i++) {
@@ -216,6 +225,7 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
         if ((st = px_graph_add_output(out, vmap[in->outputs[i]]))) goto out;
     st = px_graph_index(out);
 out:
+    px_strmap_free(&syms);
     free(topo);
     free(order);
     free(nh);

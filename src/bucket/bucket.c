@@ -13,6 +13,7 @@
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
+#include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -133,6 +134,34 @@ static void flatten_times(const char *dir, char **files, int n)
     }
 }
 
+/* The k sentinels of real part p, anonymized like it, each from its own
+ * random stream so that one sentinel does not depend on another. */
+static px_status write_sentinels(const px_graph *real, const px_sentinel_opts *sopts, const px_anon_header *hdr,
+                                 const px_save_opts *save, uint64_t seed, int p, int k, char **names, char **paths,
+                                 const char *dir, px_key *key)
+{
+    px_key_part *kp = &key->parts[p];
+    kp->n_sentinels = k;
+    kp->sentinels = px_arena_array(&key->arena, (size_t)k + 1, sizeof *kp->sentinels);
+    if (!kp->sentinels) return px_nomem();
+    for (int j = 0; j < k; j++) {
+        px_rng rng;
+        px_rng_seed(&rng, seed ^ (0x73656e74696e656cull + ((uint64_t)p << 20) + (uint64_t)j * 0x9e3779b97f4a7c15ull));
+        px_graph sent, anon;
+        px_status st = px_sentinel_generate(sopts, real, &rng, &sent);
+        if (st) return px_fail_prefix(st, "subgraph %d", p);
+        st = px_anonymize(&sent, hdr, &anon);
+        px_graph_free(&sent);
+        if (st) return st;
+        paths[j] = px_path_join(dir, names[j]);
+        st = paths[j] ? px_onnx_save(&anon, paths[j], save) : px_nomem();
+        px_graph_free(&anon);
+        if (st) return st;
+        kp->sentinels[j] = names[j];
+    }
+    return PX_OK;
+}
+
 static void remove_tree(const char *dir, char **paths, int n)
 {
     for (int i = 0; i < n; i++)
@@ -150,9 +179,14 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
 {
     px_obfuscate_opts o = opts ? *opts : (px_obfuscate_opts){0};
     memset(stats, 0, sizeof *stats);
-    if (o.k < 0) return px_fail(PX_ERR_USAGE, "-k must be 0 or more");
-    if (o.k > 0)
-        return px_fail(PX_ERR_UNSUPPORTED, "sentinel generation (-k %d) is not available yet; use -k 0", o.k);
+    if (o.k < 0 || o.k > PX_MAX_SENTINELS) return px_fail(PX_ERR_USAGE, "-k must be between 0 and %d", PX_MAX_SENTINELS);
+    px_sentinel_opts sopts = {.kind = PX_SENTINEL_RANDOM};
+    if (o.sentinels) {
+        int kind = px_sentinel_kind_from_name(o.sentinels);
+        if (kind < 0) return px_fail(PX_ERR_USAGE, "--sentinels %s: unknown generator (known: random)", o.sentinels);
+        sopts.kind = (px_sentinel_kind)kind;
+    }
+    sopts.weightless = px_sentinel_weightless(g);
     struct stat sb;
     if (stat(bucket_dir, &sb) == 0) return px_fail(PX_ERR_IO, "%s: already exists; remove it or pick another", bucket_dir);
 
@@ -178,7 +212,8 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     char **names = NULL, **paths = NULL, **sorted = NULL;
     char *tmpdir = NULL;
     int made_dir = 0;
-    if ((st = make_names(n_files, o.seed, &key.arena, &names))) goto out;
+    /* names depend on k too: buckets of one model at two k share no name */
+    if ((st = make_names(n_files, o.seed ^ ((uint64_t)o.k * 0x9e3779b97f4a7c15ull), &key.arena, &names))) goto out;
     paths = calloc((size_t)n_files + 1, sizeof *paths);
     sorted = calloc((size_t)n_files + 1, sizeof *sorted);
     if (!paths || !sorted) {
@@ -235,7 +270,9 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         px_graph sub, anon;
         px_part_io io;
         if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
-        st = px_anonymize(&sub, &hdr, &anon);
+        st = write_sentinels(&sub, &sopts, &hdr, &save, o.seed, p, o.k, names + part.n_parts + (size_t)p * o.k,
+                             paths + part.n_parts + (size_t)p * o.k, tmpdir, &key);
+        if (!st) st = px_anonymize(&sub, &hdr, &anon);
         px_graph_free(&sub);
         if (st) {
             px_part_io_free(&io);

@@ -89,6 +89,10 @@ void px_key_write(const px_key *k, FILE *f)
         px_json_str(&j, k->parts[p].file);
         tensors_json(&j, "inputs", k->parts[p].inputs, k->parts[p].n_inputs);
         tensors_json(&j, "outputs", k->parts[p].outputs, k->parts[p].n_outputs);
+        px_json_key(&j, "sentinels");
+        px_json_arr_begin(&j);
+        for (int i = 0; i < k->parts[p].n_sentinels; i++) px_json_str(&j, k->parts[p].sentinels[i]);
+        px_json_arr_end(&j);
         if (k->parts[p].probe) {
             px_json_key(&j, "probe");
             px_json_write_val(&j, k->parts[p].probe);
@@ -100,6 +104,49 @@ void px_key_write(const px_key *k, FILE *f)
     px_json_arr_begin(&j);
     for (int i = 0; i < k->n_files; i++) px_json_str(&j, k->files[i]);
     px_json_arr_end(&j);
+    px_json_obj_end(&j);
+    px_json_end(&j);
+}
+
+void px_key_write_view(const px_key *k, FILE *f)
+{
+    px_json j;
+    px_json_init(&j, f, 1);
+    px_json_obj_begin(&j);
+    px_json_key(&j, "n");
+    px_json_int(&j, k->n_parts);
+    px_json_key(&j, "k");
+    px_json_int(&j, k->k);
+    px_json_key(&j, "real");
+    px_json_arr_begin(&j);
+    for (int p = 0; p < k->n_parts; p++) px_json_str(&j, k->parts[p].file);
+    px_json_arr_end(&j);
+    px_json_key(&j, "files");
+    px_json_arr_begin(&j);
+    for (int i = 0; i < k->n_files; i++) px_json_str(&j, k->files[i]);
+    px_json_arr_end(&j);
+    px_json_key(&j, "groups");
+    px_json_arr_begin(&j);
+    for (int p = 0; p < k->n_parts; p++) {
+        px_json_obj_begin(&j);
+        px_json_key(&j, "real");
+        px_json_str(&j, k->parts[p].file);
+        px_json_key(&j, "sentinels");
+        px_json_arr_begin(&j);
+        for (int i = 0; i < k->parts[p].n_sentinels; i++) px_json_str(&j, k->parts[p].sentinels[i]);
+        px_json_arr_end(&j);
+        px_json_obj_end(&j);
+    }
+    px_json_arr_end(&j);
+    px_json_key(&j, "model");
+    px_json_obj_begin(&j);
+    px_json_key(&j, "graph_name");
+    px_json_str(&j, k->graph_name ? k->graph_name : "");
+    px_json_key(&j, "producer_name");
+    px_json_str(&j, k->producer_name ? k->producer_name : "");
+    tensors_json(&j, "inputs", k->inputs, k->n_inputs);
+    tensors_json(&j, "outputs", k->outputs, k->n_outputs);
+    px_json_obj_end(&j);
     px_json_obj_end(&j);
     px_json_end(&j);
 }
@@ -153,20 +200,40 @@ static int safe_file_name(const char *s)
     return 1;
 }
 
+static px_status read_names(px_key *k, const char *path, const px_jval *arr, const char ***out, int *n)
+{
+    if (!arr || arr->type != PX_J_ARR) return bad(path, "missing file list");
+    *out = px_arena_array(&k->arena, arr->n + 1, sizeof **out);
+    if (!*out) return px_nomem();
+    for (size_t i = 0; i < arr->n; i++) {
+        if (arr->items[i]->type != PX_J_STR || !safe_file_name(arr->items[i]->s)) return bad(path, "bad file name");
+        (*out)[i] = arr->items[i]->s;
+    }
+    *n = (int)arr->n;
+    return PX_OK;
+}
+
 px_status px_key_read(const char *path, px_key *k)
 {
     char *text;
     size_t len;
     px_status st = px_read_file(path, &text, &len);
     if (st) return st;
-    px_jval *root;
-    st = px_json_parse(&k->arena, text, len, path, &root);
+    st = px_key_parse(path, text, len, k);
     free(text);
+    return st;
+}
+
+px_status px_key_parse(const char *path, const char *text, size_t len, px_key *k)
+{
+    px_jval *root;
+    px_status st = px_json_parse(&k->arena, text, len, path, &root);
     if (st) return st;
+    if (root->type != PX_J_OBJ) return bad(path, "not a JSON object");
     const char *fmt = px_json_get_str(root, "format");
     if (!fmt || strcmp(fmt, "proteus-key/1")) return bad(path, "unknown format");
     int64_t kk = 0;
-    px_json_get_int(root, "k", &kk);
+    if (!px_json_get_int(root, "k", &kk) || kk < 0 || kk > PX_MAX_SENTINELS) return bad(path, "bad k");
     k->k = (int)kk;
     const px_jval *model = px_json_get(root, "model");
     if (!model || model->type != PX_J_OBJ) return bad(path, "no model");
@@ -198,18 +265,13 @@ px_status px_key_read(const char *path, px_key *k)
         if ((st = read_tensors(k, path, px_json_get(parts->items[p], "inputs"), &kp->inputs, &kp->n_inputs)) ||
             (st = read_tensors(k, path, px_json_get(parts->items[p], "outputs"), &kp->outputs, &kp->n_outputs)))
             return st;
+        const px_jval *sn = px_json_get(parts->items[p], "sentinels");
+        if (sn && (st = read_names(k, path, sn, &kp->sentinels, &kp->n_sentinels))) return st;
+        if (kp->n_sentinels != k->k) return bad(path, "a part's sentinel count differs from k");
         kp->probe = px_json_get(parts->items[p], "probe");
         if (kp->probe && kp->probe->type != PX_J_OBJ) return bad(path, "bad probe");
     }
-    const px_jval *files = px_json_get_arr(root, "files");
-    if (!files) return bad(path, "no file list");
-    k->n_files = (int)files->n;
-    k->files = px_arena_array(&k->arena, files->n + 1, sizeof *k->files);
-    if (!k->files) return px_nomem();
-    for (size_t i = 0; i < files->n; i++) {
-        if (files->items[i]->type != PX_J_STR || !safe_file_name(files->items[i]->s))
-            return bad(path, "bad file name");
-        k->files[i] = files->items[i]->s;
-    }
+    if ((st = read_names(k, path, px_json_get(root, "files"), &k->files, &k->n_files))) return st;
+    if (k->k < 0 || (int64_t)k->n_parts * (k->k + 1) != k->n_files) return bad(path, "file count is not n(k+1)");
     return PX_OK;
 }

@@ -11,6 +11,9 @@
 #include "util/arena.h"
 #include "util/jsonparse.h"
 
+/* The most sentinels per real subgraph a key or a command may ask for. */
+#define PX_MAX_SENTINELS 1000
+
 typedef struct px_key_tensor {
     const char *name;      /* original value name */
     px_dtype dtype;
@@ -22,6 +25,8 @@ typedef struct px_key_part {
     int n_inputs, n_outputs;
     px_key_tensor *inputs, *outputs;  /* by position in the file */
     const px_jval *probe;             /* functional fingerprint, or NULL */
+    int n_sentinels;                  /* = k */
+    const char **sentinels;           /* the files generated for this part */
 } px_key_part;
 
 typedef struct px_key {
@@ -44,5 +49,11 @@ void px_key_free(px_key *k);
 /* Writes the key as JSON to f. */
 void px_key_write(const px_key *k, FILE *f);
 px_status px_key_read(const char *path, px_key *k);
+/* The owner's summary (`proteus key show --json`): n, k, real (the real
+ * files in model order), files (every bucket file), groups (each real file
+ * with its sentinels) and the model's interface. */
+void px_key_write_view(const px_key *k, FILE *f);
+/* Parses key JSON text; path names it in messages. */
+px_status px_key_parse(const char *path, const char *text, size_t len, px_key *k);
 
 #endif

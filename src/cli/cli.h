@@ -12,9 +12,23 @@ int cli_want_help(int argc, char **argv);
 /* Parses a non-negative integer option value; returns 0 on success. */
 int cli_parse_u64(const char *s, uint64_t *out);
 
+/* The model-loading limits every command that reads a model accepts
+ * (src/onnx/onnx_io.h): if argv[*i] is --max-nodes, --max-tensor-bytes or
+ * --max-total-bytes, parses its value (an integer, bytes may end in K, M, G
+ * or T for powers of 1024), sets the process-wide limit, advances *i past
+ * the value and returns 1; returns 0 when argv[*i] is not one of them, and
+ * 2 after printing a usage error naming cmd (return it). */
+int cli_parse_limit_opt(const char *cmd, int argc, char **argv, int *i);
+/* One help line listing them, for each such command's --help. */
+#define CLI_LIMITS_HELP \
+    "Load limits: --max-nodes N (default 1000000), --max-tensor-bytes N (default 16G),\n" \
+    "--max-total-bytes N (default 64G; K/M/G/T suffixes): a model beyond them is refused.\n"
+
 int cmd_obfuscate(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);
 int cmd_reassemble(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 #endif

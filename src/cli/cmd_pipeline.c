@@ -22,21 +22,29 @@ static double now_s(void)
 int cmd_obfuscate(int argc, char **argv)
 {
     static const char *help =
-        "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--subgraph-size S | -n N] [--seed N]\n"
+        "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
+        "                         [--seed N] [--no-probe]\n"
         "Partitions MODEL into subgraphs (about S nodes each, default 12; or N of them), hides each\n"
         "among K generated sentinels (default 0), and writes BUCKET/ (anonymous subgraph files and\n"
         "manifest.json, nothing secret) and KEY (what the owner needs to reassemble; keep it).\n"
+        "Sentinels have exactly the interface of the real subgraph they hide. --sentinels picks the\n"
+        "generator: random (the default and, for now, the only one) grows random operators on a\n"
+        "random topology: a baseline that `proteus audit` shows to be weak against a learned attacker.\n"
         "BUCKET must not exist. Same MODEL, options and --seed give byte-identical output.\n"
         "Each real subgraph is fingerprinted (run once on seeded inputs, in ONNX Runtime) so that\n"
         "reassemble can tell a file that computes something else; --no-probe skips that.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
+        fputs(CLI_LIMITS_HELP, stdout);
         return 0;
     }
     const char *model = NULL, *bucket = NULL, *key = NULL;
     px_obfuscate_opts o = {0};
     uint64_t v;
     for (int i = 0; i < argc; i++) {
+        int lim = cli_parse_limit_opt("obfuscate", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "-o") || !strcmp(a, "--key") || !strcmp(a, "-k") || !strcmp(a, "--subgraph-size") ||
@@ -63,8 +71,9 @@ int cmd_obfuscate(int argc, char **argv)
     px_obfuscate_stats s;
     double t0 = now_s();
     if (px_obfuscate(model, bucket, key, &o, &s)) return cli_fail();
-    printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d, %d files in %s (%.2f s)\n",
-           s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, s.n_files, bucket, now_s() - t0);
+    printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
+           s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
+           o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, now_s() - t0);
     if (s.n_unprobed)
         fprintf(stderr, "proteus: obfuscate: warning: %d real subgraphs could not be fingerprinted; reassemble will "
                         "check only their interfaces\n", s.n_unprobed);
@@ -136,11 +145,15 @@ int cmd_reassemble(int argc, char **argv)
         "optimizer left at subgraph seams are removed unless --no-seam-cleanup is given.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
+        fputs(CLI_LIMITS_HELP, stdout);
         return 0;
     }
     const char *dir = NULL, *key = NULL, *out = NULL;
     px_reassemble_opts o = {0};
     for (int i = 0; i < argc; i++) {
+        int lim = cli_parse_limit_opt("reassemble", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
         const char *a = argv[i];
         if (!strcmp(a, "-o") || !strcmp(a, "--key")) {
             if (i + 1 >= argc) return cli_usage("reassemble", "%s needs a value", a);

@@ -18,10 +18,14 @@ static const char *usage_text =
     "usage: proteus <command> [options]\n"
     "\n"
     "commands (the pipeline):\n"
-    "  obfuscate MODEL -o BUCKET --key KEY [-k K] [--subgraph-size S | -n N] [--seed N]\n"
+    "  obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels random] [--subgraph-size S | -n N] [--seed N]\n"
     "  optimize BUCKET -o OUT --with DRIVER [-j JOBS] [--shard I/N]\n"
     "  reassemble OUT --key KEY -o MODEL [--no-seam-cleanup]\n"
     "  verify REFERENCE CANDIDATE [--rtol R] [--atol A]\n"
+    "\n"
+    "commands (the owner's checks):\n"
+    "  audit BUCKET --key KEY [--json] [--out DIR]   attack the bucket, report what is left hidden\n"
+    "  key show KEY [--json]           which files are real, in model order, and their sentinels\n"
     "\n"
     "commands (models):\n"
     "  inspect MODEL [--json]          nodes, op histogram, inputs/outputs, params, FLOPs\n"
@@ -29,6 +33,13 @@ static const char *usage_text =
     "  partition MODEL [--subgraph-size S | -n N] [--seed N]   the partition obfuscate uses, as JSON\n"
     "  rehydrate IN OUT [--seed N]     fill weightless initializers with seeded random values\n"
     "  roundtrip IN OUT                load and save again (tests the ONNX reader/writer)\n"
+    "\n"
+    "\n"
+    "load limits (options of every command that reads a model: inspect, shapes, partition,\n"
+    "rehydrate, roundtrip, obfuscate, reassemble; a model beyond them is refused):\n"
+    "  --max-nodes N                   nodes in the graph (default 1000000)\n"
+    "  --max-tensor-bytes N            bytes of one tensor (default 16G; K/M/G/T suffixes)\n"
+    "  --max-total-bytes N             bytes of all tensors together (default 64G)\n"
     "\n"
     "  proteus <command> --help        help for one command\n";
 
@@ -64,6 +75,36 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+int cli_parse_limit_opt(const char *cmd, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    int which = !strcmp(a, "--max-nodes") ? 0 : !strcmp(a, "--max-tensor-bytes") ? 1
+              : !strcmp(a, "--max-total-bytes") ? 2 : -1;
+    if (which < 0) return 0;
+    const char *s = *i + 1 < argc ? argv[*i + 1] : NULL;
+    char num[32];
+    size_t n = s ? strlen(s) : 0;
+    uint64_t v, mul = 1;
+    if (which > 0 && n > 1 && n < sizeof num && strchr("KMGT", s[n - 1])) {
+        mul = (uint64_t)1 << (10 * (strchr("KMGT", s[n - 1]) - "KMGT" + 1));
+        memcpy(num, s, n - 1);
+        num[n - 1] = 0;
+        s = num;
+    }
+    uint64_t max = which == 0 ? PX_MAX_NODES : (uint64_t)1 << 62;
+    if (!s || cli_parse_u64(s, &v) || v == 0 || v > max / mul) {
+        fprintf(stderr, "proteus: %s: %s needs a number from 1 to %llu%s (see 'proteus %s --help')\n", cmd, a,
+                (unsigned long long)max, which ? " (bytes; K, M, G, T suffixes)" : "", cmd);
+        return 2;
+    }
+    px_load_limits l = px_get_load_limits();
+    if (which == 0) l.max_nodes = (int64_t)v;
+    else if (which == 1) l.max_tensor_bytes = (int64_t)(v * mul);
+    else l.max_total_bytes = (int64_t)(v * mul);
+    px_set_load_limits(&l);
+    *i += 1;
+    return 1;
+}
 
 static int cmd_inspect(int argc, char **argv)
 {
@@ -72,12 +113,15 @@ static int cmd_inspect(int argc, char **argv)
                "Prints node count, op histogram (domain-qualified for non-default domains),\n"
                "inputs and outputs with dtype and shape, parameter count and bytes,\n"
                "estimated multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul, opsets.\n"
-               "--json prints one JSON object instead.\n");
+               "--json prints one JSON object instead.\n" CLI_LIMITS_HELP);
         return 0;
     }
     const char *path = NULL;
     int json = 0;
     for (int i = 0; i < argc; i++) {
+        int lim = cli_parse_limit_opt("inspect", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage(NULL, "inspect: unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
@@ -101,16 +145,25 @@ static int cmd_inspect(int argc, char **argv)
 
 static int cmd_shapes(int argc, char **argv)
 {
-    if (cli_want_help(argc, argv) || argc != 1) {
+    const char *path = NULL;
+    int bad = cli_want_help(argc, argv);
+    for (int i = 0; i < argc && !bad; i++) {
+        int lim = cli_parse_limit_opt("shapes", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
+        if (argv[i][0] == '-' || path) bad = 1;
+        else path = argv[i];
+    }
+    if (bad || !path) {
         printf("usage: proteus shapes MODEL\n"
-               "Runs shape inference and prints {\"values\": [{name, dtype, shape}...]}.\n");
-        return argc == 1 ? 0 : 2;
+               "Runs shape inference and prints {\"values\": [{name, dtype, shape}...]}.\n" CLI_LIMITS_HELP);
+        return cli_want_help(argc, argv) ? 0 : 2;
     }
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(argv[0], &g)) return cli_fail();
+    if (px_onnx_load(path, &g)) return cli_fail();
     if (px_shape_infer(&g, NULL)) {
-        px_fail_prefix(PX_ERR_SHAPE, "%s", argv[0]);
+        px_fail_prefix(PX_ERR_SHAPE, "%s", path);
         px_graph_free(&g);
         return cli_fail();
     }
@@ -124,13 +177,16 @@ static int cmd_partition(int argc, char **argv)
     if (cli_want_help(argc, argv)) {
         printf("usage: proteus partition MODEL [--subgraph-size S | -n N] [--seed N]\n"
                "Prints the partition obfuscate would use, as JSON: {\"parts\", \"cut_edges\",\n"
-               "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n");
+               "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n" CLI_LIMITS_HELP);
         return 0;
     }
     const char *path = NULL;
     px_partition_opts o = {0};
     for (int i = 0; i < argc; i++) {
         uint64_t v;
+        int lim = cli_parse_limit_opt("partition", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
         if (!strcmp(argv[i], "--subgraph-size") || !strcmp(argv[i], "-n") || !strcmp(argv[i], "--seed")) {
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], &v) || v > 100000000)
                 return cli_usage(NULL, "partition: %s needs a number", argv[i]);
@@ -180,14 +236,23 @@ static int cmd_partition(int argc, char **argv)
 
 static int cmd_roundtrip(int argc, char **argv)
 {
-    if (cli_want_help(argc, argv) || argc != 2) {
-        printf("usage: proteus roundtrip IN OUT\nLoads IN into the graph IR and saves it to OUT.\n");
-        return argc == 2 ? 0 : 2;
+    const char *io[2] = {NULL, NULL};
+    int n = 0, bad = cli_want_help(argc, argv);
+    for (int i = 0; i < argc && !bad; i++) {
+        int lim = cli_parse_limit_opt("roundtrip", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
+        if (argv[i][0] == '-' || n == 2) bad = 1;
+        else io[n++] = argv[i];
+    }
+    if (bad || n != 2) {
+        printf("usage: proteus roundtrip IN OUT\nLoads IN into the graph IR and saves it to OUT.\n" CLI_LIMITS_HELP);
+        return cli_want_help(argc, argv) ? 0 : 2;
     }
     px_graph g;
     px_graph_init(&g);
-    if (px_onnx_load(argv[0], &g)) return cli_fail();
-    px_status st = px_onnx_save(&g, argv[1], NULL);
+    if (px_onnx_load(io[0], &g)) return cli_fail();
+    px_status st = px_onnx_save(&g, io[1], NULL);
     px_graph_free(&g);
     return st ? cli_fail() : 0;
 }
@@ -200,10 +265,13 @@ static int cmd_rehydrate(int argc, char **argv)
         printf("usage: proteus rehydrate IN OUT [--seed N]\n"
                "Fills every initializer that has no data (the corpus's weightless form) with\n"
                "seeded random values of its dtype and shape, so the model runs. Same seed,\n"
-               "same bytes. Models over 2 GiB get their tensors in OUT.data beside OUT.\n");
+               "same bytes. Models over 2 GiB get their tensors in OUT.data beside OUT.\n" CLI_LIMITS_HELP);
         return 0;
     }
     for (int i = 0; i < argc; i++) {
+        int lim = cli_parse_limit_opt("rehydrate", argc, argv, &i);
+        if (lim == 2) return 2;
+        if (lim) continue;
         if (!strcmp(argv[i], "--seed")) {
             if (i + 1 >= argc) return cli_usage(NULL, "rehydrate: --seed needs a value%s", "");
             if (cli_parse_u64(argv[++i], &seed)) return cli_usage(NULL, "rehydrate: bad seed '%s'", argv[i]);
@@ -235,6 +303,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "optimize")) return cmd_optimize(argc, argv);
     if (!strcmp(cmd, "reassemble")) return cmd_reassemble(argc, argv);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(cmd, "audit")) return cmd_audit(argc, argv);
+    if (!strcmp(cmd, "key")) return cmd_key(argc, argv);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(cmd, "shapes")) return cmd_shapes(argc, argv);
     if (!strcmp(cmd, "partition")) return cmd_partition(argc, argv);

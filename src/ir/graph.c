@@ -1,5 +1,6 @@
 #include "ir/graph.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,8 +54,9 @@ void px_graph_free(px_graph *g)
 static int grow(void **arr, int *cap, int n, size_t elem)
 {
     if (n < *cap) return 0;
+    if (*cap > INT_MAX / 2) return -1;
     int ncap = *cap ? *cap * 2 : 16;
-    if (ncap < 0 || (size_t)ncap > SIZE_MAX / elem) return -1;
+    if ((size_t)ncap > SIZE_MAX / elem) return -1;
     void *p = realloc(*arr, (size_t)ncap * elem);
     if (!p) return -1;
     memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
@@ -706,11 +708,17 @@ void px_graph_param_count(const px_graph *g, int64_t *params, int64_t *bytes)
     for (int i = 0; i < g->n_inits; i++) {
         const px_tensor *t = g->values[g->inits[i]].init;
         if (!t || t->numel < 0) continue;
-        p += t->numel;
+        /* saturating: huge weightless tensors must not overflow the sums */
+        if (__builtin_add_overflow(p, t->numel, &p)) p = INT64_MAX;
         size_t nb = px_dtype_nbytes(t->dtype, t->numel);
-        if (nb != (size_t)-1) b += (int64_t)nb;
-        else if (t->strings)
-            for (int64_t k = 0; k < t->numel; k++) b += (int64_t)t->string_lens[k];
+        if (nb != (size_t)-1) {
+            if (nb > (size_t)INT64_MAX || __builtin_add_overflow(b, (int64_t)nb, &b)) b = INT64_MAX;
+        } else if (t->strings) {
+            for (int64_t k = 0; k < t->numel; k++)
+                if (__builtin_add_overflow(b, (int64_t)t->string_lens[k], &b)) b = INT64_MAX;
+        } else if (t->dtype != PX_DT_STRING) {
+            b = INT64_MAX; /* more bytes than size_t arithmetic covers */
+        }
     }
     *params = p;
     *bytes = b;

@@ -7,12 +7,40 @@
 
 #include "ir/graph.h"
 
+/* Defensive caps on what a load accepts (hardening).  Exceeding one fails
+ * with PX_ERR_LIMIT and a message naming the file, the count and the limit:
+ *   "<file>: graph has N nodes, more than the limit of M (--max-nodes)"
+ *   "<file>: tensor 'T' (DIMS of DTYPE) has N bytes, more than the limit of M (--max-tensor-bytes)"
+ *   "<file>: tensors hold at least N bytes in all (counting up to tensor 'T'), more than the limit of M (--max-total-bytes)"
+ * Sizes are what the dims declare (so a weightless initializer counts what
+ * rehydrate would allocate); every initializer and tensor attribute counts,
+ * including external data.  The defaults leave room for the corpus's
+ * largest model (XLM, 2.7 GB rehydrated, 1 GB in its largest tensor). */
+typedef struct px_load_limits {
+    int64_t max_nodes;        /* nodes in the main graph (at most PX_MAX_NODES) */
+    int64_t max_tensor_bytes; /* one tensor's payload */
+    int64_t max_total_bytes;  /* all tensors of the model together */
+} px_load_limits;
+
+#define PX_DEFAULT_MAX_NODES 1000000
+#define PX_DEFAULT_MAX_TENSOR_BYTES ((int64_t)16 << 30)  /* 16 GiB */
+#define PX_DEFAULT_MAX_TOTAL_BYTES ((int64_t)64 << 30)   /* 64 GiB */
+
+/* The defaults above. */
+px_load_limits px_load_limits_default(void);
+/* Sets the process-wide limits every later load uses (the CLI calls it for
+ * --max-nodes / --max-tensor-bytes / --max-total-bytes before loading); a
+ * field <= 0 keeps its default, max_nodes is capped at PX_MAX_NODES.  Not
+ * meant to race with loads in other threads. */
+void px_set_load_limits(const px_load_limits *l);
+px_load_limits px_get_load_limits(void);
+
 /* Loads path into g (g must be freshly initialised; it is left empty on
  * failure).  External data is read relative to the model's directory; a
  * location outside it (absolute, "..", or through a symlink) is refused.
  * Initializers without data (the corpus's weightless form) load with
  * t->data == NULL.  The graph is validated (dangling inputs, duplicate
- * producers, cycles, unknown dtypes). */
+ * producers, cycles, unknown dtypes) and held to the load limits above. */
 px_status px_onnx_load(const char *path, px_graph *g);
 
 /* Same from a buffer; base_dir is where external data is looked up (NULL:

@@ -7,7 +7,9 @@
  * payload is copied, so peak memory stays near one copy of the weights. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +20,27 @@
 #include "onnx/onnx_io.h"
 #include "onnx/wire.h"
 #include "util/fileio.h"
+
+/* --- load limits ---------------------------------------------------------- */
+
+static px_load_limits g_limits = {PX_DEFAULT_MAX_NODES, PX_DEFAULT_MAX_TENSOR_BYTES, PX_DEFAULT_MAX_TOTAL_BYTES};
+
+px_load_limits px_load_limits_default(void)
+{
+    px_load_limits l = {PX_DEFAULT_MAX_NODES, PX_DEFAULT_MAX_TENSOR_BYTES, PX_DEFAULT_MAX_TOTAL_BYTES};
+    return l;
+}
+
+void px_set_load_limits(const px_load_limits *l)
+{
+    px_load_limits d = px_load_limits_default();
+    g_limits.max_nodes = l && l->max_nodes > 0 ? l->max_nodes : d.max_nodes;
+    if (g_limits.max_nodes > PX_MAX_NODES) g_limits.max_nodes = PX_MAX_NODES;
+    g_limits.max_tensor_bytes = l && l->max_tensor_bytes > 0 ? l->max_tensor_bytes : d.max_tensor_bytes;
+    g_limits.max_total_bytes = l && l->max_total_bytes > 0 ? l->max_total_bytes : d.max_total_bytes;
+}
+
+px_load_limits px_get_load_limits(void) { return g_limits; }
 
 typedef struct growbuf {
     uint8_t *p;
@@ -54,6 +77,9 @@ typedef struct loader {
     slice *inits;
     size_t n_inits, cap_inits;
     int saw_graph;
+    px_load_limits lim;     /* the process-wide limits when the load began */
+    int64_t n_nodes_seen;   /* node fields met by the wire walk */
+    int64_t total_bytes;    /* declared payload bytes of the tensors so far */
 } loader;
 
 static px_status parse_error(loader *L, const char *detail)
@@ -76,6 +102,11 @@ static px_status walk_graph(loader *L, const uint8_t *p, size_t len)
                 L->cap_inits = nc;
             }
             L->inits[L->n_inits++] = (slice){f.value, f.value_len};
+        } else if (f.number == 1 && f.wire_type == 2) {
+            /* Counted before protobuf-c unpacks (and allocates) any node;
+             * past the limit they are only counted, for the message. */
+            if (++L->n_nodes_seen <= L->lim.max_nodes && gb_put(&L->graph_known, f.start, f.total_len))
+                return px_nomem();
         } else if (f.number == 1 || f.number == 2 || f.number == 10 || f.number == 11 ||
                    f.number == 12 || f.number == 13) {
             if (gb_put(&L->graph_known, f.start, f.total_len)) return px_nomem();
@@ -223,6 +254,48 @@ static void put_le(uint8_t *dst, uint64_t v, int bytes)
     for (int i = 0; i < bytes; i++) dst[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* "1x3x224x224" ("scalar" for rank 0), shortened with "..." to fit. */
+static void format_dims(char *buf, size_t cap, const int64_t *dims, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    if (n == 0) {
+        snprintf(buf, cap, "scalar");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char one[24];
+        int k = snprintf(one, sizeof one, "%s%" PRId64, i ? "x" : "", dims[i]);
+        if (k < 0 || len + (size_t)k + 4 >= cap) {
+            snprintf(buf + len, cap - len, "...");
+            return;
+        }
+        memcpy(buf + len, one, (size_t)k + 1);
+        len += (size_t)k;
+    }
+}
+
+/* Payload bytes of numel elements of dt (4-bit types round up); -1 when
+ * that passes INT64_MAX. */
+static int64_t payload_bytes(px_dtype dt, int64_t numel)
+{
+    int bits = px_dtype_bits(dt);
+    int64_t bytes;
+    if (numel < 0) return -1;
+    if (bits < 8) return numel / 2 + numel % 2; /* 4-bit types */
+    return __builtin_mul_overflow(numel, (int64_t)(bits / 8), &bytes) ? -1 : bytes;
+}
+
+/* Adds a tensor's bytes to the model's total, held to max_total_bytes. */
+static px_status count_bytes(loader *L, const char *name, int64_t bytes)
+{
+    if (__builtin_add_overflow(L->total_bytes, bytes, &L->total_bytes)) L->total_bytes = INT64_MAX;
+    if (L->total_bytes > L->lim.max_total_bytes)
+        return px_fail(PX_ERR_LIMIT, "%s: tensors hold at least %" PRId64 " bytes in all (counting up to tensor '%s'), "
+                       "more than the limit of %" PRId64 " (--max-total-bytes)", L->what, L->total_bytes, name, L->lim.max_total_bytes);
+    return PX_OK;
+}
+
 /* Converts a TensorProto; steals raw_data when steal is set. */
 static px_status tensor_from_proto(loader *L, Onnx__TensorProto *tp, int steal, px_tensor **out)
 {
@@ -240,15 +313,34 @@ static px_status tensor_from_proto(loader *L, Onnx__TensorProto *tp, int steal, 
     px_tensor *t = px_tensor_new((px_dtype)tp->data_type, (int)tp->n_dims, tp->dims);
     if (!t) return px_nomem();
     px_status st = PX_OK;
+    char dims[160];
     if (t->numel < 0) {
-        st = px_fail(PX_ERR_LIMIT, "%s: tensor '%s': element count overflows", L->what, name);
+        format_dims(dims, sizeof dims, tp->dims, tp->n_dims);
+        st = px_fail(PX_ERR_INVALID, "%s: tensor '%s' has dims %s, whose element count overflows int64", L->what,
+                     name, dims);
         goto fail;
+    }
+    if (t->dtype == PX_DT_STRING) {
+        /* strings: their bytes are in the file; count them for the total */
+        int64_t sb = 0;
+        for (size_t i = 0; i < tp->n_string_data; i++)
+            if (__builtin_add_overflow(sb, (int64_t)tp->string_data[i].len, &sb)) sb = INT64_MAX;
+        if ((st = count_bytes(L, name, sb))) goto fail;
+    } else {
+        int64_t bytes = payload_bytes(t->dtype, t->numel);
+        if (bytes < 0 || bytes > L->lim.max_tensor_bytes) {
+            char nb[32];
+            format_dims(dims, sizeof dims, tp->dims, tp->n_dims);
+            if (bytes < 0) snprintf(nb, sizeof nb, "more than %" PRId64, INT64_MAX);
+            else snprintf(nb, sizeof nb, "%" PRId64, bytes);
+            st = px_fail(PX_ERR_LIMIT, "%s: tensor '%s' (%s of %s) has %s bytes, more than the limit of %" PRId64
+                         " (--max-tensor-bytes)", L->what, name, dims, px_dtype_name(t->dtype), nb,
+                         L->lim.max_tensor_bytes);
+            goto fail;
+        }
+        if ((st = count_bytes(L, name, bytes))) goto fail;
     }
     size_t need = t->dtype == PX_DT_STRING ? 0 : px_dtype_nbytes(t->dtype, t->numel);
-    if (t->dtype != PX_DT_STRING && (need == (size_t)-1 || (int64_t)need > PX_MAX_TENSOR_BYTES)) {
-        st = px_fail(PX_ERR_LIMIT, "%s: tensor '%s' is too large", L->what, name);
-        goto fail;
-    }
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         if (t->dtype == PX_DT_STRING) {
             st = px_fail(PX_ERR_INVALID, "%s: string tensor '%s' cannot use external data", L->what, name);
@@ -391,6 +483,22 @@ static px_status set_value_type(loader *L, int vid, const Onnx__TypeProto *tp)
                 if (!(dims[i].sym = px_arena_strdup(&g->arena, d->dim_param))) return px_nomem();
             }
         }
+        /* Each dim may be up to INT64_MAX, but a fully known shape whose
+         * element count overflows int64 is no tensor. */
+        int64_t numel = 1, raw[PX_MAX_RANK];
+        int known = 1, zero = 0, ovf = 0;
+        for (size_t i = 0; i < tt->shape->n_dim; i++) {
+            raw[i] = dims[i].v;
+            if (dims[i].v < 0) known = 0;
+            else if (dims[i].v == 0) zero = 1;
+            else if (!ovf && __builtin_mul_overflow(numel, dims[i].v, &numel)) ovf = 1;
+        }
+        if (known && !zero && ovf) {
+            char buf[160];
+            format_dims(buf, sizeof buf, raw, tt->shape->n_dim);
+            return px_fail(PX_ERR_INVALID, "%s: value '%s' has dims %s, whose element count overflows int64", L->what,
+                           g->values[vid].name, buf);
+        }
         return px_shape_set(g, &g->values[vid].shape, (int)tt->shape->n_dim, dims);
     }
     return PX_OK;
@@ -403,6 +511,8 @@ static px_status attr_from_proto(loader *L, Onnx__AttributeProto *ap, px_attr *a
     a->name = px_arena_strdup(ar, ap->name ? ap->name : "");
     if (!a->name) return px_nomem();
     a->type = ap->has_type ? (px_attr_type)ap->type : PX_ATTR_UNDEFINED;
+    if (ap->n_floats > INT_MAX || ap->n_ints > INT_MAX || ap->n_strings > INT_MAX)
+        return px_fail(PX_ERR_LIMIT, "%s: attribute '%s' has more than %d entries", L->what, a->name, INT_MAX);
     int modelled = ap->has_type && !(ap->ref_attr_name && *ap->ref_attr_name) &&
                    !(ap->doc_string && *ap->doc_string);
     switch (a->type) {
@@ -469,8 +579,9 @@ static px_status build_graph(loader *L, Onnx__GraphProto *gp)
 {
     px_graph *g = L->g;
     px_status st;
-    if (gp->n_node > PX_MAX_NODES)
-        return px_fail(PX_ERR_LIMIT, "%s: %zu nodes exceed the limit of %d", L->what, gp->n_node, PX_MAX_NODES);
+    if ((int64_t)gp->n_node > L->lim.max_nodes) /* walk_graph counted them already; kept as a backstop */
+        return px_fail(PX_ERR_LIMIT, "%s: graph has %zu nodes, more than the limit of %" PRId64 " (--max-nodes)",
+                       L->what, gp->n_node, L->lim.max_nodes);
     if (gp->name && !(g->graph_name = px_arena_strdup(&g->arena, gp->name))) return px_nomem();
     if (gp->doc_string && !(g->graph_doc_string = px_arena_strdup(&g->arena, gp->doc_string))) return px_nomem();
 
@@ -487,6 +598,9 @@ static px_status build_graph(loader *L, Onnx__GraphProto *gp)
         Onnx__NodeProto *np = gp->node[i];
         if (!np->op_type || !*np->op_type)
             return px_fail(PX_ERR_INVALID, "%s: node %zu ('%s') has no op_type", L->what, i, np->name ? np->name : "");
+        if (np->n_input > INT_MAX / 2 || np->n_output > INT_MAX / 2 || np->n_attribute > INT_MAX / 2)
+            return px_fail(PX_ERR_LIMIT, "%s: node %zu ('%s') has too many inputs, outputs or attributes", L->what, i,
+                           np->name ? np->name : "");
         int nid = px_graph_add_node(g, np->op_type, np->domain, np->name);
         if (nid < 0) return px_fail_prefix(PX_ERR_LIMIT, "%s", L->what);
         if (np->doc_string && !(g->nodes[nid].doc_string = px_arena_strdup(&g->arena, np->doc_string)))
@@ -670,6 +784,9 @@ static px_status load_split(loader *L, const uint8_t *buf, size_t len)
     if (len == 0) return parse_error(L, "empty file");
     px_status st = walk_model(L, buf, len);
     if (st) return st;
+    if (L->n_nodes_seen > L->lim.max_nodes)
+        return px_fail(PX_ERR_LIMIT, "%s: graph has %" PRId64 " nodes, more than the limit of %" PRId64 " (--max-nodes)",
+                       L->what, L->n_nodes_seen, L->lim.max_nodes);
     if (!L->saw_graph) return parse_error(L, "no graph");
     if ((st = load_model_fields(L))) return st;
     if (g->ir_version <= 0) return parse_error(L, "no ir_version");
@@ -707,6 +824,7 @@ static px_status load_common(const uint8_t *buf, size_t len, const char *base_di
     L.what = what ? what : "<buffer>";
     L.base_dir = base_dir;
     L.mapped = mapped;
+    L.lim = g_limits;
     px_status st = load_split(&L, buf, len);
     free(L.model_known.p);
     free(L.graph_known.p);

@@ -195,7 +195,7 @@ static px_status r_conv_transpose(px_ictx *c)
         if (opad[i] < 0) return px_node_fail(c, "output_padding must not be negative");
     px_dim out[PX_MAX_RANK];
     out[0] = x->dims[0];
-    out[1] = px_dmul(wt->dims[1], px_dk(group));
+    if ((st = px_dmul_chk(c, wt->dims[1], px_dk(group), "output channels", &out[1]))) return st;
     if (no > 0) {
         /* output_shape may list N and C too; its last n entries are spatial */
         if (no < w.n) return px_node_fail(c, "output_shape has %d entries for %d spatial dims", no, w.n);
@@ -328,7 +328,7 @@ static px_status r_layernorm(px_ictx *c)
     const px_shape *x = px_in_shape(c, 0);
     if ((st = px_set_out_shape(c, 0, px_in_dtype(c, 0), x))) return st;
     int64_t stash = px_attr_int(c->n, "stash_type", PX_DT_FLOAT);
-    if (!px_dtype_valid((int)stash)) return px_node_fail(c, "stash_type %lld is not an element type", (long long)stash);
+    if (!px_dtype_attr_valid(stash)) return px_node_fail(c, "stash_type %lld is not an element type", (long long)stash);
     if (px_n_out(c) < 2) return PX_OK;
     if (x->rank < 0) {
         if ((st = px_set_out(c, 1, (px_dtype)stash, -1, NULL))) return st;

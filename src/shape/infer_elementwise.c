@@ -231,7 +231,7 @@ static px_status r_cast(px_ictx *c)
     if (st) return st;
     const px_attr *to = px_node_attr(c->n, "to");
     if (!to || to->type != PX_ATTR_INT) return px_node_fail(c, "attribute 'to' is missing");
-    if (!px_dtype_valid((int)to->i) || to->i == PX_DT_UNDEFINED)
+    if (!px_dtype_attr_valid(to->i))
         return px_node_fail(c, "attribute 'to' names unknown element type %lld", (long long)to->i);
     px_dtype dt = (px_dtype)to->i;
     st = px_set_out_shape(c, 0, dt, px_in_shape(c, 0));

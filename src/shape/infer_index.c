@@ -117,7 +117,7 @@ static px_status r_onehot(px_ictx *c)
     int n;
     px_dim dd = px_du();
     if (px_in_doubles(c, 1, depth, 1, &n) && n == 1) {
-        if (depth[0] < 0 || depth[0] > 9.2e18) return px_node_fail(c, "depth %g is out of range", depth[0]);
+        if (!(depth[0] >= 0 && depth[0] <= 9.2e18)) return px_node_fail(c, "depth %g is out of range", depth[0]);
         dd = px_dk((int64_t)depth[0]);
     }
     px_dim out[PX_MAX_RANK];
@@ -291,7 +291,7 @@ static px_status r_tile(px_ictx *c)
     if (n != x->rank) return px_node_fail(c, "repeats has %d entries for an input of rank %d", n, x->rank);
     for (int i = 0; i < n; i++) {
         if (px_elit(d[i]) && d[i].v < 0) return px_node_fail(c, "repeats must not be negative");
-        out[i] = px_dmul(x->dims[i], px_data_to_dim(d[i]));
+        if ((st = px_dmul_chk(c, x->dims[i], px_data_to_dim(d[i]), "tiled dim", &out[i]))) return st;
     }
     return px_set_out(c, 0, dt, x->rank, out);
 }
@@ -358,9 +358,10 @@ static px_status space_depth(px_ictx *c, int to_space)
     if (to_space) {
         if (ch.v >= 0 && ch.v % bb) return px_node_fail(c, "channels %lld not divisible by blocksize^2", (long long)ch.v);
         out[1] = ch.v >= 0 ? px_dk(ch.v / bb) : (bb == 1 ? ch : px_du());
-        for (int i = 2; i < 4; i++) out[i] = px_dmul(x->dims[i], px_dk(b));
+        for (int i = 2; i < 4; i++)
+            if ((st = px_dmul_chk(c, x->dims[i], px_dk(b), "spatial dim", &out[i]))) return st;
     } else {
-        out[1] = px_dmul(ch, px_dk(bb));
+        if ((st = px_dmul_chk(c, ch, px_dk(bb), "channels", &out[1]))) return st;
         for (int i = 2; i < 4; i++) {
             px_dim d = x->dims[i];
             if (d.v >= 0 && d.v % b) return px_node_fail(c, "spatial dim %lld not divisible by blocksize", (long long)d.v);
@@ -445,7 +446,9 @@ static px_status r_resize(px_ictx *c)
             }
             for (int i = 0; i < nz; i++) {
                 int a = na >= 0 ? (int)axes[i] : i;
-                out[a] = ok ? px_dk((int64_t)llround(scale * (double)x->dims[a].v)) : px_du();
+                double o = ok ? nearbyint(scale * (double)x->dims[a].v) : 0;
+                if (ok && !(o >= 0 && o <= 9.2e18)) return px_node_fail(c, "output size %g is out of range", o);
+                out[a] = ok ? px_dk((int64_t)o) : px_du();
             }
         } else {
             for (int i = 0; i < nz; i++) {

@@ -33,7 +33,7 @@ extern const char px_unk_data_sym[];
 extern const char px_unk_dim_sym[];
 
 typedef struct px_infer_state {
-    int next_unk;      /* counter for fresh symbols */
+    unsigned long long next_unk; /* counter for fresh symbols */
     /* Every symbol name in use: 1 = a dim (of an input or a materialized
      * output dim, so known >= 0), 2 = a data element that may be negative. */
     px_strmap taken;
@@ -73,6 +73,10 @@ static inline int px_sym_is_marker(const char *s) { return s == px_unk_data_sym 
  * unknown on overflow. */
 px_dim px_dmul(px_dim a, px_dim b);
 px_dim px_dadd(px_dim a, px_dim b);
+/* The same for an output dim that must exist: fails (naming the node and
+ * what) when both are known and the result overflows int64. */
+px_status px_dmul_chk(const px_ictx *c, px_dim a, px_dim b, const char *what, px_dim *out);
+px_status px_dadd_chk(const px_ictx *c, px_dim a, px_dim b, const char *what, px_dim *out);
 /* Data element <-> shape dim. */
 px_dim px_data_to_dim(px_dim e);   /* literal < 0 becomes unknown */
 px_dim px_dim_to_data(px_dim d);   /* unknown becomes a px_unk_dim_sym element */
@@ -140,6 +144,10 @@ px_status px_attr_ints_cap(const px_ictx *c, const char *name, int64_t *buf, int
 
 /* Whether a symbol names a tensor dim (hence is >= 0). */
 int px_sym_is_dim(const px_ictx *c, const char *sym);
+
+/* An element-type attribute (Cast's to, dtype, stash_type, ...) checked as
+ * int64 before it is narrowed: 1 when it names a defined type. */
+static inline int px_dtype_attr_valid(int64_t v) { return v > 0 && v < PX_DT_COUNT && px_dtype_valid((int)v); }
 
 /* Integer dtypes whose values data propagation tracks. */
 int px_dtype_is_index(px_dtype dt);

@@ -115,7 +115,15 @@ static px_status r_range(px_ictx *c)
         if (v[2] == 0) return px_node_fail(c, "delta is 0");
         int64_t diff;
         if (__builtin_sub_overflow(v[1], v[0], &diff)) return px_node_fail(c, "range length overflows");
-        int64_t q = diff / v[2], r = diff % v[2];
+        int64_t q, r;
+        if (v[2] == -1) {
+            /* diff / -1 overflows for INT64_MIN (a length of 2^63) */
+            if (__builtin_sub_overflow((int64_t)0, diff, &q)) return px_node_fail(c, "range length overflows");
+            r = 0;
+        } else {
+            q = diff / v[2];
+            r = diff % v[2];
+        }
         if (r != 0 && ((r > 0) == (v[2] > 0))) q++;
         len = px_dk(q > 0 ? q : 0);
     } else if (e[0] && e[1] && e[2] && px_elit(e[0][0]) && px_elit(e[2][0]) && e[0][0].v == 0 && e[2][0].v == 1 &&
@@ -145,7 +153,7 @@ static px_status dtype_attr(px_ictx *c, const char *name, px_dtype dflt, px_dtyp
     const px_attr *a = px_node_attr(c->n, name);
     *out = dflt;
     if (!a) return PX_OK;
-    if (!px_dtype_valid((int)a->i)) return px_node_fail(c, "attribute %s names unknown element type %lld", name, (long long)a->i);
+    if (!px_dtype_attr_valid(a->i)) return px_node_fail(c, "attribute %s names unknown element type %lld", name, (long long)a->i);
     *out = (px_dtype)a->i;
     return PX_OK;
 }

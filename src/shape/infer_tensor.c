@@ -338,8 +338,11 @@ static px_status r_concat(px_ictx *c)
         }
         for (int j = 0; j < rank; j++) {
             if (j == axis) {
-                if (s->dims[j].v >= 0 && total.v >= 0) total = px_dadd(total, s->dims[j]);
-                else all_known = 0;
+                if (s->dims[j].v >= 0 && total.v >= 0) {
+                    if ((st = px_dadd_chk(c, total, s->dims[j], "concatenated axis size", &total))) return st;
+                } else {
+                    all_known = 0;
+                }
             } else if (!px_merge_dim(&out[j], s->dims[j])) {
                 return px_node_fail(c, "input %d has dim %d of size %lld, expected %lld", i, j,
                                     (long long)s->dims[j].v, (long long)out[j].v);
@@ -431,7 +434,7 @@ static px_status r_split(px_ictx *c)
     for (int o = 0; o < nout; o++) {
         out[axis] = ns >= 0 ? px_dk(split[o]) : px_du();
         if ((st = px_set_out(c, o, dt, x->rank, out))) return st;
-        if (d && x->rank == 1 && ns >= 0 && off + split[o] <= nd) {
+        if (d && x->rank == 1 && ns >= 0 && split[o] <= nd - off) {
             if ((st = px_set_out_data(c, o, (int)split[o], d + off))) return st;
             off += split[o];
         }

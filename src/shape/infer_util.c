@@ -38,6 +38,24 @@ px_dim px_dadd(px_dim a, px_dim b)
     return px_du();
 }
 
+px_status px_dmul_chk(const px_ictx *c, px_dim a, px_dim b, const char *what, px_dim *out)
+{
+    int64_t r;
+    if (a.v >= 0 && b.v >= 0 && __builtin_mul_overflow(a.v, b.v, &r))
+        return px_node_fail(c, "%s %lld x %lld overflows int64", what, (long long)a.v, (long long)b.v);
+    *out = px_dmul(a, b);
+    return PX_OK;
+}
+
+px_status px_dadd_chk(const px_ictx *c, px_dim a, px_dim b, const char *what, px_dim *out)
+{
+    int64_t r;
+    if (a.v >= 0 && b.v >= 0 && __builtin_add_overflow(a.v, b.v, &r))
+        return px_node_fail(c, "%s %lld + %lld overflows int64", what, (long long)a.v, (long long)b.v);
+    *out = px_dadd(a, b);
+    return PX_OK;
+}
+
 px_dim px_data_to_dim(px_dim e)
 {
     if (e.sym) return px_sym_is_marker(e.sym) ? px_du() : e;
@@ -174,6 +192,23 @@ px_status px_set_out(px_ictx *c, int o, px_dtype dt, int rank, const px_dim *dim
     v->n_data = -1;
     v->data = NULL;
     if (rank > PX_MAX_RANK) return px_check_rank(c, rank);
+    /* A tensor whose known dims multiply past int64 cannot exist (dims may
+     * each be up to INT64_MAX, their product may not); an unknown dim
+     * could be 0, so only fully known shapes are held to this. */
+    int64_t numel = 1;
+    int known = 1, zero = 0, ovf = 0;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i].v < 0) known = 0;
+        else if (dims[i].v == 0) zero = 1;
+        else if (!ovf && __builtin_mul_overflow(numel, dims[i].v, &numel)) ovf = 1;
+    }
+    if (known && !zero && ovf) {
+        char buf[200];
+        size_t len = 0;
+        for (int i = 0; i < rank && len < sizeof buf - 24; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%lld", i ? "x" : "", (long long)dims[i].v);
+        return px_node_fail(c, "output '%s' would have dims %s, more than INT64_MAX elements", v->name, buf);
+    }
     return px_shape_set(c->g, &v->shape, rank, dims);
 }
 

@@ -87,7 +87,7 @@ static px_status note_syms(px_infer_state *st, const px_shape *s)
 static px_status fresh_sym(px_graph *g, px_infer_state *st, int kind, const char **out)
 {
     char buf[32];
-    do snprintf(buf, sizeof buf, "unk__%d", st->next_unk++);
+    do snprintf(buf, sizeof buf, "unk__%llu", st->next_unk++);
     while (px_strmap_get(&st->taken, buf) >= 0);
     char *s = px_arena_strdup(&g->arena, buf);
     if (!s || px_strmap_put(&st->taken, s, kind)) return px_nomem();

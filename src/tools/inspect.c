@@ -29,6 +29,13 @@ static int64_t numel_sym(const px_shape *s, int *sym)
     return n;
 }
 
+/* a * b of non-negative counts; -1 (counted as unknown) past INT64_MAX. */
+static int64_t mul_or_unknown(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? -1 : r;
+}
+
 /* Multiply-accumulates of one node; -1 when shapes are unknown. */
 static int64_t node_macs(const px_graph *g, const px_node *n, int *sym)
 {
@@ -42,13 +49,13 @@ static int64_t node_macs(const px_graph *g, const px_node *n, int *sym)
             int64_t out = numel_sym(&g->values[n->outputs[0]].shape, sym);
             if (wn < 0 || out < 0 || w->rank < 1 || w->dims[0].v <= 0) return -1;
             /* each output element costs (Cin/group)*prod(kernel) = numel(W)/Cout */
-            return out * (wn / w->dims[0].v);
+            return mul_or_unknown(out, wn / w->dims[0].v);
         }
         int64_t in = n->inputs[0] >= 0 ? numel_sym(&g->values[n->inputs[0]].shape, sym) : -1;
         const px_shape *x = &g->values[n->inputs[0]].shape;
         if (wn < 0 || in < 0 || x->rank < 2 || x->dims[1].v <= 0) return -1;
         /* every input element is scattered through (Cout/group)*prod(kernel) */
-        return in * (wn / x->dims[1].v);
+        return mul_or_unknown(in, wn / x->dims[1].v);
     }
     if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
         if (n->n_inputs < 2 || n->inputs[0] < 0 || n->n_outputs < 1 || n->outputs[0] < 0) return -1;
@@ -67,7 +74,7 @@ static int64_t node_macs(const px_graph *g, const px_node *n, int *sym)
             k = 1;
         }
         if (k < 0) return -1;
-        return out * k;
+        return mul_or_unknown(out, k);
     }
     return 0;
 }

@@ -25,6 +25,13 @@ const char *px_python(void)
     return "python3";
 }
 
+const char *px_python_audit(void)
+{
+    const char *p = getenv("PROTEUS_AUDIT_PYTHON");
+    if (p && *p) return p;
+    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 void px_python_env(void)
 {
     char buf[8192];

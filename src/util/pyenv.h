@@ -6,6 +6,10 @@
 
 /* Interpreter path (static storage). */
 const char *px_python(void);
+/* The interpreter for the learned audit (needs torch: Debian's
+ * python3-torch lives in /usr/bin/python3, not in the .venv).
+ * PROTEUS_AUDIT_PYTHON overrides it. */
+const char *px_python_audit(void);
 /* Sets PYTHONPATH so that `-m proteus_py.X` resolves; call before exec. */
 void px_python_env(void);
 

@@ -1,6 +1,7 @@
 #include "util/subproc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -99,5 +100,53 @@ px_status px_python_call(const char *module, char *const *args, int n_args, cons
     buf[len] = '\0';
     *out = buf;
     *out_len = len;
+    return PX_OK;
+}
+
+px_status px_python_run(const char *python, const char *module, char *const *args, int n_args, const char *in,
+                        size_t in_len, int *exit_code)
+{
+    *exit_code = -1;
+    int pin[2];
+    if (pipe2(pin, O_CLOEXEC)) return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    char **argv = calloc((size_t)n_args + 4, sizeof *argv);
+    if (!argv) {
+        close(pin[0]);
+        close(pin[1]);
+        return px_nomem();
+    }
+    argv[0] = (char *)(python ? python : px_python());
+    argv[1] = "-m";
+    argv[2] = (char *)module;
+    for (int i = 0; i < n_args; i++) argv[3 + i] = args[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        px_python_env();
+        execvp(argv[0], argv);
+        fprintf(stderr, "proteus: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    const char *exe = argv[0];
+    free(argv);
+    close(pin[0]);
+    if (pid < 0) {
+        close(pin[1]);
+        return px_fail(PX_ERR_IO, "fork: %s", strerror(errno));
+    }
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    for (size_t sent = 0; in && sent < in_len;) {
+        ssize_t w = write(pin[1], in + sent, in_len - sent);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break; /* the child stopped reading; its exit status tells why */
+        sent += (size_t)w;
+    }
+    close(pin[1]);
+    signal(SIGPIPE, old);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return px_fail(PX_ERR_IO, "waitpid: %s", strerror(errno));
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (*exit_code == 127) return px_fail(PX_ERR_IO, "cannot run %s -m %s", exe, module);
     return PX_OK;
 }

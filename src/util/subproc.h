@@ -12,4 +12,11 @@
 px_status px_python_call(const char *module, char *const *args, int n_args, const char *in, size_t in_len,
                          char **out, size_t *out_len);
 
+/* Runs `python -m MODULE args...` with the given interpreter (NULL: the
+ * default one), stdin fed from in (may be NULL), stdout and stderr passing
+ * through; *exit_code gets its exit status (128+signal if killed).  Fails
+ * only when it cannot be started. */
+px_status px_python_run(const char *python, const char *module, char *const *args, int n_args, const char *in,
+                        size_t in_len, int *exit_code);
+
 #endif

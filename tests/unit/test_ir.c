@@ -1,5 +1,6 @@
 /* Graph IR and ONNX reader/writer. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -271,6 +272,182 @@ static void test_empty_string_attribute(void)
     px_graph_free(&g);
 }
 
+/* Saves g to a buffer and loads it back into h under the name "lim.onnx";
+ * returns the load's status (h is left initialised either way). */
+static px_status reload(px_graph *g, px_graph *h)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(px_onnx_save_buffer(g, NULL, &buf, &len), PX_OK);
+    px_graph_init(h);
+    px_status st = px_onnx_load_buffer(buf, len, NULL, "lim.onnx", h);
+    free(buf);
+    return st;
+}
+
+/* --max-nodes / --max-tensor-bytes / --max-total-bytes: one clear message
+ * each, exact at the boundary, and the graph left empty. */
+static void test_load_limits(void)
+{
+    px_load_limits d = px_load_limits_default();
+    CHECK_EQ_INT(d.max_nodes, 1000000);
+    CHECK_EQ_INT(d.max_tensor_bytes, (int64_t)16 << 30);
+    CHECK_EQ_INT(px_get_load_limits().max_total_bytes, (int64_t)64 << 30);
+
+    px_graph g, h;
+    build_small(&g); /* 2 nodes, one 4x3x3x3 float32 initializer (432 bytes) */
+    px_load_limits l = d;
+    l.max_nodes = 2;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_OK);
+    px_graph_free(&h);
+    l.max_nodes = 1;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT);
+    CHECK_STR(px_last_error(), "lim.onnx: graph has 2 nodes, more than the limit of 1 (--max-nodes)");
+    CHECK_EQ_INT(h.n_nodes, 0);
+    px_graph_free(&h);
+
+    l = d;
+    l.max_tensor_bytes = 432;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_OK);
+    px_graph_free(&h);
+    l.max_tensor_bytes = 431;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT);
+    CHECK_STR(px_last_error(),
+              "lim.onnx: tensor 'w' (4x3x3x3 of float32) has 432 bytes, more than the limit of 431 (--max-tensor-bytes)");
+    px_graph_free(&h);
+
+    /* A second tensor (a Constant's value) brings the total to 432 + 8. */
+    int64_t cd[1] = {2};
+    px_tensor *ct = px_tensor_new(PX_DT_FLOAT, 1, cd);
+    px_tensor_alloc_data(ct);
+    int cv = px_graph_add_value(&g, "k");
+    int cn = px_graph_add_node(&g, "Constant", "", "const0");
+    px_node_set_outputs(&g, cn, &cv, 1);
+    px_attr ca = {.name = "value", .type = PX_ATTR_TENSOR, .t = ct};
+    px_node_add_attr(&g, cn, &ca);
+    px_tensor_free(ct);
+    l = d;
+    l.max_total_bytes = 440;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_OK);
+    px_graph_free(&h);
+    l.max_total_bytes = 439;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT);
+    CHECK_STR(px_last_error(), "lim.onnx: tensors hold at least 440 bytes in all (counting up to tensor 'w'), "
+                               "more than the limit of 439 (--max-total-bytes)");
+    px_graph_free(&h);
+
+    /* <= 0 keeps a default; max_nodes is capped at the IR's PX_MAX_NODES. */
+    l.max_nodes = (int64_t)1 << 40;
+    l.max_tensor_bytes = 0;
+    l.max_total_bytes = -5;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(px_get_load_limits().max_nodes, PX_MAX_NODES);
+    CHECK_EQ_INT(px_get_load_limits().max_tensor_bytes, d.max_tensor_bytes);
+    CHECK_EQ_INT(px_get_load_limits().max_total_bytes, d.max_total_bytes);
+    px_set_load_limits(NULL);
+    CHECK_EQ_INT(px_get_load_limits().max_nodes, d.max_nodes);
+    px_graph_free(&g);
+}
+
+/* Dims near INT64_MAX in the loader: element counts and byte sizes are
+ * computed without overflow and refused with a clear message. */
+static void test_huge_dims(void)
+{
+    px_graph g, h;
+    struct {
+        int rank;
+        int64_t dims[2];
+        px_dtype dt;
+        const char *msg;
+    } cases[] = {
+        {1, {INT64_MAX, 0}, PX_DT_FLOAT,
+         "tensor 'big' (9223372036854775807 of float32) has more than 9223372036854775807 bytes, more than the limit of"},
+        {2, {INT64_MAX, 2}, PX_DT_UINT8, "tensor 'big' has dims 9223372036854775807x2, whose element count overflows int64"},
+        {2, {(int64_t)1 << 62, 2}, PX_DT_BOOL, "tensor 'big' has dims 4611686018427387904x2, whose element count overflows"},
+        {1, {(int64_t)1 << 61, 0}, PX_DT_COMPLEX128, "has more than 9223372036854775807 bytes"},
+        {1, {((int64_t)1 << 35) + 1, 0}, PX_DT_INT4, "(34359738369 of int4) has 17179869185 bytes, more than the limit of"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        build_small(&g);
+        int v = px_graph_add_value(&g, "big");
+        px_graph_add_init(&g, v, px_tensor_new(cases[k].dt, cases[k].rank, cases[k].dims)); /* weightless */
+        CHECK_EQ_INT(reload(&g, &h), cases[k].dims[1] == 2 ? PX_ERR_INVALID : PX_ERR_LIMIT);
+        CHECK_CONTAINS(px_last_error(), cases[k].msg);
+        px_graph_free(&h);
+        px_graph_free(&g);
+    }
+
+    /* With the byte limits raised out of the way, a raw_data length is
+     * compared with a byte count that does not fit size_t arithmetic. */
+    px_load_limits l = px_load_limits_default();
+    l.max_tensor_bytes = l.max_total_bytes = (int64_t)1 << 62;
+    px_set_load_limits(&l);
+    build_small(&g);
+    int64_t dims[1] = {(int64_t)1 << 61};
+    px_tensor *t = px_tensor_new(PX_DT_UINT8, 1, dims);
+    t->data = malloc(4);
+    memset(t->data, 7, 4);
+    t->nbytes = 4;
+    px_graph_add_init(&g, px_graph_add_value(&g, "lie"), t);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_INVALID);
+    CHECK_CONTAINS(px_last_error(), "tensor 'lie' holds 4 bytes for 2305843009213693952 elements of uint8");
+    px_graph_free(&h);
+    px_graph_free(&g);
+    px_set_load_limits(NULL);
+
+    /* A weightless INT64_MAX-element uint8 tensor is within the arithmetic
+     * but over the default 16 GiB limit. */
+    build_small(&g);
+    int64_t m[1] = {INT64_MAX};
+    px_graph_add_init(&g, px_graph_add_value(&g, "max"), px_tensor_new(PX_DT_UINT8, 1, m));
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT);
+    CHECK_CONTAINS(px_last_error(), "tensor 'max' (9223372036854775807 of uint8) has 9223372036854775807 bytes, more "
+                                    "than the limit of 17179869184 (--max-tensor-bytes)");
+    px_graph_free(&h);
+    px_graph_free(&g);
+
+    /* Declared value shapes: each dim may be INT64_MAX, their product may not
+     * pass it; a 0 dim or a symbol makes the product fine. */
+    for (int k = 0; k < 3; k++) { /* INT64_MAX x 1 x N, INT64_MAX x 0 x ?, INT64_MAX x 2 x 1 */
+        build_small(&g);
+        int v = px_graph_add_value(&g, "wide");
+        g.values[v].dtype = PX_DT_FLOAT;
+        px_dim wd[3] = {{INT64_MAX, NULL}, {k == 0 ? 1 : k == 1 ? 0 : 2, NULL}, {-1, k == 0 ? "N" : NULL}};
+        if (k == 2) wd[2].v = 1;
+        px_shape_set(&g, &g.values[v].shape, 3, wd);
+        px_graph_add_input(&g, v);
+        px_status st = reload(&g, &h);
+        CHECK_EQ_INT(st, k == 2 ? PX_ERR_INVALID : PX_OK);
+        if (k == 2)
+            CHECK_CONTAINS(px_last_error(),
+                           "lim.onnx: value 'wide' has dims 9223372036854775807x2x1, whose element count overflows int64");
+        else
+            CHECK_EQ_INT(h.values[px_graph_find(&h, "wide")].shape.dims[0].v, INT64_MAX);
+        px_graph_free(&h);
+        px_graph_free(&g);
+    }
+
+    /* Parameter sums saturate instead of overflowing. */
+    px_graph_init(&g);
+    for (int k = 0; k < 3; k++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "p%d", k);
+        int64_t pd[1] = {INT64_MAX / 2};
+        px_graph_add_init(&g, px_graph_add_value(&g, nm), px_tensor_new(PX_DT_FLOAT, 1, pd));
+    }
+    int64_t p, b;
+    px_graph_param_count(&g, &p, &b);
+    CHECK_EQ_INT(p, INT64_MAX);
+    CHECK_EQ_INT(b, INT64_MAX);
+    px_graph_free(&g);
+}
+
 int main(void)
 {
     RUN(test_empty_string_attribute);
@@ -281,5 +458,7 @@ int main(void)
     RUN(test_topo_order);
     RUN(test_external_data);
     RUN(test_weightless_and_values);
+    RUN(test_load_limits);
+    RUN(test_huge_dims);
     return test_summary("ir");
 }

@@ -234,12 +234,15 @@ static void test_key_roundtrip(void)
     px_key_tensor t = {"in", PX_DT_FLOAT, {2, dims}};
     k.inputs = k.outputs = &t;
     k.n_inputs = k.n_outputs = 1;
-    px_key_part part = {"abc.onnx", 1, 1, &t, &t, NULL};
+    const char *sent[2] = {"s1.onnx", "s2.onnx"};
+    px_key_part part = {.file = "abc.onnx", .n_inputs = 1, .n_outputs = 1, .inputs = &t, .outputs = &t,
+                        .n_sentinels = 2, .sentinels = sent};
     k.parts = &part;
     k.n_parts = 1;
-    const char *files[1] = {"abc.onnx"};
+    k.k = 2;
+    const char *files[3] = {"abc.onnx", "s1.onnx", "s2.onnx"};
     k.files = files;
-    k.n_files = 1;
+    k.n_files = 3;
     char path[] = "/tmp/px_key_XXXXXX";
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "w");
@@ -253,6 +256,18 @@ static void test_key_roundtrip(void)
     CHECK_EQ_INT(r.parts[0].inputs[0].shape.rank, 2);
     CHECK_STR(r.parts[0].inputs[0].shape.dims[1].sym, "batch");
     CHECK_EQ_INT(r.opsets[0].version, 17);
+    CHECK_EQ_INT(r.k, 2);
+    CHECK_EQ_INT(r.parts[0].n_sentinels, 2);
+    CHECK_STR(r.parts[0].sentinels[1], "s2.onnx");
+    px_key_free(&r);
+    /* a file list that is not n(k+1) long is refused */
+    f = fopen(path, "w");
+    fputs("{\"format\":\"proteus-key/1\",\"k\":1,\"model\":{\"ir_version\":8,\"opsets\":[],\"inputs\":[],\"outputs\":[]},"
+          "\"parts\":[{\"file\":\"a.onnx\",\"inputs\":[],\"outputs\":[],\"sentinels\":[\"b.onnx\"]}],\"files\":[\"a.onnx\"]}", f);
+    fclose(f);
+    px_key_init(&r);
+    CHECK_EQ_INT(px_key_read(path, &r), PX_ERR_PARSE);
+    CHECK_CONTAINS(px_last_error(), "n(k+1)");
     px_key_free(&r);
     /* a key naming a file outside the bucket is refused */
     f = fopen(path, "w");

@@ -1,6 +1,7 @@
 /* Shape and dtype inference: graphs built with the IR builder API, checked
  * against hand-computed shapes, plus the error cases (PX_ERR_SHAPE naming
  * the node), data propagation, symbols, overflow and speed. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -777,20 +778,28 @@ static void test_overflow(void)
     init_ints(g, "m1", 1, 1, (int64_t)-1);
     node(g, "Flatten", "fl", "x", "f");
     attr_int(g, g->n_nodes - 1, "axis", 0);
-    node(g, "Tile", "tile", "x,rep", "t");
     node(g, "Reshape", "rs", "y,m1", "r");
     node(g, "Size", "size", "y", "n");
-    int n = node(g, "Concat", "cat", "x,x", "c");
-    attr_int(g, n, "axis", 0);
-    n = node(g, "Pad", "pad", "y,pads", "p");
+    int n = node(g, "Pad", "pad", "y,pads", "p");
     init_ints(g, "pads", 1, 4, INT64_MAX, (int64_t)0, INT64_MAX, (int64_t)0);
     CHECK_EQ_INT(infer(g), PX_ERR_SHAPE); /* the Pad overflows; everything before it was fine */
     CHECK_CONTAINS(px_last_error(), "pad");
     CHECK_SHAPE(g, "f", "1,?");
-    CHECK_SHAPE(g, "t", "?,?");
     CHECK_SHAPE(g, "r", "?");
-    CHECK_SHAPE(g, "c", "?,4");
     free_graph(g);
+
+    /* A Tile or Concat whose known output dim overflows is refused, naming
+     * the node (it used to become an unknown dim). */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "4611686018427387904,4");
+    init_ints(g, "rep", 1, 2, (int64_t)4, INT64_MAX);
+    node(g, "Tile", "tile", "x,rep", "t");
+    expect_shape_error(g, "tile", "tiled dim 4611686018427387904 x 4 overflows int64");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "4611686018427387904,4");
+    n = node(g, "Concat", "cat", "x,x", "c");
+    attr_int(g, n, "axis", 0);
+    expect_shape_error(g, "cat", "concatenated axis size 4611686018427387904 + 4611686018427387904 overflows int64");
 
     g = new_graph(17);
     input(g, "x", PX_DT_FLOAT, "1,3,9223372036854775807,5");
@@ -813,6 +822,235 @@ static void test_overflow(void)
     node(g, "Reshape", "too_deep", "x,big", "y");
     CHECK_EQ_INT(infer(g), PX_ERR_LIMIT); /* rank 65 > PX_MAX_RANK, no buffer overrun */
     CHECK_CONTAINS(px_last_error(), "too_deep");
+    free_graph(g);
+}
+
+/* Dims near INT64_MAX through every op family that does arithmetic on them:
+ * exact results where they fit, a clear error naming the node where they do
+ * not, never a signed overflow (UBSan runs these under make check-asan). */
+static void test_int64_max_dims(void)
+{
+    const int64_t M = INT64_MAX;
+    /* Reshape: 0 copies a huge dim, -1 solves to it; a product past int64 fails. */
+    px_graph *g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807,1");
+    init_ints(g, "t0", 1, 2, (int64_t)0, (int64_t)-1);
+    init_ints(g, "t1", 1, 1, (int64_t)-1);
+    init_ints(g, "t2", 1, 3, (int64_t)-1, (int64_t)1, (int64_t)1);
+    node(g, "Reshape", "rs0", "x,t0", "r0");
+    node(g, "Reshape", "rs1", "x,t1", "r1");
+    node(g, "Reshape", "rs2", "x,t2", "r2");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "r0", "9223372036854775807,1");
+    CHECK_SHAPE(g, "r1", "9223372036854775807");
+    CHECK_SHAPE(g, "r2", "9223372036854775807,1,1");
+    free_graph(g);
+
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807,1");
+    init_ints(g, "t", 1, 2, (int64_t)2, (int64_t)-1);
+    node(g, "Reshape", "rs_odd", "x,t", "r");
+    expect_shape_error(g, "rs_odd", "cannot reshape 9223372036854775807 elements into a multiple of 2");
+
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807,1");
+    init_ints(g, "t", 1, 2, M, (int64_t)2);
+    node(g, "Reshape", "rs_big", "x,t", "r");
+    expect_shape_error(g, "rs_big", "would have dims 9223372036854775807x2, more than INT64_MAX elements");
+
+    /* Reshape -1 against a target whose other dims overflow: unknown, not UB. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "N,4");
+    init_ints(g, "t", 1, 3, M, M, (int64_t)-1);
+    node(g, "Reshape", "rs_unk", "x,t", "r");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "r", "9223372036854775807,9223372036854775807,?");
+    free_graph(g);
+
+    /* Expand: a huge target dim is fine alone, not times 2. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1");
+    init_ints(g, "s1", 1, 1, M);
+    init_ints(g, "s2", 1, 2, M, (int64_t)2);
+    node(g, "Expand", "ex1", "x,s1", "e1");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "e1", "9223372036854775807");
+    free_graph(g);
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1");
+    init_ints(g, "s2", 1, 2, M, (int64_t)2);
+    node(g, "Expand", "ex2", "x,s2", "e2");
+    expect_shape_error(g, "ex2", "more than INT64_MAX elements");
+
+    /* Tile by 1 keeps INT64_MAX; Concat up to exactly INT64_MAX. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807");
+    input(g, "a", PX_DT_FLOAT, "9223372036854775806");
+    input(g, "b", PX_DT_FLOAT, "1");
+    init_ints(g, "one", 1, 1, (int64_t)1);
+    node(g, "Tile", "tile1", "x,one", "t");
+    int n = node(g, "Concat", "cat_max", "a,b", "c");
+    attr_int(g, n, "axis", 0);
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "t", "9223372036854775807");
+    CHECK_SHAPE(g, "c", "9223372036854775807");
+    free_graph(g);
+    g = new_graph(17);
+    input(g, "a", PX_DT_FLOAT, "9223372036854775806");
+    input(g, "b", PX_DT_FLOAT, "2");
+    n = node(g, "Concat", "cat_over", "a,b", "c");
+    attr_int(g, n, "axis", 0);
+    expect_shape_error(g, "cat_over", "overflows int64");
+
+    /* Conv / pool window arithmetic at INT64_MAX. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,1,9223372036854775807,1");
+    weight(g, "w", "1,1,3,1");
+    node(g, "Conv", "conv_max", "x,w", "y");
+    n = node(g, "MaxPool", "pool_max", "x", "p");
+    attr_ints(g, n, "kernel_shape", 2, (int64_t)1, (int64_t)1);
+    attr_ints(g, n, "strides", 2, M, (int64_t)1);
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "y", "1,1,9223372036854775805,1");
+    CHECK_SHAPE(g, "p", "1,1,1,1");
+    free_graph(g);
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,1,9223372036854775807,1");
+    weight(g, "w", "1,1,3,1");
+    n = node(g, "Conv", "conv_pad", "x,w", "y");
+    attr_ints(g, n, "pads", 4, (int64_t)1, (int64_t)0, (int64_t)1, (int64_t)0);
+    expect_shape_error(g, "conv_pad", "padded input size overflows");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,1,9223372036854775807,1");
+    weight(g, "w", "1,1,3,1");
+    n = node(g, "Conv", "conv_dil", "x,w", "y");
+    attr_ints(g, n, "dilations", 2, M, (int64_t)1);
+    expect_shape_error(g, "conv_dil", "kernel extent overflows");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,1,9223372036854775807,1");
+    n = node(g, "MaxPool", "pool_ceil", "x", "p");
+    attr_ints(g, n, "kernel_shape", 2, (int64_t)1, (int64_t)1);
+    attr_ints(g, n, "strides", 2, M, (int64_t)1);
+    attr_int(g, n, "ceil_mode", 1);
+    expect_shape_error(g, "pool_ceil", "output size overflows");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,2,4,4");
+    weight(g, "w", "2,4611686018427387904,1,1");
+    n = node(g, "ConvTranspose", "convt_group", "x,w", "y");
+    attr_int(g, n, "group", 2);
+    expect_shape_error(g, "convt_group", "output channels 4611686018427387904 x 2 overflows int64");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,1,9223372036854775807,1");
+    weight(g, "w", "1,1,2,1");
+    n = node(g, "ConvTranspose", "convt_big", "x,w", "y");
+    attr_ints(g, n, "strides", 2, (int64_t)2, (int64_t)1);
+    expect_shape_error(g, "convt_big", "output size overflows");
+
+    /* SpaceToDepth multiplies channels by blocksize^2. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "1,4611686018427387904,2,2");
+    n = node(g, "SpaceToDepth", "s2d", "x", "y");
+    attr_int(g, n, "blocksize", 2);
+    expect_shape_error(g, "s2d", "channels 4611686018427387904 x 4 overflows int64");
+
+    /* Slice with starts/ends/steps at the int64 extremes. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807");
+    init_ints(g, "s_min", 1, 1, INT64_MIN);
+    init_ints(g, "s_max", 1, 1, M);
+    init_ints(g, "e_min", 1, 1, INT64_MIN);
+    init_ints(g, "e_max", 1, 1, M);
+    init_ints(g, "ax", 1, 1, (int64_t)0);
+    init_ints(g, "st_max", 1, 1, M);
+    init_ints(g, "st_min", 1, 1, INT64_MIN);
+    init_ints(g, "st_m1", 1, 1, (int64_t)-1);
+    node(g, "Slice", "sl_a", "x,s_min,e_max,ax,st_max", "a");
+    node(g, "Slice", "sl_b", "x,s_max,e_min,ax,st_m1", "b");
+    node(g, "Slice", "sl_c", "x,s_max,e_min,ax,st_min", "c");
+    node(g, "Slice", "sl_d", "x,s_min,e_max", "d");
+    node(g, "Slice", "sl_e", "x,s_min,e_min,ax,st_min", "e");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "a", "1");
+    CHECK_SHAPE(g, "b", "9223372036854775807");
+    CHECK_SHAPE(g, "c", "1");
+    CHECK_SHAPE(g, "d", "9223372036854775807");
+    CHECK_SHAPE(g, "e", "1"); /* from -1 -> 0 backwards to -1: just element 0 */
+    free_graph(g);
+
+    /* Range: lengths up to INT64_MAX; (limit - start) / -1 at INT64_MIN. */
+    g = new_graph(17);
+    init_ints(g, "zero", 0, 1, (int64_t)0);
+    init_ints(g, "lmax", 0, 1, M);
+    init_ints(g, "one", 0, 1, (int64_t)1);
+    node(g, "Range", "range_max", "zero,lmax,one", "r");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    CHECK_SHAPE(g, "r", "9223372036854775807");
+    free_graph(g);
+    g = new_graph(17);
+    init_ints(g, "zero", 0, 1, (int64_t)0);
+    init_ints(g, "lmin", 0, 1, INT64_MIN);
+    init_ints(g, "m1", 0, 1, (int64_t)-1);
+    node(g, "Range", "range_neg", "zero,lmin,m1", "r");
+    expect_shape_error(g, "range_neg", "range length overflows");
+
+    /* Resize with keep_aspect_ratio_policy scaling a dim past int64. */
+    g = new_graph(18);
+    input(g, "x", PX_DT_FLOAT, "2,4");
+    init_ints(g, "sz", 1, 2, M, (int64_t)4);
+    n = node(g, "Resize", "resize_big", "x,,,sz", "y");
+    attr_str(g, n, "keep_aspect_ratio_policy", "not_smaller");
+    expect_shape_error(g, "resize_big", "output size");
+
+    /* OneHot with a NaN depth (converting NaN to int64 is undefined). */
+    g = new_graph(17);
+    input(g, "i", PX_DT_INT64, "3");
+    init_floats(g, "depth", 1, (double)NAN);
+    init_floats(g, "vals", 2, 0.0, 1.0);
+    node(g, "OneHot", "onehot_nan", "i,depth,vals", "y");
+    expect_shape_error(g, "onehot_nan", "depth nan is out of range");
+
+    /* Element-type attributes are checked before narrowing to int:
+     * 2^32 + 1 is not float32. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "2");
+    n = node(g, "Cast", "cast_wide", "x", "y");
+    attr_int(g, n, "to", ((int64_t)1 << 32) + 1);
+    expect_shape_error(g, "cast_wide", "unknown element type 4294967297");
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "2,3");
+    n = node(g, "LayerNormalization", "ln_wide", "x", "y,mean,istd");
+    attr_int(g, n, "stash_type", ((int64_t)1 << 32) + 1);
+    expect_shape_error(g, "ln_wide", "stash_type 4294967297");
+
+    /* Data propagation through arithmetic at the extremes stays exact or
+     * becomes a symbol: Shape -> Add/Mul/Sub/Neg/Div/Mod/ReduceProd. */
+    g = new_graph(17);
+    input(g, "x", PX_DT_FLOAT, "9223372036854775807,2");
+    init_ints(g, "big", 1, 1, M);
+    init_ints(g, "negbig", 1, 1, -M);
+    init_ints(g, "minv", 1, 1, INT64_MIN);
+    init_ints(g, "m1", 1, 1, (int64_t)-1);
+    node(g, "Shape", "shape", "x", "s");
+    node(g, "Add", "add", "s,big", "a");
+    node(g, "Add", "add_exact", "s,negbig", "ax");
+    node(g, "Mul", "mul", "s,big", "m");
+    node(g, "Sub", "sub", "minv,s", "d");
+    node(g, "Neg", "neg", "minv", "ng");
+    node(g, "Div", "div", "minv,m1", "dv");
+    node(g, "Mod", "mod", "minv,m1", "md");
+    node(g, "ReduceProd", "rprod", "s", "rp");
+    node(g, "ReduceSum", "rsum", "s", "rsm");
+    CHECK_EQ_INT(infer(g), PX_OK);
+    const px_value *a = &g->values[px_graph_find(g, "a")];
+    CHECK(a->n_data == 2 && a->data[0].sym != NULL && a->data[1].sym != NULL); /* overflowed: symbols */
+    const px_value *ax = &g->values[px_graph_find(g, "ax")];
+    CHECK(ax->n_data == 2 && !ax->data[0].sym && ax->data[0].v == 0 && !ax->data[1].sym && ax->data[1].v == 2 - M);
+    const px_value *rp = &g->values[px_graph_find(g, "rp")];
+    CHECK(rp->n_data == 1 && rp->data[0].sym != NULL);
+    const px_value *rsm = &g->values[px_graph_find(g, "rsm")];
+    CHECK(rsm->n_data == 1 && rsm->data[0].sym != NULL);
+    const px_value *dv = &g->values[px_graph_find(g, "dv")];
+    CHECK(dv->n_data == 1 && dv->data[0].sym != NULL);
     free_graph(g);
 }
 
@@ -877,6 +1115,7 @@ int main(void)
     RUN(test_declared_outputs);
     RUN(test_misc_ops);
     RUN(test_overflow);
+    RUN(test_int64_max_dims);
     RUN(test_speed);
     return test_summary("shape");
 }

@@ -1,0 +1,40 @@
+/* Sentinel subgraphs: decoys with exactly the interface of a real subgraph
+ * (input and output count, order, dtypes and shapes), valid ONNX, written
+ * into the bucket beside the real one so that an attacker cannot tell which
+ * of the k+1 files is real. */
+#ifndef PX_SENTINEL_H
+#define PX_SENTINEL_H
+
+#include "ir/graph.h"
+#include "util/rng.h"
+
+typedef enum px_sentinel_kind {
+    /* The paper's "random opcodes" baseline, made valid: random topology,
+     * random operators, shapes that satisfy every op's rules.  A control
+     * that `proteus audit` must be able to defeat, not a defence. */
+    PX_SENTINEL_RANDOM = 0,
+    PX_SENTINEL_COUNT
+} px_sentinel_kind;
+
+/* "random" -> PX_SENTINEL_RANDOM; -1 for an unknown name. */
+int px_sentinel_kind_from_name(const char *name);
+const char *px_sentinel_kind_name(px_sentinel_kind kind);
+
+typedef struct px_sentinel_opts {
+    px_sentinel_kind kind;
+    /* Float weights of more than 16 elements carry no data, as in a
+     * weightless model (see px_sentinel_weightless): sentinels must not
+     * differ from real subgraphs in that. */
+    int weightless;
+} px_sentinel_opts;
+
+/* Whether model is weightless: a float initializer of more than 16
+ * elements has no data. */
+int px_sentinel_weightless(const px_graph *model);
+
+/* Generates one sentinel for the subgraph real (its interface and node
+ * count are read; nothing else).  out is initialised here and has real's
+ * ai.onnx opset; it is not anonymized. */
+px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out);
+
+#endif
