@@ -31,6 +31,10 @@ PROTEUS = os.path.join(ROOT, "build", "proteus")
 LEVELS = ("extended", "all")
 
 
+# keys are sealed; the benchmark's throwaway keys use a fixed passphrase
+os.environ.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
+
+
 def sh(*args):
     r = subprocess.run([PROTEUS, *map(str, args)], capture_output=True, text=True)
     if r.returncode:

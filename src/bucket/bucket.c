@@ -23,12 +23,12 @@
 enum { NAME_HEX = 16 };
 
 /* Uniform random file names: nothing in a name says real or sentinel. */
-static px_status make_names(int count, uint64_t seed, px_arena *ar, char ***out)
+static px_status make_names(int count, uint64_t stream, px_arena *ar, char ***out)
 {
     char **names = px_arena_array(ar, (size_t)count + 1, sizeof *names);
     if (!names) return px_nomem();
     px_rng rng;
-    px_rng_seed(&rng, seed ^ 0x6275636b65746e6dull);
+    px_rng_seed(&rng, stream);
     for (int i = 0; i < count; i++) {
         for (;;) {
             char buf[NAME_HEX + 8];
@@ -137,8 +137,8 @@ static void flatten_times(const char *dir, char **files, int n)
 /* The k sentinels of real part p, anonymized like it, each from its own
  * random stream so that one sentinel does not depend on another. */
 static px_status write_sentinels(const px_graph *real, const px_sentinel_opts *sopts, const px_anon_header *hdr,
-                                 const px_save_opts *save, uint64_t seed, int p, int k, char **names, char **paths,
-                                 const char *dir, px_key *key)
+                                 const px_save_opts *save, const px_owner_keys *okeys, int p, int k, char **names,
+                                 char **paths, const char *dir, px_key *key)
 {
     px_key_part *kp = &key->parts[p];
     kp->n_sentinels = k;
@@ -146,7 +146,7 @@ static px_status write_sentinels(const px_graph *real, const px_sentinel_opts *s
     if (!kp->sentinels) return px_nomem();
     for (int j = 0; j < k; j++) {
         px_rng rng;
-        px_rng_seed(&rng, seed ^ (0x73656e74696e656cull + ((uint64_t)p << 20) + (uint64_t)j * 0x9e3779b97f4a7c15ull));
+        px_rng_seed(&rng, px_owner_stream(okeys, "sentinel", (uint64_t)p, (uint64_t)j));
         px_graph sent, anon;
         px_status st = px_sentinel_generate(sopts, real, &rng, &sent);
         if (st) return px_fail_prefix(st, "subgraph %d", p);
@@ -179,6 +179,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
 {
     px_obfuscate_opts o = opts ? *opts : (px_obfuscate_opts){0};
     memset(stats, 0, sizeof *stats);
+    if (!o.secret || o.secret->kind == PX_SECRET_NONE) return px_fail(PX_ERR_USAGE, "obfuscate needs a secret to seal the key");
     if (o.k < 0 || o.k > PX_MAX_SENTINELS) return px_fail(PX_ERR_USAGE, "-k must be between 0 and %d", PX_MAX_SENTINELS);
     px_sentinel_opts sopts = {.kind = PX_SENTINEL_RANDOM};
     if (o.sentinels) {
@@ -194,9 +195,14 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     if (st) return st;
     if ((st = px_graph_sort(g))) return st;
 
+    px_owner_keys okeys;
+    if ((st = px_owner_keys_derive(o.secret, o.seed, &okeys))) return st;
     px_partition part;
     px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts, .seed = o.seed};
-    if ((st = px_partition_graph(g, &po, &part))) return st;
+    if ((st = px_partition_graph(g, &po, &part))) {
+        px_owner_keys_wipe(&okeys);
+        return st;
+    }
     stats->n_nodes = g->n_nodes;
     stats->n_parts = part.n_parts;
     stats->cut_edges = part.cut_edges;
@@ -212,8 +218,11 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     char **names = NULL, **paths = NULL, **sorted = NULL;
     char *tmpdir = NULL;
     int made_dir = 0;
-    /* names depend on k too: buckets of one model at two k share no name */
-    if ((st = make_names(n_files, o.seed ^ ((uint64_t)o.k * 0x9e3779b97f4a7c15ull), &key.arena, &names))) goto out;
+    /* Names come from a stream keyed by the secret: with the public source
+     * and a guessed seed, an attacker could otherwise replay the draw and
+     * read off which names went to real files.  They depend on k too, so
+     * buckets of one model at two k share no name. */
+    if ((st = make_names(n_files, px_owner_stream(&okeys, "names", (uint64_t)o.k, 0), &key.arena, &names))) goto out;
     paths = calloc((size_t)n_files + 1, sizeof *paths);
     sorted = calloc((size_t)n_files + 1, sizeof *sorted);
     if (!paths || !sorted) {
@@ -270,7 +279,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         px_graph sub, anon;
         px_part_io io;
         if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
-        st = write_sentinels(&sub, &sopts, &hdr, &save, o.seed, p, o.k, names + part.n_parts + (size_t)p * o.k,
+        st = write_sentinels(&sub, &sopts, &hdr, &save, &okeys, p, o.k, names + part.n_parts + (size_t)p * o.k,
                              paths + part.n_parts + (size_t)p * o.k, tmpdir, &key);
         if (!st) st = px_anonymize(&sub, &hdr, &anon);
         px_graph_free(&sub);
@@ -307,15 +316,9 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
 
     /* key first (to its temporary), then the bucket into place, then the key */
     {
-        char *kbuf = NULL;
+        uint8_t *kbuf = NULL;
         size_t klen = 0;
-        FILE *kf = open_memstream(&kbuf, &klen);
-        if (!kf) {
-            st = px_nomem();
-            goto out;
-        }
-        px_key_write(&key, kf);
-        fclose(kf);
+        if ((st = px_key_encode(&key, &okeys, &kbuf, &klen))) goto out;
         px_atomic ka;
         if ((st = px_atomic_open(&ka, key_path))) {
             free(kbuf);
@@ -351,6 +354,7 @@ out:
     free(tmpdir);
     px_key_free(&key);
     px_partition_free(&part);
+    px_owner_keys_wipe(&okeys);
     return st;
 }
 

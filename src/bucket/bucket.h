@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "crypto/secret.h"
 #include "ir/graph.h"
 
 typedef struct px_obfuscate_opts {
@@ -13,6 +14,7 @@ typedef struct px_obfuscate_opts {
     uint64_t seed;
     const char *sentinels; /* generator name; NULL = default */
     int no_probe;       /* skip the functional fingerprints (no Python needed) */
+    const px_secret *secret; /* seals the key; required */
 } px_obfuscate_opts;
 
 typedef struct px_obfuscate_stats {

@@ -1,5 +1,6 @@
 #include "bucket/key.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,6 +222,45 @@ px_status px_key_read(const char *path, px_key *k)
     if (st) return st;
     st = px_key_parse(path, text, len, k);
     free(text);
+    return st;
+}
+
+px_status px_key_encode(const px_key *k, const px_owner_keys *keys, uint8_t **out, size_t *out_n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return px_nomem();
+    px_key_write(k, f);
+    if (fclose(f)) {
+        free(buf);
+        return px_nomem();
+    }
+    px_status st = px_key_seal_owner(keys, (const uint8_t *)buf, len, out, out_n);
+    sodium_memzero(buf, len);
+    free(buf);
+    return st;
+}
+
+px_status px_key_load(const char *path, const px_secret *secret, px_key *k)
+{
+    char *data;
+    size_t len;
+    px_status st = px_read_file(path, &data, &len);
+    if (st) return st;
+    if (!px_key_is_sealed((const uint8_t *)data, len)) {
+        int json = len > 0 && data[0] == '{';
+        free(data);
+        if (json) return px_fail(PX_ERR_SECURITY, "%s: the key is not encrypted (plain JSON); proteus only reads sealed keys", path);
+        return px_fail(PX_ERR_PARSE, "%s: not a proteus key file", path);
+    }
+    uint8_t *plain;
+    size_t n;
+    st = px_key_open(secret, path, (const uint8_t *)data, len, &plain, &n);
+    free(data);
+    if (st) return st;
+    st = px_key_parse(path, (const char *)plain, n, k);
+    px_key_plain_free(plain, n);
     return st;
 }
 

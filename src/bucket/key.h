@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "crypto/secret.h"
 #include "ir/graph.h"
 #include "util/arena.h"
 #include "util/jsonparse.h"
@@ -46,8 +47,14 @@ typedef struct px_key {
 
 void px_key_init(px_key *k);
 void px_key_free(px_key *k);
-/* Writes the key as JSON to f. */
+/* Writes the key as JSON to f (plain text: px_key_encode seals it). */
 void px_key_write(const px_key *k, FILE *f);
+/* The key file's bytes: the JSON sealed with the owner's keys (src/crypto). */
+px_status px_key_encode(const px_key *k, const px_owner_keys *keys, uint8_t **out, size_t *out_n);
+/* Reads a sealed key file: refuses a wrong secret, a modified file and a
+ * plain JSON key, naming path. */
+px_status px_key_load(const char *path, const px_secret *secret, px_key *k);
+/* Reads a plain JSON key (tests and tools that already hold the text). */
 px_status px_key_read(const char *path, px_key *k);
 /* The owner's summary (`proteus key show --json`): n, k, real (the real
  * files in model order), files (every bucket file), groups (each real file

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "crypto/secret.h"
+
 /* Prints "proteus: <last error>" and returns 1. */
 int cli_fail(void);
 /* Prints "proteus: <cmd>: <msg>" plus a hint and returns 2. */
@@ -23,6 +25,19 @@ int cli_parse_limit_opt(const char *cmd, int argc, char **argv, int *i);
 #define CLI_LIMITS_HELP \
     "Load limits: --max-nodes N (default 1000000), --max-tensor-bytes N (default 16G),\n" \
     "--max-total-bytes N (default 64G; K/M/G/T suffixes): a model beyond them is refused.\n"
+
+/* Where the key's secret comes from. */
+typedef struct cli_secret_opts {
+    const char *key_secret;      /* --key-secret FILE: 32 raw bytes */
+    const char *passphrase_file; /* --passphrase-file FILE */
+} cli_secret_opts;
+/* Like cli_parse_limit_opt, for --key-secret and --passphrase-file. */
+int cli_parse_secret_opt(const char *cmd, int argc, char **argv, int *i, cli_secret_opts *o);
+/* The secret for key_path (confirm: ask twice at a prompt, for a new key). */
+px_status cli_secret(const cli_secret_opts *o, const char *key_path, int confirm, px_secret *out);
+#define CLI_SECRET_HELP \
+    "The key is sealed (Argon2id + XChaCha20-Poly1305): give --key-secret FILE (32 random bytes),\n" \
+    "--passphrase-file FILE, or PROTEUS_PASSPHRASE in the environment; on a terminal proteus asks.\n"
 
 int cmd_obfuscate(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);

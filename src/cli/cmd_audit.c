@@ -9,21 +9,36 @@
 #include "util/pyenv.h"
 #include "util/subproc.h"
 
+static px_status load_key(const cli_secret_opts *so, const char *path, px_key *k)
+{
+    px_secret secret;
+    px_status st = cli_secret(so, path, 0, &secret);
+    if (!st) st = px_key_load(path, &secret, k);
+    px_secret_free(&secret);
+    if (st) px_key_free(k);
+    return st;
+}
+
 int cmd_key(int argc, char **argv)
 {
     static const char *help =
-        "usage: proteus key show KEY [--json]\n"
+        "usage: proteus key show KEY [--json] [--key-secret FILE | --passphrase-file FILE]\n"
         "Prints what the key says: n real subgraphs, k sentinels each, the real files in model\n"
         "order and each one's sentinels. --json prints {n, k, real, files, groups, model}.\n"
         "The key is the owner's secret: this output tells which bucket files are real.\n";
     if (argc == 0 || cli_want_help(argc, argv)) {
         fputs(help, argc ? stdout : stderr);
+        fputs(CLI_SECRET_HELP, argc ? stdout : stderr);
         return argc ? 0 : 2;
     }
     if (strcmp(argv[0], "show")) return cli_usage("key", "unknown subcommand '%s' (known: show)", argv[0]);
     const char *path = NULL;
     int json = 0;
+    cli_secret_opts so = {0};
     for (int i = 1; i < argc; i++) {
+        int sec = cli_parse_secret_opt("key show", argc, argv, &i, &so);
+        if (sec == 2) return 2;
+        if (sec) continue;
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage("key show", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
@@ -32,10 +47,7 @@ int cmd_key(int argc, char **argv)
     if (!path) return cli_usage("key show", "need KEY%s", "");
     px_key k;
     px_key_init(&k);
-    if (px_key_read(path, &k)) {
-        px_key_free(&k);
-        return cli_fail();
-    }
+    if (load_key(&so, path, &k)) return cli_fail();
     if (json) {
         px_key_write_view(&k, stdout);
     } else {
@@ -71,14 +83,21 @@ int cmd_audit(int argc, char **argv)
         "Runs in Python with torch (PROTEUS_AUDIT_PYTHON, default /usr/bin/python3).\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
+        fputs(CLI_SECRET_HELP, stdout);
         return 0;
     }
+    cli_secret_opts so = {0};
     const char *bucket = NULL, *key_path = NULL;
     int train = 0;
     char **fwd = calloc((size_t)argc * 2 + 8, sizeof *fwd);
     if (!fwd) return cli_usage("audit", "out of memory%s", "");
     int nf = 0, rc = 0;
     for (int i = 0; i < argc && !rc; i++) {
+        int sec = cli_parse_secret_opt("audit", argc, argv, &i, &so);
+        if (sec) {
+            rc = sec == 2 ? 2 : 0;
+            continue;
+        }
         const char *a = argv[i];
         if (!strcmp(a, "--key") || !strcmp(a, "--out") || !strcmp(a, "--classifier") || !strcmp(a, "--zoo-exclude")) {
             if (i + 1 >= argc) {
@@ -115,8 +134,7 @@ int cmd_audit(int argc, char **argv)
     } else {
         px_key k;
         px_key_init(&k);
-        if (px_key_read(key_path, &k)) {
-            px_key_free(&k);
+        if (load_key(&so, key_path, &k)) {
             free(fwd);
             free(args);
             return cli_fail();

@@ -35,14 +35,17 @@ int cmd_obfuscate(int argc, char **argv)
         "reassemble can tell a file that computes something else; --no-probe skips that.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
+        fputs(CLI_SECRET_HELP, stdout);
         fputs(CLI_LIMITS_HELP, stdout);
         return 0;
     }
     const char *model = NULL, *bucket = NULL, *key = NULL;
     px_obfuscate_opts o = {0};
+    cli_secret_opts so = {0};
     uint64_t v;
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("obfuscate", argc, argv, &i);
+        if (!lim) lim = cli_parse_secret_opt("obfuscate", argc, argv, &i, &so);
         if (lim == 2) return 2;
         if (lim) continue;
         const char *a = argv[i];
@@ -69,8 +72,16 @@ int cmd_obfuscate(int argc, char **argv)
     if (!model || !bucket || !key) return cli_usage("obfuscate", "need MODEL, -o BUCKET and --key KEY%s", "");
     if (o.subgraph_size && o.n_parts) return cli_usage("obfuscate", "give --subgraph-size or -n, not both%s", "");
     px_obfuscate_stats s;
+    px_secret secret;
+    if (cli_secret(&so, key, 1, &secret)) {
+        px_secret_free(&secret);
+        return cli_fail();
+    }
+    o.secret = &secret;
     double t0 = now_s();
-    if (px_obfuscate(model, bucket, key, &o, &s)) return cli_fail();
+    px_status st = px_obfuscate(model, bucket, key, &o, &s);
+    px_secret_free(&secret);
+    if (st) return cli_fail();
     printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
            s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
            o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, now_s() - t0);
@@ -145,13 +156,16 @@ int cmd_reassemble(int argc, char **argv)
         "optimizer left at subgraph seams are removed unless --no-seam-cleanup is given.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
+        fputs(CLI_SECRET_HELP, stdout);
         fputs(CLI_LIMITS_HELP, stdout);
         return 0;
     }
     const char *dir = NULL, *key = NULL, *out = NULL;
     px_reassemble_opts o = {0};
+    cli_secret_opts so = {0};
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("reassemble", argc, argv, &i);
+        if (!lim) lim = cli_parse_secret_opt("reassemble", argc, argv, &i, &so);
         if (lim == 2) return 2;
         if (lim) continue;
         const char *a = argv[i];
@@ -172,8 +186,16 @@ int cmd_reassemble(int argc, char **argv)
     }
     if (!dir || !key || !out) return cli_usage("reassemble", "need OUT, --key KEY and -o MODEL%s", "");
     px_reassemble_stats s;
+    px_secret secret;
+    if (cli_secret(&so, key, 0, &secret)) {
+        px_secret_free(&secret);
+        return cli_fail();
+    }
+    o.secret = &secret;
     double t0 = now_s();
-    if (px_reassemble(dir, key, out, &o, &s)) return cli_fail();
+    px_status st = px_reassemble(dir, key, out, &o, &s);
+    px_secret_free(&secret);
+    if (st) return cli_fail();
     printf("reassemble: %d subgraphs -> %s, %d nodes, %d removed at seams (%.2f s)\n", s.n_parts, out, s.n_nodes,
            s.seam_removed, now_s() - t0);
     return 0;

@@ -345,6 +345,98 @@ px_status px_key_seal(const px_secret *s, const uint8_t *plain, size_t n, uint8_
                             plain, n, out, out_n);
 }
 
+static void header_init(uint8_t *buf, int kind, uint64_t ops, uint64_t mem, const uint8_t *salt)
+{
+    memcpy(buf, key_magic, PX_KEY_MAGIC_LEN);
+    buf[PX_KEY_OFF_VERSION] = PX_KEY_VERSION;
+    buf[PX_KEY_OFF_KIND] = (uint8_t)kind;
+    memset(buf + PX_KEY_OFF_OPSLIMIT, 0, PX_KEY_HEADER_LEN - PX_KEY_OFF_OPSLIMIT);
+    put_u64(buf + PX_KEY_OFF_OPSLIMIT, ops);
+    put_u64(buf + PX_KEY_OFF_MEMLIMIT, mem);
+    if (salt) memcpy(buf + PX_KEY_OFF_SALT, salt, 16);
+}
+
+static void keyed_hash(unsigned char *out, size_t out_len, const char *label, const uint8_t *msg, size_t n,
+                       const unsigned char key[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, key, 32, out_len);
+    crypto_generichash_update(&st, (const unsigned char *)label, strlen(label) + 1);
+    if (n) crypto_generichash_update(&st, msg, n);
+    crypto_generichash_final(&st, out, out_len);
+}
+
+px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, px_owner_keys *k)
+{
+    memset(k, 0, sizeof *k);
+    px_status st = sodium_ready();
+    if (st != PX_OK) return st;
+    if (!s || (s->kind != PX_SECRET_PASSPHRASE && s->kind != PX_SECRET_RAW))
+        return px_fail(PX_ERR_USAGE, "no passphrase or secret given to seal the key");
+    uint8_t header[PX_KEY_HEADER_LEN];
+    if (s->kind == PX_SECRET_PASSPHRASE) {
+        k->kind = PX_KEY_KIND_PASSPHRASE;
+        k->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        k->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+        uint8_t in[8];
+        put_u64(in, seed);
+        unsigned char h[16];
+        crypto_generichash(h, sizeof h, in, sizeof in, (const unsigned char *)"proteus/salt", 12);
+        memcpy(k->salt, h, 16);
+    } else {
+        k->kind = PX_KEY_KIND_RAW;
+    }
+    header_init(header, k->kind, k->opslimit, k->memlimit, k->kind == PX_KEY_KIND_RAW ? NULL : k->salt);
+    if ((st = derive_key(s, header, "sealing the key", k->master))) return st;
+    keyed_hash(k->nonce_key, 32, "proteus/nonce", NULL, 0, k->master);
+    keyed_hash(k->gen, 32, "proteus/generator", NULL, 0, k->master);
+    return PX_OK;
+}
+
+void px_owner_keys_wipe(px_owner_keys *k) { sodium_memzero(k, sizeof *k); }
+
+uint64_t px_owner_stream(const px_owner_keys *k, const char *label, uint64_t a, uint64_t b)
+{
+    uint8_t msg[16];
+    put_u64(msg, a);
+    put_u64(msg + 8, b);
+    unsigned char h[16];
+    keyed_hash(h, sizeof h, label, msg, sizeof msg, k->gen);
+    return get_u64(h);
+}
+
+px_status px_key_seal_owner(const px_owner_keys *k, const uint8_t *plain, size_t n, uint8_t **out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    px_status st = sodium_ready();
+    if (st != PX_OK) return st;
+    if (k->kind != PX_KEY_KIND_PASSPHRASE && k->kind != PX_KEY_KIND_RAW)
+        return px_fail(PX_ERR_USAGE, "sealing the key: no keys derived");
+    if (n > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX || n > SIZE_MAX - PX_KEY_MIN_LEN)
+        return px_fail(PX_ERR_LIMIT, "sealing the key: %zu bytes is too large", n);
+    size_t total = PX_KEY_MIN_LEN + n;
+    uint8_t *buf = malloc(total);
+    if (!buf) return px_nomem();
+    header_init(buf, k->kind, k->opslimit, k->memlimit, k->kind == PX_KEY_KIND_RAW ? NULL : k->salt);
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, k->nonce_key, 32, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    crypto_generichash_update(&hs, buf, PX_KEY_OFF_NONCE);
+    if (n) crypto_generichash_update(&hs, plain, n);
+    crypto_generichash_final(&hs, buf + PX_KEY_OFF_NONCE, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    static const uint8_t empty[1] = {0};
+    unsigned long long clen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(buf + PX_KEY_HEADER_LEN, &clen, n ? plain : empty, n, buf,
+                                                   PX_KEY_HEADER_LEN, NULL, buf + PX_KEY_OFF_NONCE, k->master) != 0 ||
+        clen != (unsigned long long)n + PX_KEY_TAG_LEN) {
+        free(buf);
+        return px_fail(PX_ERR_IO, "sealing the key: encryption failed");
+    }
+    *out = buf;
+    *out_n = total;
+    return PX_OK;
+}
+
 int px_key_is_sealed(const uint8_t *data, size_t n)
 {
     return data && n >= PX_KEY_MAGIC_LEN && memcmp(data, key_magic, PX_KEY_MAGIC_LEN) == 0;

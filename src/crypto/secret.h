@@ -107,6 +107,30 @@ px_status px_key_seal_cost(const px_secret *s, uint64_t opslimit, uint64_t memli
 px_status px_key_open(const px_secret *s, const char *path_for_messages,
                       const uint8_t *sealed, size_t n, uint8_t **plain, size_t *plain_n);
 
+/* The owner's keys for one obfuscation, derived once from the secret and
+ * the --seed.  master opens the key file (Argon2id of the passphrase with a
+ * salt drawn from the seed, or the raw secret); gen keys every random
+ * choice an attacker must not be able to replay from the public source
+ * code and a guessed seed: which file names are real, what each sentinel
+ * looks like.  Everything is a function of (secret, seed): the same inputs
+ * give byte-identical buckets and key files. */
+typedef struct px_owner_keys {
+    int kind;                  /* PX_KEY_KIND_* */
+    uint64_t opslimit, memlimit;
+    uint8_t salt[16];
+    unsigned char master[32], nonce_key[32], gen[32];
+} px_owner_keys;
+
+px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, px_owner_keys *k);
+void px_owner_keys_wipe(px_owner_keys *k);
+/* A 64-bit seed for a px_rng stream named label, a, b; unpredictable
+ * without the secret. */
+uint64_t px_owner_stream(const px_owner_keys *k, const char *label, uint64_t a, uint64_t b);
+/* Seals deterministically: the nonce is a keyed hash of the header and
+ * the plaintext (a synthetic IV), so equal inputs give equal files and
+ * different plaintexts never share a nonce. */
+px_status px_key_seal_owner(const px_owner_keys *k, const uint8_t *plain, size_t n, uint8_t **out, size_t *out_n);
+
 /* Wipes and frees a plaintext returned by px_key_open (NULL is fine). */
 void px_key_plain_free(uint8_t *plain, size_t plain_n);
 

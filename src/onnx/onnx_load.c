@@ -291,8 +291,10 @@ static px_status count_bytes(loader *L, const char *name, int64_t bytes)
 {
     if (__builtin_add_overflow(L->total_bytes, bytes, &L->total_bytes)) L->total_bytes = INT64_MAX;
     if (L->total_bytes > L->lim.max_total_bytes)
-        return px_fail(PX_ERR_LIMIT, "%s: tensors hold at least %" PRId64 " bytes in all (counting up to tensor '%s'), "
-                       "more than the limit of %" PRId64 " (--max-total-bytes)", L->what, L->total_bytes, name, L->lim.max_total_bytes);
+        return px_fail(PX_ERR_LIMIT,
+                       "%s: tensors hold at least %" PRId64 " bytes in all (counting up to tensor '%s'), "
+                       "more than the limit of %" PRId64 " (--max-total-bytes)",
+                       L->what, L->total_bytes, name, L->lim.max_total_bytes);
     return PX_OK;
 }
 
@@ -320,26 +322,25 @@ static px_status tensor_from_proto(loader *L, Onnx__TensorProto *tp, int steal, 
                      name, dims);
         goto fail;
     }
+    /* Declared payload (for strings: the bytes of the strings present). */
+    int64_t payload = 0;
     if (t->dtype == PX_DT_STRING) {
-        /* strings: their bytes are in the file; count them for the total */
-        int64_t sb = 0;
         for (size_t i = 0; i < tp->n_string_data; i++)
-            if (__builtin_add_overflow(sb, (int64_t)tp->string_data[i].len, &sb)) sb = INT64_MAX;
-        if ((st = count_bytes(L, name, sb))) goto fail;
+            if (__builtin_add_overflow(payload, (int64_t)tp->string_data[i].len, &payload)) payload = INT64_MAX;
     } else {
-        int64_t bytes = payload_bytes(t->dtype, t->numel);
-        if (bytes < 0 || bytes > L->lim.max_tensor_bytes) {
-            char nb[32];
-            format_dims(dims, sizeof dims, tp->dims, tp->n_dims);
-            if (bytes < 0) snprintf(nb, sizeof nb, "more than %" PRId64, INT64_MAX);
-            else snprintf(nb, sizeof nb, "%" PRId64, bytes);
-            st = px_fail(PX_ERR_LIMIT, "%s: tensor '%s' (%s of %s) has %s bytes, more than the limit of %" PRId64
-                         " (--max-tensor-bytes)", L->what, name, dims, px_dtype_name(t->dtype), nb,
-                         L->lim.max_tensor_bytes);
-            goto fail;
-        }
-        if ((st = count_bytes(L, name, bytes))) goto fail;
+        payload = payload_bytes(t->dtype, t->numel);
     }
+    if (payload < 0 || payload > L->lim.max_tensor_bytes) {
+        char nb[32];
+        format_dims(dims, sizeof dims, tp->dims, tp->n_dims);
+        if (payload < 0) snprintf(nb, sizeof nb, "more than %" PRId64, INT64_MAX);
+        else snprintf(nb, sizeof nb, "%" PRId64, payload);
+        st = px_fail(PX_ERR_LIMIT, "%s: tensor '%s' (%s of %s) has %s bytes, more than the limit of %" PRId64
+                     " (--max-tensor-bytes)", L->what, name, dims, px_dtype_name(t->dtype), nb,
+                     L->lim.max_tensor_bytes);
+        goto fail;
+    }
+    if ((st = count_bytes(L, name, payload))) goto fail;
     size_t need = t->dtype == PX_DT_STRING ? 0 : px_dtype_nbytes(t->dtype, t->numel);
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         if (t->dtype == PX_DT_STRING) {

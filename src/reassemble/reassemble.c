@@ -237,7 +237,7 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
     px_key_init(&key);
     px_graph out;
     px_graph_init(&out);
-    px_status st = px_key_read(key_path, &key);
+    px_status st = px_key_load(key_path, opts ? opts->secret : NULL, &key);
     if (st) goto done;
     out.ir_version = key.ir_version;
     out.producer_name = key.producer_name;

@@ -2,12 +2,14 @@
 #ifndef PX_REASSEMBLE_H
 #define PX_REASSEMBLE_H
 
+#include "crypto/secret.h"
 #include "ir/graph.h"
 
 typedef struct px_reassemble_opts {
     int no_seam_cleanup;
     int no_probe;       /* skip the functional check of the returned files */
     double probe_tol;   /* relative tolerance of that check (default 1e-3) */
+    const px_secret *secret; /* opens the key; required */
 } px_reassemble_opts;
 
 typedef struct px_reassemble_stats {

@@ -8,6 +8,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
+# Keys are sealed: every CLI call of the tests gets this passphrase unless a
+# test says otherwise (subprocesses inherit it).
+TEST_PASSPHRASE = "proteus test passphrase"
+os.environ["PROTEUS_PASSPHRASE"] = TEST_PASSPHRASE
+
 PROTEUS = os.path.abspath(os.environ.get("PROTEUS", os.path.join(ROOT, "build", "proteus")))
 CORPUS = sorted(glob.glob(os.path.join(ROOT, "corpus", "models", "*.onnx")))
 
@@ -22,6 +27,12 @@ def proteus(*args, check=True, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"proteus {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr}")
     return r
+
+
+def key_view(key, *extra):
+    """What `proteus key show KEY --json` says (the key itself is sealed)."""
+    import json
+    return json.loads(proteus("key", "show", key, "--json", *extra).stdout)
 
 
 @pytest.fixture(params=CORPUS, ids=corpus_ids())

@@ -10,7 +10,7 @@ import time
 
 import onnx
 
-from conftest import CORPUS, PROTEUS, proteus
+from conftest import CORPUS, PROTEUS, key_view, proteus
 
 
 def _kill_at(args, delay):
@@ -45,8 +45,7 @@ def test_sigkill_never_leaves_partial_outputs(tmp_path):
         b, k = tmp_path / f"b{i}", tmp_path / f"k{i}.json"
         _kill_at(["obfuscate", model, "-o", b, "--key", k, "--no-probe"], rng.uniform(0, full * 1.2))
         if os.path.exists(k):
-            key = json.loads(k.read_text())
-            assert key["format"] == "proteus-key/1"
+            assert key_view(k)["n"] >= 1  # whole: it opens and authenticates
             assert os.path.exists(b), "key without its bucket"
         assert _bucket_whole(str(b))
         if os.path.exists(b):

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import CORPUS, PROTEUS, corpus_ids, proteus
+from conftest import CORPUS, PROTEUS, corpus_ids, key_view, proteus
 from proteus_py.inputs import make_inputs
 from proteus_py.ort import run
 
@@ -165,8 +165,7 @@ def _tamper_setup(tmp_path):
     proteus("rehydrate", src, model)
     proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k.json")
     proteus("optimize", tmp_path / "b", "-o", tmp_path / "o", "--with", "copy")
-    key = json.loads((tmp_path / "k.json").read_text())
-    return key, tmp_path / "o"
+    return key_view(tmp_path / "k.json"), tmp_path / "o"
 
 
 def _refused(r, name):
@@ -177,7 +176,7 @@ def _refused(r, name):
 
 def test_tamper_missing_file(tmp_path):
     key, out = _tamper_setup(tmp_path)
-    victim = key["parts"][1]["file"]
+    victim = key["real"][1]
     os.unlink(out / victim)
     r = proteus("reassemble", out, "--key", tmp_path / "k.json", "-o", tmp_path / "r.onnx", check=False)
     _refused(r, victim)
@@ -186,7 +185,7 @@ def test_tamper_missing_file(tmp_path):
 
 def test_tamper_interface_changed(tmp_path):
     key, out = _tamper_setup(tmp_path)
-    victim = key["parts"][0]["file"]
+    victim = key["real"][0]
     m = onnx.load(out / victim)
     d = m.graph.input[0].type.tensor_type.shape.dim
     d[-1].dim_value = d[-1].dim_value + 1
@@ -198,7 +197,7 @@ def test_tamper_interface_changed(tmp_path):
 
 def test_tamper_swapped(tmp_path):
     key, out = _tamper_setup(tmp_path)
-    a, b = key["parts"][0]["file"], key["parts"][1]["file"]
+    a, b = key["real"][0], key["real"][1]
     os.rename(out / a, out / "tmp")
     os.rename(out / b, out / a)
     os.rename(out / "tmp", out / b)
@@ -226,8 +225,15 @@ def test_optimize_cmd_and_shards(tmp_path):
     assert all(o["bitwise"] for o in res["outputs"].values())
 
 
-def _sig(p):
-    return json.dumps([[t["dtype"], t["shape"]] for t in p["inputs"]] + [[t["dtype"], t["shape"]] for t in p["outputs"]])
+def _sig(path):
+    """A file's interface: dtype and dims of each input and output."""
+    g = onnx.load(path, load_external_data=False).graph
+    inits = {t.name for t in g.initializer}
+
+    def one(v):
+        t = v.type.tensor_type
+        return [t.elem_type, [d.dim_value or d.dim_param for d in t.shape.dim]]
+    return json.dumps([one(v) for v in g.input if v.name not in inits] + [one(v) for v in g.output])
 
 
 def test_tamper_swapped_same_interface(tmp_path):
@@ -238,10 +244,9 @@ def test_tamper_swapped_same_interface(tmp_path):
     proteus("rehydrate", src, model)
     proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k.json", "--seed", 2)
     proteus("optimize", tmp_path / "b", "-o", tmp_path / "o", "--with", "ort:extended")
-    key = json.loads((tmp_path / "k.json").read_text())
     by_sig = {}
-    for p in key["parts"]:
-        by_sig.setdefault(_sig(p), []).append(p["file"])
+    for f in key_view(tmp_path / "k.json")["real"]:
+        by_sig.setdefault(_sig(tmp_path / "b" / f), []).append(f)
     twins = next(v for v in by_sig.values() if len(v) >= 2)
     a, b = twins[:2]
     out = tmp_path / "o"
@@ -257,7 +262,7 @@ def test_tamper_swapped_same_interface(tmp_path):
 def test_tamper_weight_changed(tmp_path):
     from onnx import numpy_helper
     key, out = _tamper_setup(tmp_path)
-    victim = key["parts"][-1]["file"]
+    victim = key["real"][-1]
     m = onnx.load(out / victim)
     t = max(m.graph.initializer, key=lambda t: len(t.raw_data))
     a = numpy_helper.to_array(t).copy()

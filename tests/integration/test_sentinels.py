@@ -10,14 +10,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import CORPUS, ROOT, corpus_ids, proteus
+from conftest import CORPUS, ROOT, corpus_ids, key_view, proteus
 from proteus_py.inputs import make_inputs
 
 HOLDOUT = sorted(p for p in os.listdir(os.path.join(ROOT, "corpus", "holdout")) if p.endswith(".onnx"))
-
-
-def key_view(key):
-    return json.loads(proteus("key", "show", key, "--json").stdout)
 
 
 def interface(path):
@@ -122,19 +118,26 @@ def test_sentinels_anonymous_like_real(scratch):
     assert stamps == {0.0}
 
 
-def test_sentinels_deterministic(tmp_path):
-    """Same model, k and seed: byte-identical buckets and keys; another seed:
-    different sentinels."""
+def test_sentinels_deterministic_and_keyed_by_the_secret(tmp_path):
+    """Same model, k, seed and secret: byte-identical buckets and key files.
+    Another seed, or the same seed with another passphrase: other file names
+    and other sentinels, so the public source code and a guessed seed do not
+    let an attacker replay which names and sentinels were drawn."""
     src = os.path.join(ROOT, "corpus", "models", "googlenet-op13.onnx")
     runs = []
-    for tag, seed in (("a", 5), ("b", 5), ("c", 6)):
+    for tag, seed, pw in (("a", 5, None), ("b", 5, None), ("c", 6, None), ("d", 5, "another passphrase")):
         base = tmp_path / tag
         base.mkdir()
-        _, bucket, key = obfuscate(src, str(base), 3, seed=seed)
+        env = dict(os.environ, PROTEUS_PASSPHRASE=pw) if pw else None
+        bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key")
+        proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", 3, "--seed", seed, "--no-probe", env=env)
         content = {f: open(os.path.join(bucket, f), "rb").read() for f in sorted(os.listdir(bucket))}
         runs.append((content, open(key, "rb").read()))
     assert runs[0] == runs[1]
-    assert set(runs[0][0].values()) != set(runs[2][0].values())
+    for other in (runs[2], runs[3]):
+        assert not (set(runs[0][0]) - {"manifest.json"}) & set(other[0])
+        sentinel_bytes = set(runs[0][0].values())
+        assert len(sentinel_bytes & set(other[0].values())) <= len(runs[0][0]) // 4  # only real files may repeat
 
 
 def test_sentinel_names_do_not_repeat_across_k(tmp_path):

@@ -360,6 +360,56 @@ static void test_secret_get(void)
 
 /* No source and no terminal: refused with a message naming the ways, and
  * stdin is left unread. */
+/* Owner keys: deterministic in (secret, seed), sealing that px_key_open
+ * reads, and generator streams that differ with the secret and the seed. */
+static void test_owner_keys(void)
+{
+    size_t n = strlen(plain_text);
+    px_secret a, b, r;
+    pass_secret(&a, "owner passphrase");
+    pass_secret(&b, "another passphrase");
+    raw_secret(&r, 7);
+    px_owner_keys ka, ka2, ka3, kb, kr;
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, &ka), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, &ka2), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 6, &ka3), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&b, 5, &kb), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&r, 5, &kr), PX_OK);
+    CHECK(px_owner_stream(&ka, "names", 1, 0) == px_owner_stream(&ka2, "names", 1, 0));
+    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka3, "names", 1, 0));
+    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&kb, "names", 1, 0));
+    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka, "names", 2, 0));
+    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka, "sentinel", 1, 0));
+    uint8_t *s1 = NULL, *s2 = NULL, *s3 = NULL, *plain = NULL;
+    size_t n1 = 0, n2 = 0, n3 = 0, pn = 0;
+    CHECK_EQ_INT(px_key_seal_owner(&ka, (const uint8_t *)plain_text, n, &s1, &n1), PX_OK);
+    CHECK_EQ_INT(px_key_seal_owner(&ka2, (const uint8_t *)plain_text, n, &s2, &n2), PX_OK);
+    CHECK_EQ_INT(px_key_seal_owner(&ka, (const uint8_t *)plain_text, n - 1, &s3, &n3), PX_OK);
+    CHECK(n1 == n2 && s1 && s2 && memcmp(s1, s2, n1) == 0);
+    /* another plaintext under the same keys never reuses the nonce */
+    CHECK(s3 && memcmp(s1 + PX_KEY_OFF_NONCE, s3 + PX_KEY_OFF_NONCE, 24) != 0);
+    CHECK_EQ_INT(px_key_open(&a, "k", s1, n1, &plain, &pn), PX_OK);
+    CHECK(pn == n && plain && memcmp(plain, plain_text, n) == 0);
+    px_key_plain_free(plain, pn);
+    CHECK_EQ_INT(px_key_open(&b, "k", s1, n1, &plain, &pn), PX_ERR_SECURITY);
+    free(s1);
+    free(s2);
+    free(s3);
+    CHECK_EQ_INT(px_key_seal_owner(&kr, (const uint8_t *)plain_text, n, &s1, &n1), PX_OK);
+    CHECK_EQ_INT(px_key_open(&r, "k", s1, n1, &plain, &pn), PX_OK);
+    px_key_plain_free(plain, pn);
+    free(s1);
+    CHECK_EQ_INT(px_owner_keys_derive(NULL, 5, &kr), PX_ERR_USAGE);
+    px_owner_keys_wipe(&ka);
+    px_owner_keys_wipe(&ka2);
+    px_owner_keys_wipe(&ka3);
+    px_owner_keys_wipe(&kb);
+    px_owner_keys_wipe(&kr);
+    px_secret_free(&a);
+    px_secret_free(&b);
+    px_secret_free(&r);
+}
+
 static void test_no_source(void)
 {
     unsetenv("PROTEUS_PASSPHRASE");
@@ -402,6 +452,7 @@ int main(void)
     RUN(test_kind_mismatch);
     RUN(test_secret_get);
     RUN(test_no_source);
+    RUN(test_owner_keys);
     const char *names[] = {"pass.txt", "secret.bin"};
     for (int i = 0; i < 2; i++) unlink(tmp_path(names[i]));
     rmdir(tmpdir);

@@ -342,6 +342,34 @@ static void test_load_limits(void)
                                "more than the limit of 439 (--max-total-bytes)");
     px_graph_free(&h);
 
+    /* A string tensor counts the bytes of its strings. */
+    px_graph_free(&g);
+    build_small(&g);
+    int64_t sd[1] = {2};
+    px_tensor *strs = px_tensor_new(PX_DT_STRING, 1, sd);
+    px_tensor_alloc_data(strs);
+    strs->strings[0] = strdup("hello");
+    strs->strings[1] = strdup("world");
+    strs->string_lens[0] = strs->string_lens[1] = 5;
+    px_graph_add_init(&g, px_graph_add_value(&g, "words"), strs);
+    l = d;
+    l.max_tensor_bytes = 432;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_OK);
+    px_graph_free(&h);
+    l.max_tensor_bytes = 9;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT); /* w comes first: 432 bytes */
+    CHECK_CONTAINS(px_last_error(), "tensor 'w' (4x3x3x3 of float32) has 432 bytes");
+    px_graph_free(&h);
+    l.max_tensor_bytes = 1000;
+    l.max_total_bytes = 441;
+    px_set_load_limits(&l);
+    CHECK_EQ_INT(reload(&g, &h), PX_ERR_LIMIT);
+    CHECK_STR(px_last_error(), "lim.onnx: tensors hold at least 442 bytes in all (counting up to tensor 'words'), "
+                               "more than the limit of 441 (--max-total-bytes)");
+    px_graph_free(&h);
+
     /* <= 0 keeps a default; max_nodes is capped at the IR's PX_MAX_NODES. */
     l.max_nodes = (int64_t)1 << 40;
     l.max_tensor_bytes = 0;
