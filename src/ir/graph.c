@@ -304,6 +304,18 @@ px_status px_shape_set_known(px_graph *g, px_shape *dst, int rank, const int64_t
     return px_shape_set(g, dst, rank, tmp);
 }
 
+px_status px_shape_copy(px_graph *g, px_shape *dst, const px_shape *from)
+{
+    if (from->rank < 0) return px_shape_set(g, dst, -1, NULL);
+    if (from->rank > PX_MAX_RANK) return px_fail(PX_ERR_LIMIT, "rank %d exceeds the limit of %d", from->rank, PX_MAX_RANK);
+    px_dim dims[PX_MAX_RANK];
+    for (int i = 0; i < from->rank; i++) {
+        dims[i] = from->dims[i];
+        if (dims[i].sym && !(dims[i].sym = px_arena_strdup(&g->arena, dims[i].sym))) return px_nomem();
+    }
+    return px_shape_set(g, dst, from->rank, dims);
+}
+
 int64_t px_shape_numel(const px_shape *s)
 {
     if (s->rank < 0) return -1;

@@ -204,6 +204,8 @@ int64_t px_graph_opset(const px_graph *g, const char *domain);
 /* Shape helpers. */
 px_status px_shape_set(px_graph *g, px_shape *dst, int rank, const px_dim *dims);
 px_status px_shape_set_known(px_graph *g, px_shape *dst, int rank, const int64_t *dims);
+/* Copies from (possibly another graph's) into dst, symbols into g's arena. */
+px_status px_shape_copy(px_graph *g, px_shape *dst, const px_shape *from);
 /* Product of the dims, -1 if any is unknown or the product overflows. */
 int64_t px_shape_numel(const px_shape *s);
 int px_dim_known(px_dim d);

@@ -20,15 +20,7 @@ static px_status copy_value_type(const px_graph *g, int src, px_graph *out, int 
         if (!d->type_raw) return px_nomem();
         d->type_raw_len = s->type_raw_len;
     }
-    if (s->shape.rank >= 0) {
-        px_dim dims[PX_MAX_RANK];
-        for (int i = 0; i < s->shape.rank; i++) {
-            dims[i].v = s->shape.dims[i].v;
-            dims[i].sym = s->shape.dims[i].sym ? px_arena_strdup(&out->arena, s->shape.dims[i].sym) : NULL;
-        }
-        return px_shape_set(out, &out->values[dst].shape, s->shape.rank, dims);
-    }
-    return PX_OK;
+    return s->shape.rank >= 0 ? px_shape_copy(out, &d->shape, &s->shape) : PX_OK;
 }
 
 /* Maps an original value id to the id in out, creating it on first use. */

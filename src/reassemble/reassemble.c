@@ -73,12 +73,7 @@ static px_status copy_type(px_graph *out, int dst, const px_value *src)
 {
     if (out->values[dst].dtype == PX_DT_UNDEFINED) out->values[dst].dtype = src->dtype;
     if (out->values[dst].shape.rank >= 0 || src->shape.rank < 0) return PX_OK;
-    px_dim dims[PX_MAX_RANK];
-    for (int i = 0; i < src->shape.rank; i++) {
-        dims[i].v = src->shape.dims[i].v;
-        dims[i].sym = src->shape.dims[i].sym ? px_arena_strdup(&out->arena, src->shape.dims[i].sym) : NULL;
-    }
-    return px_shape_set(out, &out->values[dst].shape, src->shape.rank, dims);
+    return px_shape_copy(out, &out->values[dst].shape, &src->shape);
 }
 
 static px_status set_key_type(px_graph *out, int v, const px_key_tensor *t)

@@ -564,17 +564,6 @@ static px_status adapt_shape(gen *s, int x, const px_shape *target, int *out)
     return add_node(s, "Expand", ins, 2, out, NULL);
 }
 
-static px_status copy_shape(px_graph *dst, px_shape *to, const px_shape *from)
-{
-    if (from->rank < 0) return px_shape_set(dst, to, -1, NULL);
-    px_dim dims[PX_MAX_RANK];
-    for (int i = 0; i < from->rank; i++) {
-        dims[i] = from->dims[i];
-        if (dims[i].sym && !(dims[i].sym = px_arena_strdup(&dst->arena, dims[i].sym))) return px_nomem();
-    }
-    return px_shape_set(dst, to, from->rank, dims);
-}
-
 static void shape_str(const px_shape *sh, char *buf, size_t n)
 {
     size_t at = 0;
@@ -629,7 +618,7 @@ static px_status make_inputs(gen *s, const px_graph *real)
         int v = new_value(s);
         if (v < 0) return px_nomem();
         s->g->values[v].dtype = rv->dtype;
-        if ((st = copy_shape(s->g, &s->g->values[v].shape, &rv->shape)) || (st = px_graph_add_input(s->g, v))) return st;
+        if ((st = px_shape_copy(s->g, &s->g->values[v].shape, &rv->shape)) || (st = px_graph_add_input(s->g, v))) return st;
         if (!shape_usable(&rv->shape)) continue; /* read by nothing: the leaf fold below still consumes it */
         int f = v;
         if (rv->dtype != PX_DT_FLOAT) {
@@ -680,7 +669,7 @@ static px_status generate(gen *s, const px_graph *real)
             st = op_unary(s, src, &pre[o]);
         } else {
             px_shape target;
-            if (!(st = copy_shape(g, &target, &rv->shape))) {
+            if (!(st = px_shape_copy(g, &target, &rv->shape))) {
                 if (target.rank < 0) {
                     int64_t one = 1;
                     st = px_shape_set_known(g, &target, 1, &one);
@@ -724,7 +713,7 @@ static px_status generate(gen *s, const px_graph *real)
             if ((st = add_node(s, "Cast", &pre[o], 1, &v, &node)) || (st = attr_int(s, node, "to", rv->dtype))) break;
         }
         g->values[v].dtype = rv->dtype;
-        if ((st = copy_shape(g, &g->values[v].shape, &rv->shape)) || (st = px_graph_add_output(g, v))) break;
+        if ((st = px_shape_copy(g, &g->values[v].shape, &rv->shape)) || (st = px_graph_add_output(g, v))) break;
     }
     free(pre);
     if (st) return st;
@@ -739,7 +728,7 @@ static px_status generate(gen *s, const px_graph *real)
                            px_dtype_name(sv->dtype), a, px_dtype_name(rv->dtype), b);
         }
         /* declare exactly what the real file declares */
-        if ((st = copy_shape(g, &g->values[g->outputs[o]].shape, &rv->shape))) return st;
+        if ((st = px_shape_copy(g, &g->values[g->outputs[o]].shape, &rv->shape))) return st;
     }
     return px_graph_validate(g);
 }
