@@ -85,9 +85,11 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -g" \
 	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build/fuzz/libproteus.a
-	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json build/fuzz/seeds/key build/fuzz/corpus-key
+	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json build/fuzz/seeds/key build/fuzz/corpus-key \
+	  build/fuzz/corpus-onnx build/fuzz/corpus-json
 	cp corpus/models/*-op13.onnx corpus/holdout/*.onnx build/fuzz/seeds/onnx/
 	printf '{"format":"proteus-bucket/1","files":["a.onnx"]}' > build/fuzz/seeds/json/manifest.json
+	cp fuzz/seeds-json/*.json build/fuzz/seeds/json/
 	@mkdir -p build/fuzz/seeds/manifest
 	cp build/fuzz/seeds/json/manifest.json build/fuzz/seeds/manifest/
 	cp fuzz/seeds-key/*.key build/fuzz/seeds/key/

@@ -5,7 +5,11 @@
 
 #include "bucket/key.h"
 #include "ir/graph.h"
+#include "onnx/onnx_io.h"
+#include "partition/extract.h"
 #include "partition/partition.h"
+#include "sentinel/sentinel.h"
+#include "shape/shape_infer.h"
 #include "reassemble/seam.h"
 #include "testing.h"
 #include "util/jsonparse.h"
@@ -282,6 +286,70 @@ static void test_key_roundtrip(void)
     px_arena_free(&k.arena);
 }
 
+static int same_interface_value(const px_graph *a, int va, const px_graph *b, int vb)
+{
+    const px_value *x = &a->values[va], *y = &b->values[vb];
+    if (x->dtype != y->dtype || x->shape.rank != y->shape.rank) return 0;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (x->shape.dims[i].v != y->shape.dims[i].v) return 0;
+    return 1;
+}
+
+/* Every part of real corpus models gets sentinels with its exact interface
+ * that validate and re-infer cleanly, with and without weight data. */
+static void test_sentinel_generator(void)
+{
+    static const char *models[] = {"squeezenet1_1-op13", "distilbert-op17", "resnet18-dyn-op17", "gpt2-op13",
+                                   "inception_v3-op17"};
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/corpus/models/%s.onnx", PX_SOURCE_ROOT, models[m]);
+        px_graph g;
+        px_graph_init(&g);
+        CHECK_EQ_INT(px_onnx_load(path, &g), PX_OK);
+        CHECK_EQ_INT(px_shape_infer(&g, NULL), PX_OK);
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        px_partition part;
+        px_partition_opts po = {.seed = 3};
+        CHECK_EQ_INT(px_partition_graph(&g, &po, &part), PX_OK);
+        int bad = 0;
+        for (int p = 0; p < part.n_parts; p++) {
+            px_graph sub;
+            px_part_io io;
+            CHECK_EQ_INT(px_extract_part(&g, &part, p, &sub, &io), PX_OK);
+            for (int j = 0; j < 3; j++) {
+                px_rng rng;
+                px_rng_seed(&rng, (uint64_t)(p * 31 + j));
+                px_sentinel_opts so = {.kind = PX_SENTINEL_RANDOM, .weightless = j != 2};
+                px_graph s;
+                if (px_sentinel_generate(&so, &sub, &rng, &s) != PX_OK) {
+                    printf("  %s part %d: %s\n", models[m], p, px_last_error());
+                    bad++;
+                    continue;
+                }
+                int ok = s.n_inputs == sub.n_inputs && s.n_outputs == sub.n_outputs && s.n_nodes > 0;
+                for (int i = 0; ok && i < s.n_inputs; i++) ok = same_interface_value(&s, s.inputs[i], &sub, sub.inputs[i]);
+                for (int i = 0; ok && i < s.n_outputs; i++) ok = same_interface_value(&s, s.outputs[i], &sub, sub.outputs[i]);
+                ok = ok && px_graph_validate(&s) == PX_OK && px_shape_infer(&s, NULL) == PX_OK;
+                if (!ok) bad++;
+                /* weights carry data exactly when asked to */
+                for (int i = 0; ok && i < s.n_inits; i++) {
+                    const px_tensor *t = s.values[s.inits[i]].init;
+                    if (t->dtype == PX_DT_FLOAT && t->numel > 16 && (t->data != NULL) != !so.weightless) bad++;
+                }
+                px_graph_free(&s);
+            }
+            px_graph_free(&sub);
+            px_part_io_free(&io);
+        }
+        CHECK_EQ_INT(bad, 0);
+        px_partition_free(&part);
+        px_graph_free(&g);
+    }
+    CHECK_EQ_INT(px_sentinel_kind_from_name("random"), PX_SENTINEL_RANDOM);
+    CHECK_EQ_INT(px_sentinel_kind_from_name("nope"), -1);
+}
+
 int main(void)
 {
     RUN(test_partition_convex_balanced_deterministic);
@@ -289,5 +357,6 @@ int main(void)
     RUN(test_seam_rules);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
+    RUN(test_sentinel_generator);
     return test_summary("pipeline");
 }
