@@ -191,6 +191,14 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     struct stat sb;
     if (stat(bucket_dir, &sb) == 0) return px_fail(PX_ERR_IO, "%s: already exists; remove it or pick another", bucket_dir);
 
+    /* Control flow bodies would carry their original names into the bucket
+     * and read outer values no subgraph file declares: refuse, clearly. */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attrs; a++)
+            if (g->nodes[i].attrs[a].type == PX_ATTR_GRAPH || g->nodes[i].attrs[a].type == PX_ATTR_GRAPHS)
+                return px_fail(PX_ERR_UNSUPPORTED,
+                               "node '%s' (%s) has a subgraph in attribute '%s': control flow is not supported yet",
+                               g->nodes[i].name ? g->nodes[i].name : "?", g->nodes[i].op_type, g->nodes[i].attrs[a].name);
     px_status st = px_shape_infer(g, NULL);
     if (st) return st;
     if ((st = px_graph_sort(g))) return st;

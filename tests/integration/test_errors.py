@@ -178,3 +178,24 @@ def test_key_is_not_readable_json(setup):
     assert data.startswith(b"PROTEUS-KEY")
     for s in (b"proteus-key/1", b".onnx", b"parts", b"sentinels"):
         assert s not in data
+
+
+def test_control_flow_refused(tmp_path):
+    """An If node's branches would carry original names into the bucket and
+    read outer values no file declares: obfuscate refuses it by name."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    c = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["secret_then_name"])], "then_branch", [],
+                               [helper.make_tensor_value_info("secret_then_name", TensorProto.FLOAT, [2])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["secret_else_name"])], "else_branch", [],
+                               [helper.make_tensor_value_info("secret_else_name", TensorProto.FLOAT, [2])])
+    node = helper.make_node("If", ["c"], ["y"], name="my_if", then_branch=then_g, else_branch=else_g)
+    m = helper.make_model(helper.make_graph([node], "g", [x, c], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "if.onnx"
+    onnx.save(m, path)
+    one_line(proteus("obfuscate", path, "-o", tmp_path / "b", "--key", tmp_path / "k", "--no-probe", check=False), 1,
+             "my_if", "control flow is not supported")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "k").exists()
