@@ -1,0 +1,271 @@
+"""The attacker's reference data: the public zoo (the repository corpus)
+obfuscated by the attacker himself with the proteus CLI, so that he knows
+which of his own files are real and which are sentinels.
+
+Everything is cached under build/audit-cache/<stamp>/, where the stamp is a
+hash of the proteus binary (a new generator means new sentinels): buckets
+in buckets/, their parsed form in parsed/*.pkl."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+from . import features as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CACHE = os.environ.get("PROTEUS_AUDIT_CACHE", os.path.join(ROOT, "build", "audit-cache"))
+PROTEUS = os.environ.get("PROTEUS", os.path.join(ROOT, "build", "proteus"))
+
+TRAIN_K = 5          # sentinels per real subgraph in the attacker's training buckets
+TRAIN_SEED = 1001    # his seed (not the owner's)
+SENTINELS = "random"
+PARSE_VERSION = 3    # bump when features.read changes: cached parses are redone
+
+
+def family(name):
+    """Model family: the file name minus .onnx, -opNN and -dyn
+    ("resnet18-dyn-op17" -> "resnet18")."""
+    b = os.path.basename(name)
+    if b.endswith(".onnx"):
+        b = b[:-5]
+    b = re.sub(r"-op\d+$", "", b)
+    b = re.sub(r"-dyn$", "", b)
+    return b
+
+
+def corpus_models(root=ROOT):
+    return sorted(glob.glob(os.path.join(root, "corpus", "models", "*.onnx")))
+
+
+def holdout_models(root=ROOT):
+    return sorted(glob.glob(os.path.join(root, "corpus", "holdout", "*.onnx")))
+
+
+def families(models=None):
+    return sorted({family(m) for m in (models or corpus_models())})
+
+
+_STAMP = None
+
+
+def stamp():
+    """Hash of the proteus binary (cache key)."""
+    global _STAMP
+    if _STAMP is None:
+        if not os.path.exists(PROTEUS):
+            raise FileNotFoundError(f"{PROTEUS} is missing: run `make -s -j2 all` first")
+        h = hashlib.sha256()
+        with open(PROTEUS, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _STAMP = h.hexdigest()[:12]
+    return _STAMP
+
+
+def cache_dir():
+    d = os.path.join(CACHE, stamp())
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def key_view(key):
+    """The owner-side key view (what `proteus key show KEY --json` prints)
+    from a proteus-key/1 JSON object; a key view passes through."""
+    if "groups" in key and "real" in key:
+        return key
+    parts = key.get("parts", [])
+    real = [p["file"] for p in parts]
+    groups = [{"real": p["file"], "sentinels": list(p.get("sentinels", []))} for p in parts]
+    return {"n": len(parts), "k": int(key.get("k", 0)), "real": real,
+            "files": list(key.get("files", [])), "groups": groups}
+
+
+def obfuscate(model, out_dir, k, seed, sentinels=SENTINELS, extra=(), secret=None):
+    """Runs `proteus obfuscate` into out_dir/bucket and out_dir/key.json
+    (cached: an existing complete out_dir is reused).  Returns (bucket, key
+    view)."""
+    bucket = os.path.join(out_dir, "bucket")
+    keyp = os.path.join(out_dir, "key.json")
+    if not (os.path.exists(keyp) and os.path.exists(os.path.join(bucket, "manifest.json"))):
+        tmp = out_dir + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        cmd = [PROTEUS, "obfuscate", model, "-o", os.path.join(tmp, "bucket"), "--key",
+               os.path.join(tmp, "key.json"), "-k", str(k), "--seed", str(seed), "--no-probe",
+               "--key-secret", secret or secret_file(), *extra]
+        if k > 0:
+            cmd += ["--sentinels", sentinels]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(tmp, out_dir)
+    view = os.path.join(out_dir, "view.json")
+    if not os.path.exists(view):
+        r = subprocess.run([PROTEUS, "key", "show", keyp, "--json", "--key-secret", secret or secret_file()],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"proteus key show {keyp}: {r.stderr.strip()}")
+        with open(view + ".tmp", "w") as f:
+            f.write(r.stdout)
+        os.replace(view + ".tmp", view)
+    with open(view) as f:
+        return bucket, key_view(json.load(f))
+
+
+def secret_file(who="attacker"):
+    """A key secret (32 bytes, fixed so that buckets are reproducible): the
+    attacker's own, sealing his zoo keys, or the stand-in owner's of the
+    evaluation buckets (scripts/confidentiality), which no attack reads."""
+    p = os.path.join(CACHE, f"{who}.secret")
+    if not os.path.exists(p):
+        os.makedirs(CACHE, exist_ok=True)
+        with open(p + ".tmp", "wb") as f:
+            f.write(hashlib.sha256(f"proteus audit: the {who}'s key secret".encode()).digest())
+        os.replace(p + ".tmp", p)
+    return p
+
+
+class Bucket:
+    """One parsed bucket with its (attacker's own, or owner's) labels."""
+
+    def __init__(self, name, graphs, key=None):
+        self.name = name
+        self.family = family(name)
+        self.graphs = graphs
+        self.key = key
+        self.label = {}   # file -> 0 real / 1 sentinel
+        self.group = {}   # file -> group index
+        if key:
+            for gi, g in enumerate(key["groups"]):
+                self.label[g["real"]] = 0
+                self.group[g["real"]] = gi
+                for s in g["sentinels"]:
+                    self.label[s] = 1
+                    self.group[s] = gi
+
+    def reals(self):
+        return [g for g in self.graphs if self.label.get(g.file) == 0]
+
+    def sentinels(self):
+        return [g for g in self.graphs if self.label.get(g.file) == 1]
+
+
+def _parse_job(args):
+    name, bucket, key, pkl = args
+    graphs = F.read_bucket(bucket)
+    with open(pkl + ".tmp", "wb") as f:
+        pickle.dump((name, graphs, key), f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(pkl + ".tmp", pkl)
+    return pkl
+
+
+def build_buckets(models, k, seed, tag, jobs=2, sentinels=SENTINELS, log=None, rehydrate=False, secret=None):
+    """Obfuscates every model (k sentinels, seed) into the cache and parses
+    it; returns [Bucket].  Cached.  With rehydrate, each model is first
+    given seeded random weights (proteus rehydrate), and the bucket files
+    are deleted once parsed (only their statistics are kept)."""
+    cd = cache_dir()
+    jobs_todo, pkls, cleanup = [], [], []
+    for m in models:
+        name = os.path.basename(m)[:-5]
+        od = os.path.join(cd, "buckets", f"{tag}", name)
+        os.makedirs(os.path.dirname(od), exist_ok=True)
+        pkl = os.path.join(cd, "parsed", f"{tag}-v{PARSE_VERSION}", name + ".pkl")
+        os.makedirs(os.path.dirname(pkl), exist_ok=True)
+        pkls.append(pkl)
+        if not os.path.exists(pkl):
+            if log:
+                log(f"zoo: obfuscating {name} (-k {k} --seed {seed}{', rehydrated' if rehydrate else ''})")
+            src = m
+            if rehydrate:
+                src = os.path.join(cd, "rehydrated", name + ".onnx")
+                os.makedirs(os.path.dirname(src), exist_ok=True)
+                r = subprocess.run([PROTEUS, "rehydrate", m, src, "--seed", str(seed)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(f"proteus rehydrate {m}: {r.stderr.strip()}")
+                cleanup.append(src)
+            bucket, key = obfuscate(src, od, k, seed, sentinels, secret=secret)
+            if rehydrate:
+                cleanup.append(bucket)
+            jobs_todo.append((name, bucket, key, pkl))
+    if jobs_todo:
+        if jobs > 1 and len(jobs_todo) > 1:
+            with ProcessPoolExecutor(jobs) as ex:
+                list(ex.map(_parse_job, jobs_todo))
+        else:
+            for j in jobs_todo:
+                _parse_job(j)
+    for c in cleanup:
+        if os.path.isdir(c):
+            shutil.rmtree(c, ignore_errors=True)
+        elif os.path.exists(c):
+            os.remove(c)
+    out = []
+    for pkl in pkls:
+        with open(pkl, "rb") as f:
+            name, graphs, key = pickle.load(f)
+        out.append(Bucket(name, graphs, key))
+    return out
+
+
+class Zoo:
+    """The attacker's labelled reference buckets, possibly with some model
+    families left out (exclude)."""
+
+    def __init__(self, buckets, exclude=()):
+        ex = {family(e) for e in exclude}
+        self.excluded = sorted(ex)
+        self.buckets = [b for b in buckets if b.family not in ex]
+
+    def without(self, exclude):
+        z = Zoo(self.buckets, exclude)
+        z.excluded = sorted(set(self.excluded) | {family(e) for e in exclude})
+        return z
+
+    def families(self):
+        return sorted({b.family for b in self.buckets})
+
+    def reals(self):
+        return [(b.family, g) for b in self.buckets for g in b.reals()]
+
+    def sentinels(self):
+        return [(b.family, g) for b in self.buckets for g in b.sentinels()]
+
+
+_ZOO = {}
+
+
+def load_zoo(exclude=(), jobs=2, log=None, k=TRAIN_K, seed=TRAIN_SEED):
+    """The default zoo: every corpus model, obfuscated with k sentinels at
+    the attacker's seed.  Built on first use (a minute or two)."""
+    kk = (k, seed)
+    if kk not in _ZOO:
+        _ZOO[kk] = build_buckets(corpus_models(), k, seed, f"train-k{k}-s{seed}", jobs=jobs, log=log)
+    return Zoo(_ZOO[kk], exclude)
+
+
+def log_stderr(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# Small CNNs the attacker rehydrates to learn weight statistics of real
+# subgraphs and of the sentinels proteus makes for a model that has weights.
+WEIGHTS_ZOO = ["squeezenet1_1-op17", "mobilenet_v2-op17", "mnasnet1_0-op17", "resnet18-op17"]
+
+
+def load_weights_zoo(exclude=(), jobs=1, log=None, k=TRAIN_K, seed=TRAIN_SEED):
+    kk = ("weights", k, seed)
+    if kk not in _ZOO:
+        models = [m for m in corpus_models() if os.path.basename(m)[:-5] in WEIGHTS_ZOO]
+        _ZOO[kk] = build_buckets(models, k, seed, f"weights-k{k}-s{seed}", jobs=jobs, log=log, rehydrate=True)
+    return Zoo(_ZOO[kk], exclude)
