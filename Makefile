@@ -23,7 +23,7 @@ CLI_O := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-unit check-asan check-integration check-valgrind clean bench fuzz
+.PHONY: all check check-unit check-asan check-integration check-valgrind check-audit clean bench fuzz
 all: $(BUILD)/proteus $(BUILD)/libproteus.a
 
 # protoc-c output is generated here from the system's onnx.proto, never committed.
@@ -75,7 +75,11 @@ check-integration: all
 check-valgrind: all
 	tests/valgrind_cli $(BUILD)/proteus
 
-check: check-unit check-asan check-integration check-valgrind
+# The audit (attacks, GNN) runs on Debian's Python, which has torch.
+check-audit: all
+	/usr/bin/python3 -m pytest -q tests/audit
+
+check: check-unit check-asan check-integration check-valgrind check-audit
 
 # libFuzzer harnesses (clang), built with ASan+UBSan into build/fuzz.
 # `make fuzz` builds them and runs each for FUZZ_SECONDS on a seed corpus
