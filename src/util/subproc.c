@@ -12,24 +12,37 @@
 
 #include "util/pyenv.h"
 
+/* argv for `python -m module args...` (NULL-terminated, malloc'd; the
+ * strings are borrowed). */
+static char **python_argv(const char *python, const char *module, char *const *args, int n_args)
+{
+    char **argv = calloc((size_t)n_args + 4, sizeof *argv);
+    if (!argv) return NULL;
+    argv[0] = (char *)python;
+    argv[1] = "-m";
+    argv[2] = (char *)module;
+    for (int i = 0; i < n_args; i++) argv[3 + i] = args[i];
+    return argv;
+}
+
 px_status px_python_call(const char *module, char *const *args, int n_args, const char *in, size_t in_len,
                          char **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
+    char **argv = python_argv(px_python(), module, args, n_args);
+    if (!argv) return px_nomem();
     int pin[2], pout[2];
-    if (pipe2(pin, O_CLOEXEC)) return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    if (pipe2(pin, O_CLOEXEC)) {
+        free(argv);
+        return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    }
     if (pipe2(pout, O_CLOEXEC)) {
+        free(argv);
         close(pin[0]);
         close(pin[1]);
         return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
     }
-    char **argv = calloc((size_t)n_args + 4, sizeof *argv);
-    if (!argv) return px_nomem();
-    argv[0] = (char *)px_python();
-    argv[1] = "-m";
-    argv[2] = (char *)module;
-    for (int i = 0; i < n_args; i++) argv[3 + i] = args[i];
     pid_t pid = fork();
     if (pid == 0) {
         dup2(pin[0], 0);
@@ -107,18 +120,13 @@ px_status px_python_run(const char *python, const char *module, char *const *arg
                         size_t in_len, int *exit_code)
 {
     *exit_code = -1;
+    char **argv = python_argv(python ? python : px_python(), module, args, n_args);
+    if (!argv) return px_nomem();
     int pin[2];
-    if (pipe2(pin, O_CLOEXEC)) return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
-    char **argv = calloc((size_t)n_args + 4, sizeof *argv);
-    if (!argv) {
-        close(pin[0]);
-        close(pin[1]);
-        return px_nomem();
+    if (pipe2(pin, O_CLOEXEC)) {
+        free(argv);
+        return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
     }
-    argv[0] = (char *)(python ? python : px_python());
-    argv[1] = "-m";
-    argv[2] = (char *)module;
-    for (int i = 0; i < n_args; i++) argv[3 + i] = args[i];
     pid_t pid = fork();
     if (pid == 0) {
         dup2(pin[0], 0);
