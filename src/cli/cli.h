@@ -11,6 +11,8 @@ int cli_fail(void);
 /* Prints "proteus: <cmd>: <msg>" plus a hint and returns 2. */
 int cli_usage(const char *cmd, const char *fmt, const char *arg);
 int cli_want_help(int argc, char **argv);
+/* Seconds on the monotonic clock, for the timings commands print. */
+double cli_now_s(void);
 /* Parses a non-negative integer option value; returns 0 on success. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

@@ -1,0 +1,66 @@
+/* proteus reassemble: optimized bucket + key -> model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "reassemble/reassemble.h"
+
+int cmd_reassemble(int argc, char **argv)
+{
+    static const char *help =
+        "usage: proteus reassemble OUT --key KEY -o MODEL [--no-seam-cleanup] [--no-probe] [--probe-tol T]\n"
+        "Stitches the optimized real subgraphs in OUT (named by KEY) into MODEL. Every file's\n"
+        "interface is checked against what was sent; a missing or changed file is refused, naming\n"
+        "it. Each fingerprinted file is run on the seeded inputs it was fingerprinted with and must\n"
+        "compute what was sent, within relative tolerance T (default 1e-3): a swapped file or a\n"
+        "changed weight is refused, naming the file (--no-probe skips this). Inverse pairs the\n"
+        "optimizer left at subgraph seams are removed unless --no-seam-cleanup is given.\n";
+    if (cli_want_help(argc, argv)) {
+        fputs(help, stdout);
+        fputs(CLI_SECRET_HELP, stdout);
+        fputs(CLI_LIMITS_HELP, stdout);
+        return 0;
+    }
+    const char *dir = NULL, *key = NULL, *out = NULL;
+    px_reassemble_opts o = {0};
+    cli_secret_opts so = {0};
+    for (int i = 0; i < argc; i++) {
+        int lim = cli_parse_limit_opt("reassemble", argc, argv, &i);
+        if (!lim) lim = cli_parse_secret_opt("reassemble", argc, argv, &i, &so);
+        if (lim == 2) return 2;
+        if (lim) continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "-o") || !strcmp(a, "--key")) {
+            if (i + 1 >= argc) return cli_usage("reassemble", "%s needs a value", a);
+            if (!strcmp(a, "-o")) out = argv[++i];
+            else key = argv[++i];
+        } else if (!strcmp(a, "--no-seam-cleanup")) o.no_seam_cleanup = 1;
+        else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
+        else if (!strcmp(a, "--probe-tol")) {
+            if (i + 1 >= argc || sscanf(argv[i + 1], "%lf", &o.probe_tol) != 1 || !(o.probe_tol > 0))
+                return cli_usage("reassemble", "--probe-tol needs a positive number%s", "");
+            i++;
+        }
+        else if (a[0] == '-') return cli_usage("reassemble", "unknown option '%s'", a);
+        else if (!dir) dir = a;
+        else return cli_usage("reassemble", "unexpected argument '%s'", a);
+    }
+    if (!dir || !key || !out) return cli_usage("reassemble", "need OUT, --key KEY and -o MODEL%s", "");
+    px_reassemble_stats s;
+    px_secret secret;
+    if (cli_secret(&so, key, 0, &secret)) {
+        px_secret_free(&secret);
+        return cli_fail();
+    }
+    o.secret = &secret;
+    double t0 = cli_now_s();
+    px_status st = px_reassemble(dir, key, out, &o, &s);
+    px_secret_free(&secret);
+    if (st) return cli_fail();
+    printf("reassemble: %d subgraphs -> %s, %d nodes, %d removed at seams (%.2f s)\n", s.n_parts, out, s.n_nodes,
+           s.seam_removed, cli_now_s() - t0);
+    return 0;
+}
+
