@@ -65,18 +65,56 @@ static px_status node_hashes(const px_graph *g, const int *topo, uint64_t *nh)
     return PX_OK;
 }
 
-/* Kahn's algorithm choosing, among ready nodes, the smallest hash. */
+/* Min-heap of ready nodes keyed by (hash, index): the smallest hash first,
+ * the lower index among equal hashes. */
+static int heap_less(const uint64_t *nh, int a, int b) { return nh[a] < nh[b] || (nh[a] == nh[b] && a < b); }
+
+static void heap_push(int *heap, int *len, const uint64_t *nh, int x)
+{
+    int i = (*len)++;
+    heap[i] = x;
+    while (i > 0 && heap_less(nh, heap[i], heap[(i - 1) / 2])) {
+        int p = (i - 1) / 2, t = heap[p];
+        heap[p] = heap[i];
+        heap[i] = t;
+        i = p;
+    }
+}
+
+static int heap_pop(int *heap, int *len, const uint64_t *nh)
+{
+    int top = heap[0];
+    heap[0] = heap[--(*len)];
+    for (int i = 0;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < *len && heap_less(nh, heap[l], heap[m])) m = l;
+        if (r < *len && heap_less(nh, heap[r], heap[m])) m = r;
+        if (m == i) break;
+        int t = heap[m];
+        heap[m] = heap[i];
+        heap[i] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* Kahn's algorithm taking the ready node of smallest structural hash first;
+ * O((nodes + edges) log nodes), so a node with tens of thousands of inputs
+ * costs nothing special. */
 static px_status canonical_order(const px_graph *g, const uint64_t *nh, int *order)
 {
     int n = g->n_nodes;
+    size_t n_edges = 0;
+    for (int i = 0; i < n; i++) n_edges += (size_t)g->nodes[i].n_inputs;
     int *indeg = calloc((size_t)n + 1, sizeof *indeg);
-    char *ready = calloc((size_t)n + 1, 1);
+    int *heap = malloc(((size_t)n + 1) * sizeof *heap);
     int *prod = malloc(((size_t)g->n_values + 1) * sizeof *prod);
-    if (!indeg || !ready || !prod) {
-        free(indeg);
-        free(ready);
-        free(prod);
-        return px_nomem();
+    int *first = calloc((size_t)g->n_values + 2, sizeof *first); /* consumers of value v: cons[first[v]..first[v+1]) */
+    int *cons = malloc((n_edges + 1) * sizeof *cons);
+    px_status st = PX_OK;
+    if (!indeg || !heap || !prod || !first || !cons) {
+        st = px_nomem();
+        goto out;
     }
     for (int v = 0; v < g->n_values; v++) prod[v] = -1;
     for (int i = 0; i < n; i++)
@@ -85,35 +123,45 @@ static px_status canonical_order(const px_graph *g, const uint64_t *nh, int *ord
     for (int i = 0; i < n; i++)
         for (int j = 0; j < g->nodes[i].n_inputs; j++) {
             int v = g->nodes[i].inputs[j];
-            if (v >= 0 && prod[v] >= 0) indeg[i]++;
+            if (v >= 0 && prod[v] >= 0) {
+                indeg[i]++;
+                first[v + 1]++;
+            }
         }
-    for (int i = 0; i < n; i++) ready[i] = indeg[i] == 0;
-    /* O(n^2) selection is fine: subgraphs are small (tens of nodes). */
+    for (int v = 0; v < g->n_values; v++) first[v + 1] += first[v];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++) {
+            int v = g->nodes[i].inputs[j];
+            if (v >= 0 && prod[v] >= 0) cons[first[v]++] = i;
+        }
+    /* first[v] now points at the end of v's run: shift back to starts */
+    for (int v = g->n_values; v > 0; v--) first[v] = first[v - 1];
+    first[0] = 0;
+    int len = 0;
+    for (int i = 0; i < n; i++)
+        if (indeg[i] == 0) heap_push(heap, &len, nh, i);
     for (int k = 0; k < n; k++) {
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (ready[i] == 1 && (best < 0 || nh[i] < nh[best])) best = i;
-        if (best < 0) {
-            free(indeg);
-            free(ready);
-            free(prod);
-            return px_fail(PX_ERR_INVALID, "anonymize: the subgraph has a cycle");
+        if (len == 0) {
+            st = px_fail(PX_ERR_INVALID, "anonymize: the subgraph has a cycle");
+            goto out;
         }
-        ready[best] = 2;
+        int best = heap_pop(heap, &len, nh);
         order[k] = best;
         const px_node *nd = &g->nodes[best];
         for (int j = 0; j < nd->n_outputs; j++) {
             int v = nd->outputs[j];
             if (v < 0) continue;
-            for (int i = 0; i < n; i++)
-                for (int q = 0; q < g->nodes[i].n_inputs; q++)
-                    if (g->nodes[i].inputs[q] == v && --indeg[i] == 0) ready[i] = 1;
+            for (int c = first[v]; c < first[v + 1]; c++)
+                if (--indeg[cons[c]] == 0) heap_push(heap, &len, nh, cons[c]);
         }
     }
+out:
     free(indeg);
-    free(ready);
+    free(heap);
     free(prod);
-    return PX_OK;
+    free(first);
+    free(cons);
+    return st;
 }
 
 /* Symbols are renamed d0, d1, ... by first appearance (inputs, outputs,

@@ -4,23 +4,88 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "bucket/bucket.h"
+#include "cli/cli.h"
+#include "util/cancel.h"
+#include "util/json.h"
+
+#define DEFAULT_K 20
+
+static void warn_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "proteus: obfuscate: warning: %s\n", msg);
+}
+
+/* One self-overwriting line on a terminal. */
+static void progress_line(void *ctx, const char *stage, int done, int total)
+{
+    (void)ctx;
+    fprintf(stderr, "\rproteus: obfuscate: %s %d/%d", stage, done, total);
+    if (done == total) fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+static void print_json(const px_obfuscate_stats *s, const px_obfuscate_opts *o, const char *bucket, const char *key,
+                       double secs)
+{
+    px_json j;
+    px_json_init(&j, stdout, 0);
+    px_json_obj_begin(&j);
+    px_json_key(&j, "bucket");
+    px_json_str(&j, bucket);
+    px_json_key(&j, "key");
+    px_json_str(&j, key);
+    px_json_key(&j, "nodes");
+    px_json_int(&j, s->n_nodes);
+    px_json_key(&j, "subgraphs");
+    px_json_int(&j, s->n_parts);
+    px_json_key(&j, "min_subgraph_nodes");
+    px_json_int(&j, s->min_part);
+    px_json_key(&j, "max_subgraph_nodes");
+    px_json_int(&j, s->max_part);
+    px_json_key(&j, "cut_edges");
+    px_json_int(&j, s->cut_edges);
+    px_json_key(&j, "k");
+    px_json_int(&j, o->k);
+    px_json_key(&j, "sentinels");
+    px_json_str(&j, o->sentinels ? o->sentinels : "random");
+    px_json_key(&j, "files");
+    px_json_int(&j, s->n_files);
+    px_json_key(&j, "unverified");
+    px_json_int(&j, s->n_unprobed);
+    px_json_key(&j, "seconds");
+    px_json_double(&j, secs);
+    px_json_obj_end(&j);
+    px_json_end(&j);
+    fputc('\n', stdout);
+}
 
 int cmd_obfuscate(int argc, char **argv)
 {
     static const char *help =
         "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
-        "                         [--seed N] [--no-probe]\n"
-        "Partitions MODEL into subgraphs (about S nodes each, default 12; or N of them), hides each\n"
-        "among K generated sentinels (default 0), and writes BUCKET/ (anonymous subgraph files and\n"
-        "manifest.json, nothing secret) and KEY (what the owner needs to reassemble; keep it).\n"
-        "Sentinels have exactly the interface of the real subgraph they hide. --sentinels picks the\n"
-        "generator: random (the default and, for now, the only one) grows random operators on a\n"
-        "random topology: a baseline that `proteus audit` shows to be weak against a learned attacker.\n"
-        "BUCKET must not exist. Same MODEL, options and --seed give byte-identical output.\n"
-        "Each real subgraph is fingerprinted (run once on seeded inputs, in ONNX Runtime) so that\n"
-        "reassemble can tell a file that computes something else; --no-probe skips that.\n";
+        "                         [--seed N] [--force] [--allow-weak] [--weightless] [--allow-unverified]\n"
+        "                         [--no-probe] [--json]\n"
+        "Partitions MODEL into subgraphs (about S nodes each, default 12, and at least 3 for a small\n"
+        "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
+        "(anonymous subgraph files and manifest.json, nothing secret) and KEY (what the owner needs to\n"
+        "reassemble; keep it). Sentinels have exactly the interface of the real subgraph they hide.\n"
+        "--sentinels picks the generator: random (the default and, for now, the only one) grows random\n"
+        "operators on a random topology: a baseline that `proteus audit` shows to be weak against a\n"
+        "learned attacker; it hides little (a warning says so on every run).\n"
+        "What the optimizer sees: every file, real weights included, in the clear; the real subgraphs'\n"
+        "interfaces and the shape skeleton. What it should not learn: which files are real and how\n"
+        "they connect (the promise: (K+1)^n candidate models for n subgraphs).\n"
+        "Refused unless told otherwise: a promise under n >= 3 and (K+1)^n >= 10^6 (--allow-weak),\n"
+        "a model without weight data (--weightless), real subgraphs that cannot be fingerprinted\n"
+        "(--allow-unverified), an existing KEY (--force replaces it; KEY may never be MODEL).\n"
+        "BUCKET must not exist. Same MODEL, options, --seed and secret give a byte-identical bucket;\n"
+        "file names and sentinels depend on the model too, so buckets of one owner are not linkable.\n"
+        "Each real subgraph is fingerprinted (run on inputs drawn from the secret, in ONNX Runtime)\n"
+        "so that reassemble can tell a file that computes something else; --no-probe skips that\n"
+        "(reassemble then needs --allow-unverified). --json prints a summary object on stdout.\n"
+        "Ctrl-C stops cleanly: nothing is left behind.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
         fputs(CLI_SECRET_HELP, stdout);
@@ -28,8 +93,9 @@ int cmd_obfuscate(int argc, char **argv)
         return 0;
     }
     const char *model = NULL, *bucket = NULL, *key = NULL;
-    px_obfuscate_opts o = {0};
+    px_obfuscate_opts o = {.k = -1};
     cli_secret_opts so = {0};
+    int json = 0;
     uint64_t v;
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("obfuscate", argc, argv, &i);
@@ -53,12 +119,21 @@ int cmd_obfuscate(int argc, char **argv)
                 else o.seed = v;
             }
         } else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
+        else if (!strcmp(a, "--force")) o.force = 1;
+        else if (!strcmp(a, "--allow-weak")) o.allow_weak = 1;
+        else if (!strcmp(a, "--weightless")) o.weightless = 1;
+        else if (!strcmp(a, "--allow-unverified")) o.allow_unverified = 1;
+        else if (!strcmp(a, "--json")) json = 1;
         else if (a[0] == '-') return cli_usage("obfuscate", "unknown option '%s'", a);
         else if (!model) model = a;
         else return cli_usage("obfuscate", "unexpected argument '%s'", a);
     }
     if (!model || !bucket || !key) return cli_usage("obfuscate", "need MODEL, -o BUCKET and --key KEY%s", "");
     if (o.subgraph_size && o.n_parts) return cli_usage("obfuscate", "give --subgraph-size or -n, not both%s", "");
+    if (o.k < 0) o.k = DEFAULT_K;
+    if (o.no_probe) o.allow_unverified = 1;
+    o.warn = warn_line;
+    if (isatty(2)) o.progress = progress_line;
     px_obfuscate_stats s;
     px_secret secret;
     if (cli_secret(&so, key, 1, &secret)) {
@@ -66,16 +141,24 @@ int cmd_obfuscate(int argc, char **argv)
         return cli_fail();
     }
     o.secret = &secret;
+    if (o.k > 0 && (!o.sentinels || !strcmp(o.sentinels, "random")))
+        warn_line(NULL, "the 'random' sentinel generator is a baseline: a learned attacker names most real files "
+                        "(run proteus audit); it hides little");
+    px_cancel_install();
     double t0 = cli_now_s();
     px_status st = px_obfuscate(model, bucket, key, &o, &s);
     px_secret_free(&secret);
-    if (st) return cli_fail();
-    printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
-           s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
-           o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, cli_now_s() - t0);
+    if (st) {
+        cli_fail();
+        return st == PX_ERR_INTERRUPTED ? 130 : 1;
+    }
+    if (json) print_json(&s, &o, bucket, key, cli_now_s() - t0);
+    else
+        printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
+               s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
+               o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, cli_now_s() - t0);
     if (s.n_unprobed)
         fprintf(stderr, "proteus: obfuscate: warning: %d real subgraphs could not be fingerprinted; reassemble will "
-                        "check only their interfaces\n", s.n_unprobed);
+                        "check only their interfaces (with --allow-unverified)\n", s.n_unprobed);
     return 0;
 }
-

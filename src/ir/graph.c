@@ -705,7 +705,7 @@ px_status px_graph_sort(px_graph *g)
     px_status st = px_graph_topo_order(g, order);
     if (!st) {
         for (int i = 0; i < n; i++) sorted[i] = g->nodes[order[i]];
-        memcpy(g->nodes, sorted, (size_t)n * sizeof *sorted);
+        if (n) memcpy(g->nodes, sorted, (size_t)n * sizeof *sorted);
         g->index_valid = 0;
         st = px_graph_index(g);
     }

@@ -68,6 +68,7 @@ const char *px_status_name(px_status s)
         [PX_ERR_SECURITY] = "security",
         [PX_ERR_USAGE] = "usage",
         [PX_ERR_MISMATCH] = "mismatch",
+        [PX_ERR_INTERRUPTED] = "interrupted",
     };
     return (s >= 0 && s < PX_STATUS_COUNT) ? names[s] : "unknown";
 }

@@ -20,6 +20,7 @@ typedef enum px_status {
     PX_ERR_SECURITY,    /* refused for safety (e.g. external data outside dir) */
     PX_ERR_USAGE,       /* bad command-line or API arguments */
     PX_ERR_MISMATCH,    /* a comparison or verification failed */
+    PX_ERR_INTERRUPTED, /* stopped by a signal (SIGINT, SIGTERM) */
     PX_STATUS_COUNT
 } px_status;
 

@@ -41,7 +41,7 @@ def make_bucket(tmp_path_factory, secret):
         if key_ not in made:
             d = tmp_path_factory.mktemp(os.path.basename(model)[:-5] + f"-k{k}")
             b, kp = d / "bucket", d / "key"
-            args = [PROTEUS, "obfuscate", model, "-o", b, "--key", kp, "-k", k, "--seed", seed, "--no-probe",
+            args = [PROTEUS, "obfuscate", model, "-o", b, "--key", kp, "-k", k, "--seed", seed, "--no-probe", "--allow-weak", "--weightless",
                     "--key-secret", secret]
             if k > 0:
                 args += ["--sentinels", "random"]

@@ -36,14 +36,14 @@ def test_sigkill_never_leaves_partial_outputs(tmp_path):
     model = tmp_path / "m.onnx"
     proteus("rehydrate", src, model)
     t0 = time.time()
-    proteus("obfuscate", model, "-o", tmp_path / "ref-b", "--key", tmp_path / "ref-k.json", "--no-probe")
+    proteus("obfuscate", model, "-o", tmp_path / "ref-b", "--key", tmp_path / "ref-k.json", "--no-probe", "-k", 0, "--allow-weak")
     full = time.time() - t0
     proteus("optimize", tmp_path / "ref-b", "-o", tmp_path / "opt", "--with", "copy")
     rng = random.Random(1)
     seen_whole = seen_absent = 0
     for i in range(25):
         b, k = tmp_path / f"b{i}", tmp_path / f"k{i}.json"
-        _kill_at(["obfuscate", model, "-o", b, "--key", k, "--no-probe"], rng.uniform(0, full * 1.2))
+        _kill_at(["obfuscate", model, "-o", b, "--key", k, "--no-probe", "-k", "0", "--allow-weak"], rng.uniform(0, full * 1.2))
         if os.path.exists(k):
             assert key_view(k)["n"] >= 1  # whole: it opens and authenticates
             assert os.path.exists(b), "key without its bucket"

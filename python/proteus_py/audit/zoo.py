@@ -99,7 +99,7 @@ def obfuscate(model, out_dir, k, seed, sentinels=SENTINELS, extra=(), secret=Non
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         cmd = [PROTEUS, "obfuscate", model, "-o", os.path.join(tmp, "bucket"), "--key",
-               os.path.join(tmp, "key.json"), "-k", str(k), "--seed", str(seed), "--no-probe",
+               os.path.join(tmp, "key.json"), "-k", str(k), "--seed", str(seed), "--no-probe", "--allow-weak", "--weightless",
                "--key-secret", secret or secret_file(), *extra]
         if k > 0:
             cmd += ["--sentinels", sentinels]
