@@ -9,7 +9,7 @@ make -s all
 model=${1:-corpus/models/resnet50-op17.onnx}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export PROTEUS_PASSPHRASE=bench
+export PROTEUS_PASSPHRASE="proteus bench passphrase"
 build/proteus rehydrate "$model" "$work/m.onnx" --seed 1 >/dev/null
 printf '| k | files | wall s | peak RSS MiB | bucket MiB | time / k=0 | RSS / k=0 | size / k=0 |\n|---|---|---|---|---|---|---|---|\n'
 base=""

@@ -203,8 +203,12 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     if (st) return st;
     if ((st = px_graph_sort(g))) return st;
 
+    /* the owner's streams depend on the model too: buckets of two models
+     * made with one secret and seed share no name and no sentinel */
     px_owner_keys okeys;
-    if ((st = px_owner_keys_derive(o.secret, o.seed, &okeys))) return st;
+    uint8_t model_digest[32];
+    px_graph_digest(g, model_digest);
+    if ((st = px_owner_keys_derive(o.secret, o.seed, model_digest, &okeys))) return st;
     px_partition part;
     px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts, .seed = o.seed};
     if ((st = px_partition_graph(g, &po, &part))) {
@@ -326,7 +330,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     {
         uint8_t *kbuf = NULL;
         size_t klen = 0;
-        if ((st = px_key_encode(&key, &okeys, &kbuf, &klen))) goto out;
+        if ((st = px_key_encode(&key, o.secret, &kbuf, &klen))) goto out;
         px_atomic ka;
         if ((st = px_atomic_open(&ka, key_path))) {
             free(kbuf);

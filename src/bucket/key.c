@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/fileio.h"
 #include "util/json.h"
@@ -94,6 +95,17 @@ void px_key_write(const px_key *k, FILE *f)
         px_json_arr_begin(&j);
         for (int i = 0; i < k->parts[p].n_sentinels; i++) px_json_str(&j, k->parts[p].sentinels[i]);
         px_json_arr_end(&j);
+        if (k->parts[p].sent_nodes > 0 || k->parts[p].sent_bytes > 0) {
+            px_json_key(&j, "sent");
+            px_json_obj_begin(&j);
+            px_json_key(&j, "nodes");
+            px_json_int(&j, k->parts[p].sent_nodes);
+            px_json_key(&j, "bytes");
+            px_json_int(&j, k->parts[p].sent_bytes);
+            px_json_key(&j, "tensor_bytes");
+            px_json_int(&j, k->parts[p].sent_tensor_bytes);
+            px_json_obj_end(&j);
+        }
         if (k->parts[p].probe) {
             px_json_key(&j, "probe");
             px_json_write_val(&j, k->parts[p].probe);
@@ -225,7 +237,7 @@ px_status px_key_read(const char *path, px_key *k)
     return st;
 }
 
-px_status px_key_encode(const px_key *k, const px_owner_keys *keys, uint8_t **out, size_t *out_n)
+px_status px_key_encode(const px_key *k, const px_secret *secret, uint8_t **out, size_t *out_n)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -236,7 +248,7 @@ px_status px_key_encode(const px_key *k, const px_owner_keys *keys, uint8_t **ou
         free(buf);
         return px_nomem();
     }
-    px_status st = px_key_seal_owner(keys, (const uint8_t *)buf, len, out, out_n);
+    px_status st = px_key_seal(secret, (const uint8_t *)buf, len, out, out_n);
     sodium_memzero(buf, len);
     free(buf);
     return st;
@@ -261,6 +273,48 @@ px_status px_key_load(const char *path, const px_secret *secret, px_key *k)
     if (st) return st;
     st = px_key_parse(path, (const char *)plain, n, k);
     px_key_plain_free(plain, n);
+    return st;
+}
+
+px_status px_key_passwd(const char *path, const px_secret *old_secret, const px_secret *new_secret)
+{
+    char *data;
+    size_t len;
+    px_status st = px_read_file(path, &data, &len);
+    if (st) return st;
+    if (!px_key_is_sealed((const uint8_t *)data, len)) {
+        free(data);
+        return px_fail(PX_ERR_PARSE, "%s: not a proteus key file", path);
+    }
+    struct stat sb;
+    int have_mode = stat(path, &sb) == 0;
+    /* the plaintext must be a key: never re-seal something else */
+    uint8_t *plain = NULL;
+    size_t n = 0;
+    st = px_key_open(old_secret, path, (const uint8_t *)data, len, &plain, &n);
+    if (!st) {
+        px_key k;
+        px_key_init(&k);
+        st = px_key_parse(path, (const char *)plain, n, &k);
+        px_key_free(&k);
+        px_key_plain_free(plain, n);
+    }
+    uint8_t *sealed = NULL;
+    size_t sealed_n = 0;
+    if (!st) st = px_key_reseal(old_secret, new_secret, path, (const uint8_t *)data, len, &sealed, &sealed_n);
+    free(data);
+    if (st) return st;
+    px_atomic a;
+    if ((st = px_atomic_open(&a, path))) {
+        free(sealed);
+        return st;
+    }
+    if (have_mode && fchmod(fileno(a.f), sb.st_mode & 07777) != 0) {
+        /* the default mode is fine */
+    }
+    px_atomic_write(&a, sealed, sealed_n);
+    free(sealed);
+    if ((st = px_atomic_commit(&a))) px_atomic_abort(&a);
     return st;
 }
 
@@ -308,6 +362,15 @@ px_status px_key_parse(const char *path, const char *text, size_t len, px_key *k
         const px_jval *sn = px_json_get(parts->items[p], "sentinels");
         if (sn && (st = read_names(k, path, sn, &kp->sentinels, &kp->n_sentinels))) return st;
         if (kp->n_sentinels != k->k) return bad(path, "a part's sentinel count differs from k");
+        const px_jval *sent = px_json_get(parts->items[p], "sent");
+        if (sent) {
+            if (sent->type != PX_J_OBJ || !px_json_get_int(sent, "nodes", &kp->sent_nodes) ||
+                !px_json_get_int(sent, "bytes", &kp->sent_bytes) ||
+                !px_json_get_int(sent, "tensor_bytes", &kp->sent_tensor_bytes) || kp->sent_nodes < 0 ||
+                kp->sent_bytes < 0 || kp->sent_tensor_bytes < 0 || kp->sent_nodes > PX_MAX_NODES ||
+                kp->sent_bytes > ((int64_t)1 << 50) || kp->sent_tensor_bytes > ((int64_t)1 << 50))
+                return bad(path, "bad sent sizes");
+        }
         kp->probe = px_json_get(parts->items[p], "probe");
         if (kp->probe && kp->probe->type != PX_J_OBJ) return bad(path, "bad probe");
     }

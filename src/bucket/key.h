@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "crypto/secret.h"
+#include "ir/digest.h" /* px_graph_digest: the bucket writer keys its streams with it */
 #include "ir/graph.h"
 #include "util/arena.h"
 #include "util/jsonparse.h"
@@ -28,6 +29,10 @@ typedef struct px_key_part {
     const px_jval *probe;             /* functional fingerprint, or NULL */
     int n_sentinels;                  /* = k */
     const char **sentinels;           /* the files generated for this part */
+    /* The real file as sent, bounding what may come back (0: not recorded,
+     * an older key: no bound): its node count, its bytes (file and external
+     * data) and the bytes its tensors declare. */
+    int64_t sent_nodes, sent_bytes, sent_tensor_bytes;
 } px_key_part;
 
 typedef struct px_key {
@@ -49,8 +54,14 @@ void px_key_init(px_key *k);
 void px_key_free(px_key *k);
 /* Writes the key as JSON to f (plain text: px_key_encode seals it). */
 void px_key_write(const px_key *k, FILE *f);
-/* The key file's bytes: the JSON sealed with the owner's keys (src/crypto). */
-px_status px_key_encode(const px_key *k, const px_owner_keys *keys, uint8_t **out, size_t *out_n);
+/* The key file's bytes: the JSON sealed with the owner's secret
+ * (src/crypto/secret.h: fresh random salt and nonce every time, so the key
+ * file is not deterministic even when the bucket is). */
+px_status px_key_encode(const px_key *k, const px_secret *secret, uint8_t **out, size_t *out_n);
+/* `proteus key passwd`: re-seals the key file at path under new_secret
+ * (opened with old_secret, checked to be a key), written atomically with the
+ * old file's permissions; on any failure the file is left as it was. */
+px_status px_key_passwd(const char *path, const px_secret *old_secret, const px_secret *new_secret);
 /* Reads a sealed key file: refuses a wrong secret, a modified file and a
  * plain JSON key, naming path. */
 px_status px_key_load(const char *path, const px_secret *secret, px_key *k);

@@ -32,14 +32,23 @@ int cli_parse_limit_opt(const char *cmd, int argc, char **argv, int *i);
 typedef struct cli_secret_opts {
     const char *key_secret;      /* --key-secret FILE: 32 raw bytes */
     const char *passphrase_file; /* --passphrase-file FILE */
+    int weak_passphrase;         /* --weak-passphrase: no strength check on a new key */
 } cli_secret_opts;
-/* Like cli_parse_limit_opt, for --key-secret and --passphrase-file. */
+/* Like cli_parse_limit_opt, for --key-secret, --passphrase-file and
+ * --weak-passphrase. */
 int cli_parse_secret_opt(const char *cmd, int argc, char **argv, int *i, cli_secret_opts *o);
-/* The secret for key_path (confirm: ask twice at a prompt, for a new key). */
+/* The secret for key_path (confirm: a new key: ask twice at a prompt, and
+ * refuse a weak passphrase unless --weak-passphrase). */
 px_status cli_secret(const cli_secret_opts *o, const char *key_path, int confirm, px_secret *out);
+/* Opens the sealed key at path with the secret from o (key show, audit). */
+struct px_key;
+px_status cli_load_key(const cli_secret_opts *o, const char *path, struct px_key *k);
 #define CLI_SECRET_HELP \
-    "The key is sealed (Argon2id + XChaCha20-Poly1305): give --key-secret FILE (32 random bytes),\n" \
-    "--passphrase-file FILE, or PROTEUS_PASSPHRASE in the environment; on a terminal proteus asks.\n"
+    "The key is sealed (Argon2id + XChaCha20-Poly1305, a fresh random salt and nonce per file): give\n" \
+    "--key-secret FILE (32 random bytes), --passphrase-file FILE, or PROTEUS_PASSPHRASE in the\n" \
+    "environment; on a terminal proteus asks. A passphrase that seals a NEW key must have at least\n" \
+    "12 characters, 6 different ones, and 20 if it is only digits; --weak-passphrase accepts a\n" \
+    "weaker one. Opening an existing key never checks strength.\n"
 
 int cmd_obfuscate(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);

@@ -1,5 +1,5 @@
-/* key show, audit: the owner's view of the key and of how well the bucket
- * hides the model. */
+/* audit: how well the bucket hides the model (key show and passwd are in
+ * cmd_key.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,58 +9,33 @@
 #include "util/pyenv.h"
 #include "util/subproc.h"
 
-static px_status load_key(const cli_secret_opts *so, const char *path, px_key *k)
+/* The key views on the pipe: the audited key alone, or with --link
+ * {"key": VIEW, "link_keys": [VIEW or null, ...]} (one per --link bucket, in
+ * order). */
+static px_status write_views(const cli_secret_opts *so, const char *key_path, const char **link_keys, int n_links,
+                             char **view, size_t *view_len)
 {
-    px_secret secret;
-    px_status st = cli_secret(so, path, 0, &secret);
-    if (!st) st = px_key_load(path, &secret, k);
-    px_secret_free(&secret);
-    if (st) px_key_free(k);
-    return st;
-}
-
-int cmd_key(int argc, char **argv)
-{
-    static const char *help =
-        "usage: proteus key show KEY [--json] [--key-secret FILE | --passphrase-file FILE]\n"
-        "Prints what the key says: n real subgraphs, k sentinels each, the real files in model\n"
-        "order and each one's sentinels. --json prints {n, k, real, files, groups, model}.\n"
-        "The key is the owner's secret: this output tells which bucket files are real.\n";
-    if (argc == 0 || cli_want_help(argc, argv)) {
-        fputs(help, argc ? stdout : stderr);
-        fputs(CLI_SECRET_HELP, argc ? stdout : stderr);
-        return argc ? 0 : 2;
-    }
-    if (strcmp(argv[0], "show")) return cli_usage("key", "unknown subcommand '%s' (known: show)", argv[0]);
-    const char *path = NULL;
-    int json = 0;
-    cli_secret_opts so = {0};
-    for (int i = 1; i < argc; i++) {
-        int sec = cli_parse_secret_opt("key show", argc, argv, &i, &so);
-        if (sec == 2) return 2;
-        if (sec) continue;
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return cli_usage("key show", "unknown option '%s'", argv[i]);
-        else if (!path) path = argv[i];
-        else return cli_usage("key show", "unexpected argument '%s'", argv[i]);
-    }
-    if (!path) return cli_usage("key show", "need KEY%s", "");
-    px_key k;
-    px_key_init(&k);
-    if (load_key(&so, path, &k)) return cli_fail();
-    if (json) {
-        px_key_write_view(&k, stdout);
-    } else {
-        printf("key %s: n=%d real subgraphs, k=%d sentinels each, %d files\n", path, k.n_parts, k.k, k.n_files);
-        for (int p = 0; p < k.n_parts; p++) {
-            printf("%3d  %s", p, k.parts[p].file);
-            if (k.parts[p].n_sentinels) printf("  sentinels:");
-            for (int s = 0; s < k.parts[p].n_sentinels; s++) printf(" %s", k.parts[p].sentinels[s]);
-            printf("\n");
+    FILE *f = open_memstream(view, view_len);
+    if (!f) return px_nomem();
+    px_status st = PX_OK;
+    if (n_links) fputs("{\"key\": ", f);
+    for (int i = -1; i < n_links && !st; i++) {
+        const char *path = i < 0 ? key_path : link_keys[i];
+        if (i == 0) fputs(", \"link_keys\": [", f);
+        else if (i > 0) fputs(", ", f);
+        if (!path) {
+            fputs("null", f);
+            continue;
         }
+        px_key k;
+        px_key_init(&k);
+        if ((st = cli_load_key(so, path, &k))) break;
+        px_key_write_view(&k, f);
+        px_key_free(&k);
     }
-    px_key_free(&k);
-    return 0;
+    if (n_links) fputs("]}", f);
+    if (fclose(f) && !st) st = px_nomem();
+    return st;
 }
 
 int cmd_audit(int argc, char **argv)
@@ -80,6 +55,11 @@ int cmd_audit(int argc, char **argv)
         "  --zoo-exclude N   leave model family N (a corpus file name without -opNN) out of the public\n"
         "                    zoo, to audit a corpus model as if it were not public\n"
         "  --train           retrain the classifier on the corpus (minutes) and save it to FILE\n"
+        "  --link OTHER      (repeatable) instead of the single-bucket attacks, try to line BUCKET up with\n"
+        "                    OTHER buckets of the same owner (threat class 12): shared file names,\n"
+        "                    identical files, identical structure\n"
+        "  --link-key KEY    the i-th one is the key of the i-th --link bucket, opened with the same\n"
+        "                    secret: how many real files of BUCKET that one leaked key names\n"
         "Runs in Python with torch (PROTEUS_AUDIT_PYTHON, default /usr/bin/python3).\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
@@ -88,9 +68,14 @@ int cmd_audit(int argc, char **argv)
     }
     cli_secret_opts so = {0};
     const char *bucket = NULL, *key_path = NULL;
-    int train = 0;
+    int train = 0, n_links = 0, n_link_keys = 0;
+    const char **link_keys = calloc((size_t)argc + 1, sizeof *link_keys);
     char **fwd = calloc((size_t)argc * 2 + 8, sizeof *fwd);
-    if (!fwd) return cli_usage("audit", "out of memory%s", "");
+    if (!fwd || !link_keys) {
+        free(fwd);
+        free(link_keys);
+        return cli_usage("audit", "out of memory%s", "");
+    }
     int nf = 0, rc = 0;
     for (int i = 0; i < argc && !rc; i++) {
         int sec = cli_parse_secret_opt("audit", argc, argv, &i, &so);
@@ -99,13 +84,16 @@ int cmd_audit(int argc, char **argv)
             continue;
         }
         const char *a = argv[i];
-        if (!strcmp(a, "--key") || !strcmp(a, "--out") || !strcmp(a, "--classifier") || !strcmp(a, "--zoo-exclude")) {
+        if (!strcmp(a, "--key") || !strcmp(a, "--out") || !strcmp(a, "--classifier") || !strcmp(a, "--zoo-exclude") ||
+            !strcmp(a, "--link") || !strcmp(a, "--link-key")) {
             if (i + 1 >= argc) {
                 rc = cli_usage("audit", "%s needs a value", a);
                 break;
             }
             if (!strcmp(a, "--key")) key_path = argv[++i];
+            else if (!strcmp(a, "--link-key")) link_keys[n_link_keys++] = argv[++i];
             else {
+                if (!strcmp(a, "--link")) n_links++;
                 fwd[nf++] = argv[i];
                 fwd[nf++] = argv[++i];
             }
@@ -117,8 +105,11 @@ int cmd_audit(int argc, char **argv)
     }
     if (!rc && train && (bucket || key_path)) rc = cli_usage("audit", "--train takes no BUCKET or --key%s", "");
     if (!rc && !train && (!bucket || !key_path)) rc = cli_usage("audit", "need BUCKET and --key KEY%s", "");
+    if (!rc && n_link_keys > n_links) rc = cli_usage("audit", "more --link-key than --link buckets%s", "");
+    if (!rc && train && n_links) rc = cli_usage("audit", "--train takes no --link%s", "");
     if (rc) {
         free(fwd);
+        free(link_keys);
         return rc;
     }
     char *view = NULL;
@@ -127,25 +118,20 @@ int cmd_audit(int argc, char **argv)
     int na = 0;
     if (!args) {
         free(fwd);
+        free(link_keys);
         return cli_usage("audit", "out of memory%s", "");
     }
     if (train) {
         args[na++] = "--train";
     } else {
-        px_key k;
-        px_key_init(&k);
-        if (load_key(&so, key_path, &k)) {
+        /* the key reaches the attack code only through the scorer, on a pipe */
+        if (write_views(&so, key_path, link_keys, n_links, &view, &view_len)) {
+            free(view);
             free(fwd);
             free(args);
+            free(link_keys);
             return cli_fail();
         }
-        /* the key reaches the attack code only through the scorer, on a pipe */
-        FILE *f = open_memstream(&view, &view_len);
-        if (f) {
-            px_key_write_view(&k, f);
-            fclose(f);
-        }
-        px_key_free(&k);
         args[na++] = (char *)bucket;
         args[na++] = "--key-json";
         args[na++] = "-";
@@ -156,6 +142,7 @@ int cmd_audit(int argc, char **argv)
     free(view);
     free(args);
     free(fwd);
+    free(link_keys);
     if (st) return cli_fail();
     return code;
 }

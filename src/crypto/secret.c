@@ -171,12 +171,12 @@ static px_status tty_read_line(int fd, const char *prompt, char *buf, size_t cap
     return st;
 }
 
-static px_status secret_from_prompt(const char *key_path, int confirm, px_secret *out)
+static px_status secret_from_prompt(const char *key_path, const char *what, int confirm, px_secret *out)
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return px_fail(PX_ERR_IO, "/dev/tty: cannot open the terminal: %s", strerror(errno));
     const char *name = key_path ? key_path : "the key";
-    size_t plen = strlen(name) + 64;
+    size_t plen = strlen(name) + strlen(what) + 64;
     char *prompt = malloc(plen);
     char *a = malloc(PASS_MAX + 2), *b = malloc(PASS_MAX + 2);
     px_status st = PX_OK;
@@ -185,7 +185,7 @@ static px_status secret_from_prompt(const char *key_path, int confirm, px_secret
         st = px_nomem();
         goto done;
     }
-    snprintf(prompt, plen, "proteus: passphrase for %s: ", name);
+    snprintf(prompt, plen, "proteus: %s for %s: ", what, name);
     st = tty_read_line(fd, prompt, a, PASS_MAX + 2, &na);
     if (st != PX_OK) goto done;
     if (na == 0) {
@@ -193,7 +193,7 @@ static px_status secret_from_prompt(const char *key_path, int confirm, px_secret
         goto done;
     }
     if (confirm) {
-        snprintf(prompt, plen, "proteus: passphrase for %s (again): ", name);
+        snprintf(prompt, plen, "proteus: %s for %s (again): ", what, name);
         st = tty_read_line(fd, prompt, b, PASS_MAX + 2, &nb);
         if (st != PX_OK) goto done;
         if (na != nb || sodium_memcmp(a, b, na) != 0) {
@@ -212,35 +212,107 @@ done:
     return st;
 }
 
-px_status px_secret_get(const char *key_secret_file, const char *passphrase_file,
-                        const char *key_path, int allow_prompt, int confirm, px_secret *out)
+/* The options a secret may come from (old or new one). */
+typedef struct secret_source {
+    const char *env;          /* PROTEUS_PASSPHRASE or PROTEUS_NEW_PASSPHRASE */
+    const char *what;         /* "passphrase" or "new passphrase" (prompt) */
+    const char *opt_pass, *opt_raw;
+    int confirm;
+} secret_source;
+
+static px_status secret_get(const secret_source *src, const char *key_secret_file, const char *passphrase_file,
+                            const char *key_path, int allow_prompt, px_secret *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = PX_SECRET_NONE;
     px_status st;
+    const char *env = getenv(src->env);
     if (key_secret_file)
         st = secret_from_raw_file(key_secret_file, out);
     else if (passphrase_file)
         st = secret_from_pass_file(passphrase_file, out);
-    else if (getenv("PROTEUS_PASSPHRASE")) {
-        const char *p = getenv("PROTEUS_PASSPHRASE");
-        size_t n = strlen(p);
+    else if (env) {
+        size_t n = strlen(env);
         if (n == 0)
-            st = px_fail(PX_ERR_USAGE, "PROTEUS_PASSPHRASE is set but empty: an empty passphrase is refused");
+            st = px_fail(PX_ERR_USAGE, "%s is set but empty: an empty passphrase is refused", src->env);
         else if (n > PASS_MAX)
-            st = px_fail(PX_ERR_LIMIT, "PROTEUS_PASSPHRASE is longer than %d bytes", PASS_MAX);
+            st = px_fail(PX_ERR_LIMIT, "%s is longer than %d bytes", src->env, PASS_MAX);
         else
-            st = set_pass(out, p, n);
+            st = set_pass(out, env, n);
     } else if (allow_prompt && isatty(STDIN_FILENO))
-        st = secret_from_prompt(key_path, confirm, out);
+        st = secret_from_prompt(key_path, src->what, src->confirm, out);
     else
         st = px_fail(PX_ERR_USAGE,
-                     "%s: no passphrase or secret for the key file: give --passphrase-file FILE "
-                     "(first line), set PROTEUS_PASSPHRASE, or give --key-secret FILE (32 raw bytes)%s",
-                     key_path ? key_path : "key",
+                     "%s: no %s or secret for the key file: give %s FILE (first line), set %s, or give %s "
+                     "FILE (32 raw bytes)%s",
+                     key_path ? key_path : "key", src->what, src->opt_pass, src->env, src->opt_raw,
                      allow_prompt ? "; or run on a terminal to be asked" : "");
     if (st != PX_OK) px_secret_free(out);
     return st;
+}
+
+px_status px_secret_get(const char *key_secret_file, const char *passphrase_file,
+                        const char *key_path, int allow_prompt, int confirm, px_secret *out)
+{
+    secret_source src = {"PROTEUS_PASSPHRASE", "passphrase", "--passphrase-file", "--key-secret", confirm};
+    return secret_get(&src, key_secret_file, passphrase_file, key_path, allow_prompt, out);
+}
+
+px_status px_secret_get_new(const char *key_secret_file, const char *passphrase_file,
+                            const char *key_path, int allow_prompt, px_secret *out)
+{
+    secret_source src = {"PROTEUS_NEW_PASSPHRASE", "new passphrase", "--new-passphrase-file",
+                         "--new-key-secret", 1};
+    return secret_get(&src, key_secret_file, passphrase_file, key_path, allow_prompt, out);
+}
+
+/* ---- passphrase strength (new keys only) ---- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+px_status px_passphrase_check(const px_secret *s, const char *key_path)
+{
+    if (!s || s->kind != PX_SECRET_PASSPHRASE) return PX_OK;
+    const unsigned char *p = (const unsigned char *)(s->pass ? s->pass : "");
+    size_t n = s->pass_len;
+    /* code points (a malformed sequence counts byte by byte: strength is
+     * about what the user typed, not about validating UTF-8) */
+    uint32_t *cp = malloc((n + 1) * sizeof *cp);
+    if (!cp) return px_nomem();
+    size_t nc = 0;
+    int digits = 1;
+    for (size_t i = 0; i < n;) {
+        uint32_t c = p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        if (i + len > n) len = 1;
+        for (size_t j = 1; j < len; j++)
+            if ((p[i + j] & 0xC0) != 0x80) len = 1;
+        for (size_t j = 1; j < len; j++) c = (c << 8) | p[i + j];
+        if (c < '0' || c > '9') digits = 0;
+        cp[nc++] = c;
+        i += len;
+    }
+    qsort(cp, nc, sizeof *cp, cmp_u32);
+    size_t distinct = 0;
+    for (size_t i = 0; i < nc; i++)
+        if (i == 0 || cp[i] != cp[i - 1]) distinct++;
+    sodium_memzero(cp, (n + 1) * sizeof *cp);
+    free(cp);
+    const char *why = NULL;
+    if (nc < PX_PASS_MIN_CHARS) why = "too short";
+    else if (distinct < PX_PASS_MIN_DISTINCT) why = "too repetitive";
+    else if (digits && nc < PX_PASS_MIN_DIGITS) why = "digits only and too short";
+    if (!why) return PX_OK;
+    return px_fail(PX_ERR_SECURITY,
+                   "%s: the passphrase is too weak (%s: %zu characters, %zu different): a new key needs at "
+                   "least %d characters, %d different ones, and %d if only digits; choose a stronger one or "
+                   "give --weak-passphrase",
+                   key_path ? key_path : "key", why, nc, distinct, PX_PASS_MIN_CHARS, PX_PASS_MIN_DISTINCT,
+                   PX_PASS_MIN_DIGITS);
 }
 
 /* ---- sealing and opening ---- */
@@ -345,51 +417,49 @@ px_status px_key_seal(const px_secret *s, const uint8_t *plain, size_t n, uint8_
                             plain, n, out, out_n);
 }
 
-static void header_init(uint8_t *buf, int kind, uint64_t ops, uint64_t mem, const uint8_t *salt)
-{
-    memcpy(buf, key_magic, PX_KEY_MAGIC_LEN);
-    buf[PX_KEY_OFF_VERSION] = PX_KEY_VERSION;
-    buf[PX_KEY_OFF_KIND] = (uint8_t)kind;
-    memset(buf + PX_KEY_OFF_OPSLIMIT, 0, PX_KEY_HEADER_LEN - PX_KEY_OFF_OPSLIMIT);
-    put_u64(buf + PX_KEY_OFF_OPSLIMIT, ops);
-    put_u64(buf + PX_KEY_OFF_MEMLIMIT, mem);
-    if (salt) memcpy(buf + PX_KEY_OFF_SALT, salt, 16);
-}
-
 static void keyed_hash(unsigned char *out, size_t out_len, const char *label, const uint8_t *msg, size_t n,
-                       const unsigned char key[32])
+                       const uint8_t *msg2, size_t n2, const unsigned char key[32])
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, key, 32, out_len);
     crypto_generichash_update(&st, (const unsigned char *)label, strlen(label) + 1);
     if (n) crypto_generichash_update(&st, msg, n);
+    if (n2) crypto_generichash_update(&st, msg2, n2);
     crypto_generichash_final(&st, out, out_len);
 }
 
-px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, px_owner_keys *k)
+px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, const uint8_t model_digest[32],
+                               px_owner_keys *k)
 {
     memset(k, 0, sizeof *k);
     px_status st = sodium_ready();
     if (st != PX_OK) return st;
     if (!s || (s->kind != PX_SECRET_PASSPHRASE && s->kind != PX_SECRET_RAW))
-        return px_fail(PX_ERR_USAGE, "no passphrase or secret given to seal the key");
-    uint8_t header[PX_KEY_HEADER_LEN];
+        return px_fail(PX_ERR_USAGE, "no passphrase or secret given to key the bucket");
+    if (!model_digest) return px_fail(PX_ERR_USAGE, "keying the bucket: no model digest");
+    uint8_t seed_le[8];
+    put_u64(seed_le, seed);
+    unsigned char master[32];
     if (s->kind == PX_SECRET_PASSPHRASE) {
-        k->kind = PX_KEY_KIND_PASSPHRASE;
-        k->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-        k->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-        uint8_t in[8];
-        put_u64(in, seed);
-        unsigned char h[16];
-        crypto_generichash(h, sizeof h, in, sizeof in, (const unsigned char *)"proteus/salt", 12);
-        memcpy(k->salt, h, 16);
+        static const char label[] = "proteus-owner/2";
+        unsigned char salt[crypto_pwhash_argon2id_SALTBYTES];
+        crypto_generichash_state hs;
+        crypto_generichash_init(&hs, NULL, 0, sizeof salt);
+        crypto_generichash_update(&hs, (const unsigned char *)label, sizeof label); /* with its NUL */
+        crypto_generichash_update(&hs, model_digest, 32);
+        crypto_generichash_update(&hs, seed_le, sizeof seed_le);
+        crypto_generichash_final(&hs, salt, sizeof salt);
+        if (crypto_pwhash(master, sizeof master, s->pass ? s->pass : "", s->pass_len, salt,
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                          crypto_pwhash_ALG_ARGON2ID13) != 0)
+            return px_fail(PX_ERR_NOMEM, "cannot derive the owner's keys from the passphrase "
+                                         "(Argon2id needs %llu MiB of memory)",
+                           (unsigned long long)(crypto_pwhash_MEMLIMIT_INTERACTIVE >> 20));
     } else {
-        k->kind = PX_KEY_KIND_RAW;
+        keyed_hash(master, sizeof master, "proteus-owner/2/master", NULL, 0, NULL, 0, s->raw);
     }
-    header_init(header, k->kind, k->opslimit, k->memlimit, k->kind == PX_KEY_KIND_RAW ? NULL : k->salt);
-    if ((st = derive_key(s, header, "sealing the key", k->master))) return st;
-    keyed_hash(k->nonce_key, 32, "proteus/nonce", NULL, 0, k->master);
-    keyed_hash(k->gen, 32, "proteus/generator", NULL, 0, k->master);
+    keyed_hash(k->gen, sizeof k->gen, "proteus-owner/2/gen", model_digest, 32, seed_le, sizeof seed_le, master);
+    sodium_memzero(master, sizeof master);
     return PX_OK;
 }
 
@@ -401,40 +471,8 @@ uint64_t px_owner_stream(const px_owner_keys *k, const char *label, uint64_t a, 
     put_u64(msg, a);
     put_u64(msg + 8, b);
     unsigned char h[16];
-    keyed_hash(h, sizeof h, label, msg, sizeof msg, k->gen);
+    keyed_hash(h, sizeof h, label, msg, sizeof msg, NULL, 0, k->gen);
     return get_u64(h);
-}
-
-px_status px_key_seal_owner(const px_owner_keys *k, const uint8_t *plain, size_t n, uint8_t **out, size_t *out_n)
-{
-    *out = NULL;
-    *out_n = 0;
-    px_status st = sodium_ready();
-    if (st != PX_OK) return st;
-    if (k->kind != PX_KEY_KIND_PASSPHRASE && k->kind != PX_KEY_KIND_RAW)
-        return px_fail(PX_ERR_USAGE, "sealing the key: no keys derived");
-    if (n > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX || n > SIZE_MAX - PX_KEY_MIN_LEN)
-        return px_fail(PX_ERR_LIMIT, "sealing the key: %zu bytes is too large", n);
-    size_t total = PX_KEY_MIN_LEN + n;
-    uint8_t *buf = malloc(total);
-    if (!buf) return px_nomem();
-    header_init(buf, k->kind, k->opslimit, k->memlimit, k->kind == PX_KEY_KIND_RAW ? NULL : k->salt);
-    crypto_generichash_state hs;
-    crypto_generichash_init(&hs, k->nonce_key, 32, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    crypto_generichash_update(&hs, buf, PX_KEY_OFF_NONCE);
-    if (n) crypto_generichash_update(&hs, plain, n);
-    crypto_generichash_final(&hs, buf + PX_KEY_OFF_NONCE, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    static const uint8_t empty[1] = {0};
-    unsigned long long clen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(buf + PX_KEY_HEADER_LEN, &clen, n ? plain : empty, n, buf,
-                                                   PX_KEY_HEADER_LEN, NULL, buf + PX_KEY_OFF_NONCE, k->master) != 0 ||
-        clen != (unsigned long long)n + PX_KEY_TAG_LEN) {
-        free(buf);
-        return px_fail(PX_ERR_IO, "sealing the key: encryption failed");
-    }
-    *out = buf;
-    *out_n = total;
-    return PX_OK;
 }
 
 int px_key_is_sealed(const uint8_t *data, size_t n)
@@ -527,4 +565,25 @@ px_status px_key_open(const px_secret *s, const char *path_for_messages, const u
     *plain = buf;
     *plain_n = m;
     return PX_OK;
+}
+
+px_status px_key_reseal(const px_secret *old_s, const px_secret *new_s, const char *path_for_messages,
+                        const uint8_t *sealed, size_t n, uint8_t **out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    uint8_t *plain = NULL;
+    size_t plain_n = 0;
+    px_status st = px_key_open(old_s, path_for_messages, sealed, n, &plain, &plain_n);
+    if (st != PX_OK) return st;
+    uint64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    if (sealed[PX_KEY_OFF_KIND] == PX_KEY_KIND_PASSPHRASE) {
+        /* px_key_open checked the cost against the caps */
+        uint64_t o = get_u64(sealed + PX_KEY_OFF_OPSLIMIT), m = get_u64(sealed + PX_KEY_OFF_MEMLIMIT);
+        if (o > ops) ops = o;
+        if (m > mem) mem = m;
+    }
+    st = px_key_seal_cost(new_s, ops, mem, plain, plain_n, out, out_n);
+    px_key_plain_free(plain, plain_n);
+    return st;
 }

@@ -25,9 +25,19 @@
  * (PX_KEY_MAX_OPSLIMIT, PX_KEY_MAX_MEMLIMIT) so that a hostile file cannot
  * make us allocate unbounded memory or spin for minutes.
  *
- * The salt and nonce are random (randombytes_buf): sealing the same
- * plaintext twice gives different files; the key file is not required to be
- * deterministic. */
+ * Every seal draws a fresh random salt and nonce (randombytes_buf): sealing
+ * the same plaintext twice, with the same secret, gives different files, and
+ * no two key files share a salt, so no precomputed dictionary serves more
+ * than one key.  The KDF cost travels in the header (bytes 14..29) and is
+ * what opening uses, within the caps.  The key file is not deterministic;
+ * the bucket is (px_owner_keys below share nothing with the key file).
+ *
+ * Version 1 is the only version: files written before the salt was random
+ * (proteus before issue 9, salt drawn from --seed) have the same layout and
+ * open unchanged; `proteus key passwd` re-seals one with a fresh salt.
+ *
+ * A NEW key's passphrase must pass px_passphrase_check (the CLI skips it
+ * with --weak-passphrase); opening an existing key never checks strength. */
 #ifndef PX_CRYPTO_SECRET_H
 #define PX_CRYPTO_SECRET_H
 
@@ -81,6 +91,23 @@ px_status px_secret_get(const char *key_secret_file, const char *passphrase_file
                         const char *key_path, int allow_prompt, int confirm,
                         px_secret *out);
 
+/* The same for the NEW secret of `proteus key passwd`: --new-key-secret
+ * FILE, --new-passphrase-file FILE, env PROTEUS_NEW_PASSPHRASE, or a
+ * prompt "proteus: new passphrase for KEY_PATH: " (always confirmed). */
+px_status px_secret_get_new(const char *key_secret_file, const char *passphrase_file,
+                            const char *key_path, int allow_prompt, px_secret *out);
+
+/* The minimum strength of a passphrase that seals a NEW key:
+ * PX_PASS_MIN_CHARS characters (UTF-8 code points) or more, at least
+ * PX_PASS_MIN_DISTINCT different ones, and PX_PASS_MIN_DIGITS or more when
+ * it is made of digits only.  A raw secret always passes.  On a weak
+ * passphrase fails (PX_ERR_SECURITY) with one line naming key_path and the
+ * rule; nothing else is checked (no dictionary). */
+#define PX_PASS_MIN_CHARS 12
+#define PX_PASS_MIN_DISTINCT 6
+#define PX_PASS_MIN_DIGITS 20
+px_status px_passphrase_check(const px_secret *s, const char *key_path);
+
 /* Wipes (sodium_memzero) and frees the secret; leaves it PX_SECRET_NONE. */
 void px_secret_free(px_secret *s);
 
@@ -107,29 +134,40 @@ px_status px_key_seal_cost(const px_secret *s, uint64_t opslimit, uint64_t memli
 px_status px_key_open(const px_secret *s, const char *path_for_messages,
                       const uint8_t *sealed, size_t n, uint8_t **plain, size_t *plain_n);
 
-/* The owner's keys for one obfuscation, derived once from the secret and
- * the --seed.  master opens the key file (Argon2id of the passphrase with a
- * salt drawn from the seed, or the raw secret); gen keys every random
- * choice an attacker must not be able to replay from the public source
- * code and a guessed seed: which file names are real, what each sentinel
- * looks like.  Everything is a function of (secret, seed): the same inputs
- * give byte-identical buckets and key files. */
+/* Opens a sealed key file with old_s and seals its plaintext again with
+ * new_s (fresh salt and nonce); a passphrase keeps the old file's Argon2id
+ * cost when it was higher than the default.  *out as px_key_seal; on failure
+ * (wrong old secret, modified file) nothing is returned. */
+px_status px_key_reseal(const px_secret *old_s, const px_secret *new_s, const char *path_for_messages,
+                        const uint8_t *sealed, size_t n, uint8_t **out, size_t *out_n);
+
+/* The owner's streams for one bucket: every random choice an attacker must
+ * not replay from the public source and a guessed seed (which file names
+ * are real, what each sentinel looks like) is keyed by gen.  gen depends on
+ * the secret, the --seed AND the model (model_digest, px_graph_digest), so
+ * two models obfuscated with one secret and seed draw unrelated names and
+ * sentinels, and the same (model, options, seed, secret) gives a
+ * byte-identical bucket.  It shares nothing with the key file's random salt:
+ *
+ *   passphrase: master = Argon2id13(passphrase,
+ *                          salt = BLAKE2b-128("proteus-owner/2\0" || model_digest || seed_le64),
+ *                          OPSLIMIT_INTERACTIVE, MEMLIMIT_INTERACTIVE)
+ *   raw secret: master = BLAKE2b-256(key = secret, "proteus-owner/2/master\0")
+ *   gen = BLAKE2b-256(key = master, "proteus-owner/2/gen\0" || model_digest || seed_le64)
+ *
+ * The salt here is a function of the model and seed (it has to be, for
+ * reproducibility); it is never written anywhere, and an attacker without
+ * the model cannot compute it. */
 typedef struct px_owner_keys {
-    int kind;                  /* PX_KEY_KIND_* */
-    uint64_t opslimit, memlimit;
-    uint8_t salt[16];
-    unsigned char master[32], nonce_key[32], gen[32];
+    unsigned char gen[32];
 } px_owner_keys;
 
-px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, px_owner_keys *k);
+px_status px_owner_keys_derive(const px_secret *s, uint64_t seed, const uint8_t model_digest[32],
+                               px_owner_keys *k);
 void px_owner_keys_wipe(px_owner_keys *k);
 /* A 64-bit seed for a px_rng stream named label, a, b; unpredictable
  * without the secret. */
 uint64_t px_owner_stream(const px_owner_keys *k, const char *label, uint64_t a, uint64_t b);
-/* Seals deterministically: the nonce is a keyed hash of the header and
- * the plaintext (a synthetic IV), so equal inputs give equal files and
- * different plaintexts never share a nonce. */
-px_status px_key_seal_owner(const px_owner_keys *k, const uint8_t *plain, size_t n, uint8_t **out, size_t *out_n);
 
 /* Wipes and frees a plaintext returned by px_key_open (NULL is fine). */
 void px_key_plain_free(uint8_t *plain, size_t plain_n);

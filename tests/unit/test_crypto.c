@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "crypto/secret.h"
+#include "ir/digest.h"
 #include "testing.h"
 #include "util/error.h"
 
@@ -358,58 +359,280 @@ static void test_secret_get(void)
     px_secret_free(&s2);
 }
 
-/* No source and no terminal: refused with a message naming the ways, and
- * stdin is left unread. */
-/* Owner keys: deterministic in (secret, seed), sealing that px_key_open
- * reads, and generator streams that differ with the secret and the seed. */
+/* Owner keys: deterministic in (secret, seed, model), streams that differ
+ * with each of them and with the label and arguments. */
 static void test_owner_keys(void)
 {
-    size_t n = strlen(plain_text);
-    px_secret a, b, r;
+    px_secret a, b, r, r2;
     pass_secret(&a, "owner passphrase");
     pass_secret(&b, "another passphrase");
     raw_secret(&r, 7);
-    px_owner_keys ka, ka2, ka3, kb, kr;
-    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, &ka), PX_OK);
-    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, &ka2), PX_OK);
-    CHECK_EQ_INT(px_owner_keys_derive(&a, 6, &ka3), PX_OK);
-    CHECK_EQ_INT(px_owner_keys_derive(&b, 5, &kb), PX_OK);
-    CHECK_EQ_INT(px_owner_keys_derive(&r, 5, &kr), PX_OK);
-    CHECK(px_owner_stream(&ka, "names", 1, 0) == px_owner_stream(&ka2, "names", 1, 0));
-    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka3, "names", 1, 0));
-    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&kb, "names", 1, 0));
-    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka, "names", 2, 0));
-    CHECK(px_owner_stream(&ka, "names", 1, 0) != px_owner_stream(&ka, "sentinel", 1, 0));
-    uint8_t *s1 = NULL, *s2 = NULL, *s3 = NULL, *plain = NULL;
-    size_t n1 = 0, n2 = 0, n3 = 0, pn = 0;
-    CHECK_EQ_INT(px_key_seal_owner(&ka, (const uint8_t *)plain_text, n, &s1, &n1), PX_OK);
-    CHECK_EQ_INT(px_key_seal_owner(&ka2, (const uint8_t *)plain_text, n, &s2, &n2), PX_OK);
-    CHECK_EQ_INT(px_key_seal_owner(&ka, (const uint8_t *)plain_text, n - 1, &s3, &n3), PX_OK);
-    CHECK(n1 == n2 && s1 && s2 && memcmp(s1, s2, n1) == 0);
-    /* another plaintext under the same keys never reuses the nonce */
-    CHECK(s3 && memcmp(s1 + PX_KEY_OFF_NONCE, s3 + PX_KEY_OFF_NONCE, 24) != 0);
-    CHECK_EQ_INT(px_key_open(&a, "k", s1, n1, &plain, &pn), PX_OK);
-    CHECK(pn == n && plain && memcmp(plain, plain_text, n) == 0);
-    px_key_plain_free(plain, pn);
-    CHECK_EQ_INT(px_key_open(&b, "k", s1, n1, &plain, &pn), PX_ERR_SECURITY);
-    free(s1);
-    free(s2);
-    free(s3);
-    CHECK_EQ_INT(px_key_seal_owner(&kr, (const uint8_t *)plain_text, n, &s1, &n1), PX_OK);
-    CHECK_EQ_INT(px_key_open(&r, "k", s1, n1, &plain, &pn), PX_OK);
-    px_key_plain_free(plain, pn);
-    free(s1);
-    CHECK_EQ_INT(px_owner_keys_derive(NULL, 5, &kr), PX_ERR_USAGE);
-    px_owner_keys_wipe(&ka);
-    px_owner_keys_wipe(&ka2);
-    px_owner_keys_wipe(&ka3);
-    px_owner_keys_wipe(&kb);
-    px_owner_keys_wipe(&kr);
+    raw_secret(&r2, 8);
+    uint8_t m1[32], m2[32];
+    memset(m1, 0x11, sizeof m1);
+    memset(m2, 0x11, sizeof m2);
+    m2[31] ^= 1; /* one bit of the model differs */
+    px_owner_keys ka, ka2, ka3, kb, km, kr, kr2, krm, krs;
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, m1, &ka), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, m1, &ka2), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 6, m1, &ka3), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&b, 5, m1, &kb), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, m2, &km), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&r, 5, m1, &kr), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&r2, 5, m1, &kr2), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&r, 5, m2, &krm), PX_OK);
+    CHECK_EQ_INT(px_owner_keys_derive(&r, 6, m1, &krs), PX_OK);
+    uint64_t x = px_owner_stream(&ka, "names", 1, 0);
+    CHECK(x == px_owner_stream(&ka2, "names", 1, 0));
+    CHECK(x != px_owner_stream(&ka3, "names", 1, 0));
+    CHECK(x != px_owner_stream(&kb, "names", 1, 0));
+    CHECK(x != px_owner_stream(&km, "names", 1, 0));
+    CHECK(x != px_owner_stream(&ka, "names", 2, 0));
+    CHECK(x != px_owner_stream(&ka, "names", 1, 1));
+    CHECK(x != px_owner_stream(&ka, "sentinel", 1, 0));
+    CHECK(x != px_owner_stream(&kr, "names", 1, 0));
+    uint64_t y = px_owner_stream(&kr, "names", 1, 0);
+    CHECK(y != px_owner_stream(&kr2, "names", 1, 0));
+    CHECK(y != px_owner_stream(&krm, "names", 1, 0));
+    CHECK(y != px_owner_stream(&krs, "names", 1, 0));
+    CHECK(memcmp(ka.gen, km.gen, 32) != 0 && memcmp(kr.gen, krm.gen, 32) != 0);
+    CHECK_EQ_INT(px_owner_keys_derive(NULL, 5, m1, &kr), PX_ERR_USAGE);
+    CHECK_EQ_INT(px_owner_keys_derive(&a, 5, NULL, &kr), PX_ERR_USAGE);
+    px_owner_keys *all[] = {&ka, &ka2, &ka3, &kb, &km, &kr, &kr2, &krm, &krs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        px_owner_keys_wipe(all[i]);
+        uint8_t zero[32] = {0};
+        CHECK(memcmp(all[i]->gen, zero, 32) == 0);
+    }
     px_secret_free(&a);
     px_secret_free(&b);
     px_secret_free(&r);
+    px_secret_free(&r2);
 }
 
+/* Two seals never share a salt or a nonce (same passphrase, same plaintext),
+ * and the KDF cost is read back from the header. */
+static void test_fresh_salt(void)
+{
+    size_t n = strlen(plain_text);
+    px_secret p;
+    pass_secret(&p, "one passphrase for all");
+    uint8_t *s1 = NULL, *s2 = NULL, *plain = NULL;
+    size_t n1 = 0, n2 = 0, pn = 0;
+    CHECK_EQ_INT(px_key_seal_cost(&p, OPS_MIN, MEM_MIN, (const uint8_t *)plain_text, n, &s1, &n1), PX_OK);
+    CHECK_EQ_INT(px_key_seal_cost(&p, OPS_MIN, MEM_MIN, (const uint8_t *)plain_text, n, &s2, &n2), PX_OK);
+    CHECK(s1 && s2 && n1 == n2);
+    if (s1 && s2) {
+        CHECK(memcmp(s1 + PX_KEY_OFF_SALT, s2 + PX_KEY_OFF_SALT, 16) != 0);
+        CHECK(memcmp(s1 + PX_KEY_OFF_NONCE, s2 + PX_KEY_OFF_NONCE, 24) != 0);
+        CHECK(memcmp(s1, s2, PX_KEY_OFF_SALT) == 0); /* magic, version, kind, cost */
+        CHECK(s1[PX_KEY_OFF_OPSLIMIT] == OPS_MIN);
+        CHECK_EQ_INT(px_key_open(&p, "k", s2, n2, &plain, &pn), PX_OK);
+        CHECK(pn == n && memcmp(plain, plain_text, n) == 0);
+        px_key_plain_free(plain, pn);
+    }
+    free(s1);
+    free(s2);
+    px_secret_free(&p);
+}
+
+/* Re-sealing: the old secret is needed, the new one opens the result, the old
+ * one no longer does; a higher KDF cost than the default is kept. */
+static void test_reseal(void)
+{
+    size_t n = strlen(plain_text);
+    px_secret old_p, new_p, wrong, raw;
+    pass_secret(&old_p, "the old passphrase");
+    pass_secret(&new_p, "the new passphrase");
+    pass_secret(&wrong, "not the old passphrase");
+    raw_secret(&raw, 3);
+    uint8_t *s = NULL, *r = NULL, *r2 = NULL, *plain = NULL;
+    size_t sn = 0, rn = 0, rn2 = 0, pn = 0;
+    uint64_t big_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE + 1;
+    CHECK_EQ_INT(px_key_seal_cost(&old_p, big_ops, MEM_MIN, (const uint8_t *)plain_text, n, &s, &sn), PX_OK);
+    CHECK_EQ_INT(px_key_reseal(&wrong, &new_p, "k.key", s, sn, &r, &rn), PX_ERR_SECURITY);
+    CHECK(r == NULL && rn == 0);
+    CHECK_CONTAINS(px_last_error(), "k.key: cannot decrypt the key");
+    CHECK_EQ_INT(px_key_reseal(&old_p, &new_p, "k.key", s, sn, &r, &rn), PX_OK);
+    CHECK(r && rn == sn);
+    if (r) {
+        CHECK(memcmp(r + PX_KEY_OFF_SALT, s + PX_KEY_OFF_SALT, 16) != 0);
+        uint64_t ops = 0;
+        for (int i = 0; i < 8; i++) ops |= (uint64_t)r[PX_KEY_OFF_OPSLIMIT + i] << (8 * i);
+        CHECK(ops == big_ops);
+        CHECK_EQ_INT(px_key_open(&old_p, "k", r, rn, &plain, &pn), PX_ERR_SECURITY);
+        CHECK_EQ_INT(px_key_open(&new_p, "k", r, rn, &plain, &pn), PX_OK);
+        CHECK(pn == n && memcmp(plain, plain_text, n) == 0);
+        px_key_plain_free(plain, pn);
+        /* passphrase -> raw secret */
+        CHECK_EQ_INT(px_key_reseal(&new_p, &raw, "k", r, rn, &r2, &rn2), PX_OK);
+        CHECK(r2 && r2[PX_KEY_OFF_KIND] == PX_KEY_KIND_RAW);
+        CHECK_EQ_INT(px_key_open(&raw, "k", r2, rn2, &plain, &pn), PX_OK);
+        px_key_plain_free(plain, pn);
+    }
+    free(s);
+    free(r);
+    free(r2);
+    px_secret_free(&old_p);
+    px_secret_free(&new_p);
+    px_secret_free(&wrong);
+    px_secret_free(&raw);
+}
+
+/* The strength rule for a new key's passphrase. */
+static void test_passphrase_strength(void)
+{
+    static const struct {
+        const char *p;
+        int ok;
+    } cases[] = {
+        {"proteus test passphrase", 1},
+        {"another passphrase", 1},
+        {"correct horse", 1},
+        {"abcdefghijkl", 1},          /* 12 characters, 12 different */
+        {"abcdefghijk", 0},           /* 11 */
+        {"hunter2", 0},
+        {"x", 0},
+        {"abababababababababab", 0},  /* 2 different */
+        {"abcabcabcabcabcabc", 0},    /* 3 different */
+        {"abcdeabcdeabcde", 0},       /* 5 different */
+        {"abcdefabcdef", 1},          /* 6 different */
+        {"123456789012", 0},          /* digits, under 20 */
+        {"1234567890123456789", 0},
+        {"12345678901234567890", 1},  /* digits, 20 */
+        {"\xc3\xa9\xc3\xa8\xc3\xaa\xc3\xab\xc3\xa0\xc3\xa2\xc3\xae\xc3\xaf\xc3\xb4\xc3\xb6\xc3\xb9", 0}, /* 11 letters, 22 bytes */
+        {"\xc3\xa9\xc3\xa8\xc3\xaa\xc3\xab\xc3\xa0\xc3\xa2\xc3\xae\xc3\xaf\xc3\xb4\xc3\xb6\xc3\xb9\xc3\xbb", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        px_secret s;
+        pass_secret(&s, cases[i].p);
+        px_status st = px_passphrase_check(&s, "m.key");
+        if ((st == PX_OK) != cases[i].ok) {
+            fprintf(stderr, "passphrase case %zu: expected %s\n", i, cases[i].ok ? "ok" : "refused");
+            CHECK(0);
+        }
+        if (st != PX_OK) {
+            CHECK_EQ_INT(st, PX_ERR_SECURITY);
+            CHECK_CONTAINS(px_last_error(), "m.key: the passphrase is too weak");
+            CHECK_CONTAINS(px_last_error(), "--weak-passphrase");
+            CHECK(!strchr(px_last_error(), '\n'));
+        }
+        px_secret_free(&s);
+    }
+    px_secret r;
+    raw_secret(&r, 0);
+    CHECK_EQ_INT(px_passphrase_check(&r, "m.key"), PX_OK);
+    CHECK_EQ_INT(px_passphrase_check(NULL, "m.key"), PX_OK);
+}
+
+/* The new secret of key passwd comes from its own options and env. */
+static void test_secret_get_new(void)
+{
+    unsetenv("PROTEUS_PASSPHRASE");
+    setenv("PROTEUS_NEW_PASSPHRASE", "fresh new passphrase", 1);
+    px_secret s;
+    CHECK_EQ_INT(px_secret_get_new(NULL, NULL, "k.key", 0, &s), PX_OK);
+    CHECK(s.kind == PX_SECRET_PASSPHRASE && s.pass_len == 20 && !strcmp(s.pass, "fresh new passphrase"));
+    px_secret_free(&s);
+    /* the old secret's variable is not the new one's */
+    CHECK_EQ_INT(px_secret_get(NULL, NULL, "k.key", 0, 0, &s), PX_ERR_USAGE);
+    setenv("PROTEUS_NEW_PASSPHRASE", "", 1);
+    CHECK_EQ_INT(px_secret_get_new(NULL, NULL, "k.key", 0, &s), PX_ERR_USAGE);
+    CHECK_CONTAINS(px_last_error(), "PROTEUS_NEW_PASSPHRASE is set but empty");
+    unsetenv("PROTEUS_NEW_PASSPHRASE");
+    CHECK_EQ_INT(px_secret_get_new(NULL, NULL, "k.key", 0, &s), PX_ERR_USAGE);
+    CHECK_CONTAINS(px_last_error(), "k.key: no new passphrase or secret");
+    CHECK_CONTAINS(px_last_error(), "--new-passphrase-file");
+    CHECK_CONTAINS(px_last_error(), "PROTEUS_NEW_PASSPHRASE");
+    CHECK_CONTAINS(px_last_error(), "--new-key-secret");
+    const char *pf = tmp_path("newpass.txt");
+    write_file(pf, "from a file\nignored\n", 20);
+    CHECK_EQ_INT(px_secret_get_new(NULL, pf, "k.key", 0, &s), PX_OK);
+    CHECK(s.kind == PX_SECRET_PASSPHRASE && !strcmp(s.pass, "from a file"));
+    px_secret_free(&s);
+    unlink(pf);
+}
+
+/* A small graph for the digest tests: x -> Conv(W) -> Relu -> y. */
+static void digest_graph(px_graph *g, int variant)
+{
+    px_graph_init(g);
+    int x = px_graph_add_value(g, "x"), w = px_graph_add_value(g, "W"), c = px_graph_add_value(g, "c"),
+        y = px_graph_add_value(g, variant == 6 ? "yy" : "y");
+    g->values[x].dtype = g->values[y].dtype = PX_DT_FLOAT;
+    int64_t xd[4] = {1, 3, 8, variant == 4 ? 9 : 8};
+    px_shape_set_known(g, &g->values[x].shape, 4, xd);
+    px_graph_add_input(g, x);
+    int64_t wd[4] = {2, 3, 1, 1};
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 4, wd);
+    px_tensor_alloc_data(t);
+    float *f = t->data;
+    for (int i = 0; i < 6; i++) f[i] = (float)i;
+    if (variant == 3) f[5] = 5.5f;
+    px_graph_add_init(g, w, t);
+    int n0 = px_graph_add_node(g, "Conv", "", "conv0");
+    int in0[2] = {x, w};
+    px_node_set_inputs(g, n0, in0, 2);
+    px_node_set_outputs(g, n0, &c, 1);
+    int64_t ks[2] = {1, variant == 2 ? 2 : 1};
+    px_attr at = {.name = "kernel_shape", .type = PX_ATTR_INTS, .n = 2, .ints = ks};
+    px_node_add_attr(g, n0, &at);
+    int n1 = px_graph_add_node(g, variant == 1 ? "Sigmoid" : "Relu", "", "relu0");
+    px_node_set_inputs(g, n1, &c, 1);
+    px_node_set_outputs(g, n1, &y, 1);
+    if (variant == 5) {
+        uint8_t raw[3] = {1, 2, 3};
+        px_attr gr = {.name = "body", .type = PX_ATTR_GRAPH, .raw = raw, .raw_len = 3};
+        px_node_add_attr(g, n1, &gr);
+    }
+    px_graph_add_output(g, y);
+    px_graph_set_opset(g, "", variant == 7 ? 17 : 13);
+}
+
+static void test_graph_digest(void)
+{
+    uint8_t d0[32], d0b[32], d[8][32];
+    px_graph g;
+    digest_graph(&g, 0);
+    px_graph_digest(&g, d0);
+    px_graph_digest(&g, d0b);
+    CHECK(memcmp(d0, d0b, 32) == 0);
+    px_graph_free(&g);
+    digest_graph(&g, 0);
+    px_graph_digest(&g, d0b); /* a second, equal graph */
+    px_graph_free(&g);
+    CHECK(memcmp(d0, d0b, 32) == 0);
+    /* op type, attribute, weight, input shape, graph attribute, value name, opset */
+    for (int v = 1; v < 8; v++) {
+        digest_graph(&g, v);
+        px_graph_digest(&g, d[v]);
+        px_graph_free(&g);
+        if (memcmp(d0, d[v], 32) == 0) {
+            fprintf(stderr, "digest variant %d equals the original\n", v);
+            CHECK(0);
+        }
+        for (int u = 1; u < v; u++) CHECK(memcmp(d[u], d[v], 32) != 0);
+    }
+    /* lengths are prefixed: names "ab"+"c" and "a"+"bc" differ */
+    uint8_t e1[32], e2[32];
+    const char *na[2][2] = {{"ab", "c"}, {"a", "bc"}};
+    for (int k = 0; k < 2; k++) {
+        px_graph_init(&g);
+        int a = px_graph_add_value(&g, na[k][0]), b = px_graph_add_value(&g, na[k][1]);
+        g.values[a].dtype = g.values[b].dtype = PX_DT_FLOAT;
+        px_graph_add_input(&g, a);
+        int n = px_graph_add_node(&g, "Relu", "", NULL);
+        px_node_set_inputs(&g, n, &a, 1);
+        px_node_set_outputs(&g, n, &b, 1);
+        px_graph_add_output(&g, b);
+        px_graph_digest(&g, k ? e2 : e1);
+        px_graph_free(&g);
+    }
+    CHECK(memcmp(e1, e2, 32) != 0);
+}
+
+/* No source and no terminal: refused with a message naming the ways, and
+ * stdin is left unread. */
 static void test_no_source(void)
 {
     unsetenv("PROTEUS_PASSPHRASE");
@@ -453,6 +676,11 @@ int main(void)
     RUN(test_secret_get);
     RUN(test_no_source);
     RUN(test_owner_keys);
+    RUN(test_fresh_salt);
+    RUN(test_reseal);
+    RUN(test_passphrase_strength);
+    RUN(test_secret_get_new);
+    RUN(test_graph_digest);
     const char *names[] = {"pass.txt", "secret.bin"};
     for (int i = 0; i < 2; i++) unlink(tmp_path(names[i]));
     rmdir(tmpdir);
