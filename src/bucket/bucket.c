@@ -65,20 +65,52 @@ static px_status key_tensor(px_key *k, const px_graph *g, int vid, px_key_tensor
     return PX_OK;
 }
 
-/* Fingerprints the real files (python -m proteus_py.probe compute). */
-static px_status probe_parts(px_key *key, char **paths, int n, uint64_t seed, int *unprobed)
+/* Records what each real file is as sent (node count, bytes: reassemble
+ * bounds what may come back by them) and fingerprints it (python -m
+ * proteus_py.probe compute-seeded) on inputs drawn from the owner's secret
+ * "probe" stream: the optimizer cannot predict them. */
+static px_status probe_parts(px_key *key, char **paths, int n, const px_owner_keys *okeys, int no_probe,
+                             int *unprobed)
 {
-    char **args = calloc((size_t)n + 3, sizeof *args);
-    char seedbuf[32];
-    if (!args) return px_nomem();
-    snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)(seed % 1000000007ull));
-    args[0] = "compute";
-    args[1] = seedbuf;
-    for (int i = 0; i < n; i++) args[2 + i] = paths[i];
+    px_status st = PX_OK;
+    for (int i = 0; i < n && !st; i++) {
+        px_graph pg;
+        px_graph_init(&pg);
+        struct stat fs;
+        if ((st = px_onnx_load(paths[i], &pg))) break;
+        int64_t params = 0, tbytes = 0;
+        px_graph_param_count(&pg, &params, &tbytes);
+        key->parts[i].sent_nodes = pg.n_nodes;
+        key->parts[i].sent_tensor_bytes = tbytes;
+        px_graph_free(&pg);
+        key->parts[i].sent_bytes = stat(paths[i], &fs) == 0 ? (int64_t)fs.st_size : 0;
+        size_t pl = strlen(paths[i]) + 8;
+        char *ext = malloc(pl);
+        if (!ext) return px_nomem();
+        snprintf(ext, pl, "%s.data", paths[i]);
+        if (stat(ext, &fs) == 0) key->parts[i].sent_bytes += (int64_t)fs.st_size;
+        free(ext);
+    }
+    if (st || no_probe) return st;
+    char **args = calloc(2 * (size_t)n + 2, sizeof *args);
+    char (*seeds)[24] = calloc((size_t)n + 1, sizeof *seeds);
+    if (!args || !seeds) {
+        free(args);
+        free(seeds);
+        return px_nomem();
+    }
+    args[0] = "compute-seeded";
+    for (int i = 0; i < n; i++) {
+        uint64_t s = px_owner_stream(okeys, "probe", (uint64_t)i, 0) >> 11; /* 53 bits: exact in any JSON reader */
+        snprintf(seeds[i], sizeof seeds[i], "%llu", (unsigned long long)s);
+        args[1 + 2 * i] = seeds[i];
+        args[2 + 2 * i] = paths[i];
+    }
     char *out;
     size_t len;
-    px_status st = px_python_call("proteus_py.probe", args, n + 2, NULL, 0, &out, &len);
+    st = px_python_call("proteus_py.probe", args, 2 * n + 1, NULL, 0, &out, &len);
     free(args);
+    free(seeds);
     if (st) return st;
     px_jval *root;
     st = px_json_parse(&key->arena, out, len, "probe output", &root);
@@ -317,7 +349,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         if (st) goto out;
     }
     key.n_parts = part.n_parts;
-    if (!o.no_probe && (st = probe_parts(&key, paths, part.n_parts, o.seed, &stats->n_unprobed))) goto out;
+    if ((st = probe_parts(&key, paths, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed))) goto out;
     for (int i = 0; i < n_files; i++) sorted[i] = names[i];
     qsort(sorted, (size_t)n_files, sizeof *sorted, cmp_str);
     key.files = (const char **)sorted;

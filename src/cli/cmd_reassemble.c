@@ -11,12 +11,19 @@ int cmd_reassemble(int argc, char **argv)
 {
     static const char *help =
         "usage: proteus reassemble OUT --key KEY -o MODEL [--no-seam-cleanup] [--no-probe] [--probe-tol T]\n"
+        "                          [--allow-unverified]\n"
         "Stitches the optimized real subgraphs in OUT (named by KEY) into MODEL. Every file's\n"
-        "interface is checked against what was sent; a missing or changed file is refused, naming\n"
-        "it. Each fingerprinted file is run on the seeded inputs it was fingerprinted with and must\n"
-        "compute what was sent, within relative tolerance T (default 1e-3): a swapped file or a\n"
-        "changed weight is refused, naming the file (--no-probe skips this). Inverse pairs the\n"
-        "optimizer left at subgraph seams are removed unless --no-seam-cleanup is given.\n";
+        "interface and opset imports are checked against what was sent (ai.onnx and every domain\n"
+        "sent keep their version; new contrib domains are allowed); a missing or changed file is\n"
+        "refused, naming it. A returned file must be a regular file inside OUT (no FIFO, device\n"
+        "or link out), at most 4 x its bytes as sent + 16 MiB and 16 x its nodes + 1000. Each\n"
+        "fingerprinted file is run on the secret inputs it was fingerprinted with and must compute\n"
+        "what was sent: NaN/Inf at the same places, values within T of the output's range\n"
+        "(default 1e-4; float16 1e-2, bfloat16 2e-2): a swapped file or a changed weight is\n"
+        "refused, naming the file (--no-probe skips this). A real file that could not be\n"
+        "fingerprinted is refused unless --allow-unverified (then a warning names it). Inverse\n"
+        "pairs the optimizer left at subgraph seams are removed unless --no-seam-cleanup is given;\n"
+        "initializers and opset domains nothing uses are dropped.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
         fputs(CLI_SECRET_HELP, stdout);
@@ -38,6 +45,7 @@ int cmd_reassemble(int argc, char **argv)
             else key = argv[++i];
         } else if (!strcmp(a, "--no-seam-cleanup")) o.no_seam_cleanup = 1;
         else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
+        else if (!strcmp(a, "--allow-unverified")) o.allow_unverified = 1;
         else if (!strcmp(a, "--probe-tol")) {
             if (i + 1 >= argc || sscanf(argv[i + 1], "%lf", &o.probe_tol) != 1 || !(o.probe_tol > 0))
                 return cli_usage("reassemble", "--probe-tol needs a positive number%s", "");

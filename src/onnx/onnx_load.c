@@ -212,16 +212,16 @@ static px_status read_external(loader *L, const Onnx__TensorProto *tp, px_tensor
     px_status st = resolve_external(L, name, loc, &path);
     if (st) return st;
     size_t need = px_dtype_nbytes(t->dtype, t->numel);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        st = px_fail(PX_ERR_IO, "%s: tensor '%s': cannot open external data '%s': %s", L->what, name, loc,
-                     strerror(errno));
+    /* never blocks: a FIFO or a device named as external data is refused
+     * before anything is read from it */
+    int fd = -1;
+    long long fsize = 0;
+    if ((st = px_open_regular(path, &fd, &fsize))) {
+        st = px_fail_prefix(st, "%s: tensor '%s': external data '%s'", L->what, name, loc);
         goto out;
     }
-    if (length < 0) length = (long long)sb.st_size - offset;
-    if (need == (size_t)-1 || (long long)need != length || offset > (long long)sb.st_size ||
-        length > (long long)sb.st_size - offset) {
+    if (length < 0) length = fsize - offset;
+    if (need == (size_t)-1 || (long long)need != length || offset > fsize || length > fsize - offset) {
         st = px_fail(PX_ERR_INVALID, "%s: tensor '%s': external data '%s' holds %lld bytes at offset %lld, expected %zu",
                      L->what, name, loc, length, offset, need);
         goto out;
@@ -846,19 +846,11 @@ px_status px_onnx_load_buffer(const uint8_t *buf, size_t len, const char *base_d
 
 px_status px_onnx_load(const char *path, px_graph *g)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        px_status st = px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return px_fail(PX_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t len = (size_t)sb.st_size;
+    int fd;
+    long long size;
+    px_status ost = px_open_regular(path, &fd, &size);
+    if (ost) return ost;
+    size_t len = (size_t)size;
     if (len == 0) {
         close(fd);
         return px_fail(PX_ERR_PARSE, "%s: not an ONNX model (empty file)", path);

@@ -1,8 +1,13 @@
 #include "reassemble/reassemble.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bucket/key.h"
@@ -81,6 +86,154 @@ static px_status set_key_type(px_graph *out, int v, const px_key_tensor *t)
     out->values[v].dtype = t->dtype;
     if (t->shape.rank < 0) return PX_OK;
     return px_shape_set(out, &out->values[v].shape, t->shape.rank, t->shape.dims);
+}
+
+/* What a returned file may grow to, from what was sent (0: no bound). */
+#define PX_RET_NODES(n) ((n) > 0 ? 16 * (n) + 1000 : 0)
+#define PX_RET_BYTES(b) ((b) > 0 ? 4 * (b) + ((int64_t)16 << 20) : 0)
+
+/* Opens a returned file without ever blocking on it or following it out of
+ * dir, bounds its size by what was sent before parsing it, and loads it
+ * under node and byte limits derived from what was sent. */
+static px_status load_returned(const char *dir, const char *path, const px_key_part *kp, px_graph *f)
+{
+    struct stat lsb;
+    if (lstat(path, &lsb) != 0) {
+        if (errno == ENOENT) return px_fail(PX_ERR_IO, "%s: missing: the optimizer did not return this file", path);
+        return px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    if (S_ISLNK(lsb.st_mode)) {
+        char dreal[PATH_MAX], freal[PATH_MAX];
+        if (!realpath(dir, dreal) || !realpath(path, freal))
+            return px_fail(PX_ERR_SECURITY, "%s: a symbolic link that does not resolve: %s", path, strerror(errno));
+        size_t dl = strlen(dreal);
+        if (strncmp(freal, dreal, dl) != 0 || (freal[dl] != '/' && dl != 1))
+            return px_fail(PX_ERR_SECURITY, "%s: a symbolic link leading outside %s: refused", path, dir);
+    }
+    int fd;
+    long long size;
+    px_status st = px_open_regular(path, &fd, &size);
+    if (st) return st;
+    int64_t max_bytes = PX_RET_BYTES(kp->sent_bytes);
+    if (max_bytes > 0 && size > max_bytes) {
+        close(fd);
+        return px_fail(PX_ERR_LIMIT,
+                       "%s: %lld bytes, more than the %" PRId64 " allowed for a file sent with %" PRId64
+                       " bytes (4 x + 16 MiB): refused unread",
+                       path, size, max_bytes, kp->sent_bytes);
+    }
+    if (size <= 0) {
+        close(fd);
+        return px_fail(PX_ERR_PARSE, "%s: not an ONNX model (empty file)", path);
+    }
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return px_fail(PX_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    char *d = px_path_dirname(path);
+    if (!d) {
+        munmap(map, (size_t)size);
+        return px_nomem();
+    }
+    px_load_limits saved = px_get_load_limits(), lim = saved;
+    int64_t max_nodes = PX_RET_NODES(kp->sent_nodes);
+    int64_t tb = kp->sent_tensor_bytes > kp->sent_bytes ? kp->sent_tensor_bytes : kp->sent_bytes;
+    int64_t max_tensors = PX_RET_BYTES(tb);
+    int bounded = 0;
+    if (max_nodes > 0 && max_nodes < lim.max_nodes) lim.max_nodes = max_nodes, bounded = 1;
+    if (max_tensors > 0 && max_tensors < lim.max_total_bytes) lim.max_total_bytes = max_tensors, bounded = 1;
+    if (max_tensors > 0 && max_tensors < lim.max_tensor_bytes) lim.max_tensor_bytes = max_tensors;
+    px_set_load_limits(&lim);
+    st = px_onnx_load_buffer(map, (size_t)size, d, path, f);
+    px_set_load_limits(&saved);
+    free(d);
+    munmap(map, (size_t)size);
+    if (st == PX_ERR_LIMIT && bounded)
+        st = px_fail_prefix(st, "%s: bigger than what was sent allows (%" PRId64 " nodes, %" PRId64 " bytes were sent)",
+                            path, kp->sent_nodes, tb);
+    return st;
+}
+
+static int ai_onnx(const char *domain) { return !domain[0] || !strcmp(domain, "ai.onnx"); }
+
+static const px_opset *key_opset(const px_key *key, const char *domain)
+{
+    for (int i = 0; i < key->n_opsets; i++) {
+        const char *d = key->opsets[i].domain;
+        if (ai_onnx(domain) ? ai_onnx(d) : !strcmp(d, domain)) return &key->opsets[i];
+    }
+    return NULL;
+}
+
+/* The file must import the opsets it was sent with: an op means what its
+ * opset says, and the stitched model runs at the original's opsets.  Domains
+ * the original did not import (an optimizer's contrib ops) are allowed. */
+static px_status check_opsets(const char *file, const px_key *key, const px_graph *f)
+{
+    int has_ai = 0;
+    for (int i = 0; i < f->n_opsets; i++) {
+        const px_opset *o = &f->opsets[i];
+        const px_opset *want = key_opset(key, o->domain);
+        if (ai_onnx(o->domain)) has_ai = 1;
+        if (!want) {
+            if (ai_onnx(o->domain))
+                return px_fail(PX_ERR_MISMATCH, "%s: imports opset ai.onnx %" PRId64 ", which the model did not use",
+                               file, o->version);
+            continue;
+        }
+        if (o->version != want->version)
+            return px_fail(PX_ERR_MISMATCH, "%s: imports opset %s %" PRId64 ", but %s %" PRId64
+                           " was sent (an op can mean something else at another opset)",
+                           file, ai_onnx(o->domain) ? "ai.onnx" : o->domain, o->version,
+                           ai_onnx(o->domain) ? "ai.onnx" : o->domain, want->version);
+    }
+    if (!has_ai)
+        for (int i = 0; i < f->n_nodes; i++)
+            if (ai_onnx(f->nodes[i].domain))
+                return px_fail(PX_ERR_MISMATCH, "%s: uses ai.onnx ops without importing the ai.onnx opset", file);
+    return PX_OK;
+}
+
+/* Drops what the stitched model does not use: initializers no node and no
+ * graph output reads, and opset imports of domains no node uses (ai.onnx
+ * stays).  A node with a graph-valued attribute may read outer values
+ * implicitly: then every initializer stays. */
+static px_status prune(px_graph *g)
+{
+    char *used = calloc((size_t)g->n_values + 1, 1);
+    if (!used) return px_nomem();
+    int nested = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const px_node *n = &g->nodes[i];
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0) used[n->inputs[j]] = 1;
+        for (int a = 0; a < n->n_attrs; a++)
+            nested |= n->attrs[a].type == PX_ATTR_GRAPH || n->attrs[a].type == PX_ATTR_GRAPHS;
+    }
+    for (int i = 0; i < g->n_outputs; i++) used[g->outputs[i]] = 1;
+    if (!nested) {
+        int k = 0;
+        for (int i = 0; i < g->n_inits; i++) {
+            int v = g->inits[i];
+            if (used[v] || (g->values[v].flags & PX_VAL_INPUT)) {
+                g->inits[k++] = v;
+                continue;
+            }
+            px_tensor_free(g->values[v].init);
+            g->values[v].init = NULL;
+            g->values[v].flags &= ~(unsigned)(PX_VAL_INIT | PX_VAL_DECLARED);
+        }
+        g->n_inits = k;
+    }
+    free(used);
+    int k = 0;
+    for (int i = 0; i < g->n_opsets; i++) {
+        int keep = ai_onnx(g->opsets[i].domain);
+        for (int n = 0; n < g->n_nodes && !keep; n++) keep = !strcmp(g->nodes[n].domain, g->opsets[i].domain);
+        if (keep) g->opsets[k++] = g->opsets[i];
+    }
+    g->n_opsets = k;
+    g->index_valid = 0;
+    return px_graph_index(g);
 }
 
 /* Adds the file's nodes to out: interface values take their original names,
@@ -168,8 +321,10 @@ static px_status check_probes(const char *dir, const px_key *key, double tol)
     px_json j;
     px_json_init(&j, f, 0);
     px_json_obj_begin(&j);
-    px_json_key(&j, "tol");
-    px_json_double(&j, tol);
+    if (tol > 0) {
+        px_json_key(&j, "tol");
+        px_json_double(&j, tol);
+    }
     px_json_key(&j, "items");
     px_json_arr_begin(&j);
     int n = 0;
@@ -256,11 +411,19 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
         }
         px_graph f;
         px_graph_init(&f);
-        if (access(path, F_OK) != 0)
-            st = px_fail(PX_ERR_IO, "%s: missing: the optimizer did not return this file", path);
-        else
-            st = px_onnx_load(path, &f);
+        st = load_returned(dir, path, kp, &f);
         if (!st) st = check_interface(path, kp, &f);
+        if (!st) st = check_opsets(path, &key, &f);
+        if (!st && !kp->probe && !(opts && opts->no_probe)) {
+            if (opts && opts->allow_unverified)
+                fprintf(stderr, "proteus: warning: %s: accepted unverified: it was not fingerprinted at obfuscation, "
+                                "so any file with its interface would pass\n", path);
+            else
+                st = px_fail(PX_ERR_SECURITY,
+                             "%s: cannot be verified: it was not fingerprinted at obfuscation, so any file with its "
+                             "interface would pass; refused (pass --allow-unverified to accept it%s)",
+                             path, PX_REASSEMBLE_UNVERIFIED_HINT);
+        }
         if (!st) st = stitch(&out, p, kp, &f);
         px_graph_free(&f);
         free(path);
@@ -274,10 +437,11 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
         if (!(st = set_key_type(&out, v, &key.outputs[i]))) st = px_graph_add_output(&out, v);
     }
     if (!st && !(opts && opts->no_probe))
-        st = check_probes(dir, &key, opts && opts->probe_tol > 0 ? opts->probe_tol : 1e-3);
+        st = check_probes(dir, &key, opts && opts->probe_tol > 0 ? opts->probe_tol : 0);
     if (!st) st = px_graph_validate(&out);
     if (!st) st = px_graph_sort(&out);
     if (!st && !(opts && opts->no_seam_cleanup)) st = px_seam_cleanup(&out, &stats->seam_removed);
+    if (!st) st = prune(&out);
     if (!st) {
         stats->n_parts = key.n_parts;
         stats->n_nodes = out.n_nodes;

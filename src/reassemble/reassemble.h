@@ -8,9 +8,14 @@
 typedef struct px_reassemble_opts {
     int no_seam_cleanup;
     int no_probe;       /* skip the functional check of the returned files */
-    double probe_tol;   /* relative tolerance of that check (default 1e-3) */
+    double probe_tol;   /* relative tolerance of that check (default: by dtype, 1e-4 of the output's range) */
+    int allow_unverified; /* accept, with a warning, real files that have no fingerprint */
     const px_secret *secret; /* opens the key; required */
 } px_reassemble_opts;
+
+/* What the refusal of an unfingerprinted file suggests besides
+ * --allow-unverified (obfuscate has no --input-shape yet). */
+#define PX_REASSEMBLE_UNVERIFIED_HINT ""
 
 typedef struct px_reassemble_stats {
     int n_parts, n_nodes, seam_removed;

@@ -8,12 +8,6 @@ static int is_op(const px_node *n, const char *domain, const char *op)
     return !strcmp(n->op_type, op) && !strcmp(n->domain, domain);
 }
 
-/* value v is read by exactly one node and is not a graph output */
-static int private_value(const px_graph *g, int v)
-{
-    return v >= 0 && !(g->values[v].flags & PX_VAL_OUTPUT) && g->cons_start[v + 1] - g->cons_start[v] == 1;
-}
-
 /* Every value of `from` is representable in `to`. */
 static int lossless(px_dtype from, px_dtype to)
 {
@@ -44,28 +38,52 @@ static int perms_cancel(const px_node *a, const px_node *b)
     return 1;
 }
 
-px_status px_seam_cleanup(px_graph *g, int *removed)
+/* Follows the replacement chain of v (each entry points to a value
+ * resolved when it was set, so one step suffices). */
+static int resolve(const int *alias, int v) { return v >= 0 && alias[v] >= 0 ? alias[v] : v; }
+
+/* One pass in topological order (the graph is sorted): each node's inputs
+ * are first redirected past what was removed before it, then it goes if it
+ * is an Identity or undoes its producer.  Linear in the graph's size: no
+ * re-indexing, no scan of every node per removal. */
+static px_status seam_pass(px_graph *g, int *removed)
 {
-    *removed = 0;
-    px_status st;
-    for (int changed = 1; changed;) {
-        changed = 0;
-        if ((st = px_graph_index(g))) return st;
-        char *dead = calloc((size_t)g->n_nodes + 1, 1);
-        if (!dead) return px_nomem();
-        for (int i = 0; i < g->n_nodes; i++) {
-            px_node *b = &g->nodes[i];
-            if (dead[i] || b->n_inputs < 1 || b->n_outputs != 1 || b->inputs[0] < 0 || b->outputs[0] < 0) continue;
-            int out = b->outputs[0];
-            if (g->values[out].flags & PX_VAL_OUTPUT) continue;
-            if (is_op(b, "", "Identity")) {
-                px_graph_replace_uses(g, out, b->inputs[0]);
-                dead[i] = 1;
-                changed = 1;
-                break; /* the consumer index is stale now */
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    int nv = g->n_values, nn = g->n_nodes;
+    int *alias = malloc(((size_t)nv + 1) * sizeof *alias);
+    int *uses = malloc(((size_t)nv + 1) * sizeof *uses);
+    char *dead = calloc((size_t)nn + 1, 1);
+    if (!alias || !uses || !dead) {
+        free(alias);
+        free(uses);
+        free(dead);
+        return px_nomem();
+    }
+    for (int v = 0; v < nv; v++) {
+        alias[v] = -1;
+        uses[v] = g->cons_start[v + 1] - g->cons_start[v];
+    }
+    int n = 0;
+    for (int i = 0; i < nn; i++) {
+        px_node *b = &g->nodes[i];
+        for (int j = 0; j < b->n_inputs; j++) {
+            int r = resolve(alias, b->inputs[j]);
+            if (r != b->inputs[j]) {
+                uses[r]++;
+                b->inputs[j] = r;
             }
-            int mid = b->inputs[0], pa = g->values[mid].producer;
-            if (pa < 0 || dead[pa]) continue;
+        }
+        if (b->n_inputs < 1 || b->n_outputs != 1 || b->inputs[0] < 0 || b->outputs[0] < 0) continue;
+        int out = b->outputs[0];
+        if (g->values[out].flags & PX_VAL_OUTPUT) continue;
+        int to = -1, pa = -1;
+        if (is_op(b, "", "Identity")) {
+            to = b->inputs[0];
+        } else {
+            int mid = b->inputs[0];
+            pa = g->values[mid].producer;
+            if (pa < 0 || pa >= i || dead[pa]) continue;
             px_node *a = &g->nodes[pa];
             if (a->n_inputs < 1 || a->inputs[0] < 0 || a->n_outputs != 1) continue;
             int src = a->inputs[0], match = 0;
@@ -80,20 +98,45 @@ px_status px_seam_cleanup(px_graph *g, int *removed)
                 match = t0 != PX_DT_UNDEFINED && px_attr_int(b, "to", -1) == (int64_t)t0 && lossless(t0, t1);
             }
             if (!match) continue;
-            /* b goes; a too unless something else still reads its output */
-            int a_private = private_value(g, mid);
-            px_graph_replace_uses(g, out, src);
-            dead[i] = 1;
-            if (a_private) dead[pa] = 1;
-            changed = 1;
-            break;
+            to = src;
         }
+        /* b goes: its readers read `to` instead */
+        alias[out] = to;
+        dead[i] = 1;
+        n++;
+        for (int j = 0; j < b->n_inputs; j++)
+            if (b->inputs[j] >= 0) uses[b->inputs[j]]--;
+        /* its producer too, when nothing else reads the producer's output */
+        if (pa >= 0) {
+            int mid = g->nodes[pa].outputs[0];
+            if (uses[mid] == 0 && !(g->values[mid].flags & PX_VAL_OUTPUT)) {
+                px_node *a = &g->nodes[pa];
+                dead[pa] = 1;
+                n++;
+                for (int j = 0; j < a->n_inputs; j++)
+                    if (a->inputs[j] >= 0) uses[a->inputs[j]]--;
+            }
+        }
+    }
+    *removed = n;
+    st = n ? px_graph_remove_nodes(g, dead) : PX_OK;
+    free(alias);
+    free(uses);
+    free(dead);
+    return st;
+}
+
+px_status px_seam_cleanup(px_graph *g, int *removed)
+{
+    *removed = 0;
+    /* one pass finds every pair a pass can; a few more catch pairs that only
+     * meet once a later node is gone (rare): bounded, so never quadratic */
+    for (int pass = 0; pass < 4; pass++) {
         int n = 0;
-        for (int i = 0; i < g->n_nodes; i++) n += dead[i];
-        *removed += n;
-        st = n ? px_graph_remove_nodes(g, dead) : PX_OK;
-        free(dead);
+        px_status st = seam_pass(g, &n);
         if (st) return st;
+        *removed += n;
+        if (!n) break;
     }
     return PX_OK;
 }

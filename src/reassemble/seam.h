@@ -6,14 +6,15 @@
 
 #include "ir/graph.h"
 
-/* Rules, applied until none fires:
+/* Rules, applied in passes over the sorted graph (linear time each; at
+ * most 4 passes) until none fires:
  *  - ReorderOutput -> ReorderInput (com.microsoft.nchwc) of the same
  *    layout, when the channel count needs no block padding;
  *  - Transpose(P) -> Transpose(Q) with Q after P the identity;
  *  - Cast(A->B) -> Cast(B->A) when B holds every value of A;
  *  - Identity.
- * The intermediate value must have no other reader and not be a graph
- * output.  *removed gets the number of nodes removed. */
+ * The first node of a pair goes only when nothing else reads its output;
+ * a node producing a graph output stays.  *removed gets the number of nodes removed. */
 px_status px_seam_cleanup(px_graph *g, int *removed);
 
 #endif

@@ -7,6 +7,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static const char *file_kind(mode_t m)
+{
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    if (S_ISDIR(m)) return "a directory";
+    return "not a plain file";
+}
+
+px_status px_open_regular(const char *path, int *fd, long long *size)
+{
+    *fd = -1;
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (f < 0) return px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(f, &sb) != 0) {
+        px_status st = px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
+        close(f);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(f);
+        return px_fail(PX_ERR_IO, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
+    }
+    int fl = fcntl(f, F_GETFL);
+    if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        px_status st = px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
+        close(f);
+        return st;
+    }
+    *fd = f;
+    if (size) *size = (long long)sb.st_size;
+    return PX_OK;
+}
+
 char *px_path_dirname(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -107,14 +143,17 @@ px_status px_read_file(const char *path, char **data, size_t *len)
 {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return px_fail(PX_ERR_IO, "%s: not a regular file", path);
+    int fd;
+    long long size;
+    px_status st = px_open_regular(path, &fd, &size);
+    if (st) return st;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        st = px_fail(PX_ERR_IO, "%s: %s", path, strerror(errno));
+        close(fd);
+        return st;
     }
-    size_t n = (size_t)sb.st_size;
+    size_t n = (size_t)size;
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);

@@ -28,6 +28,13 @@ px_status px_read_file(const char *path, char **data, size_t *len);
 /* Writes a whole buffer atomically. */
 px_status px_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Opens path for reading only if it is a regular file: the open never
+ * blocks (O_NONBLOCK, so a FIFO or a device cannot hang the caller), then
+ * fstat must say S_ISREG; the descriptor is returned blocking again.  A
+ * FIFO, device, socket or directory is refused with "PATH: not a regular
+ * file (a FIFO)" etc.; *size gets the file's size when size is not NULL. */
+px_status px_open_regular(const char *path, int *fd, long long *size);
+
 /* Directory part of path ("." when none); malloc'd. */
 char *px_path_dirname(const char *path);
 /* Joins dir and name with '/'; malloc'd. */
