@@ -6,7 +6,7 @@ PYTHON ?= .venv/bin/python
 CSTD = -std=c11 -D_GNU_SOURCE
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT ?= -O2 -g
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -I$(BUILD)/gen -DPX_SOURCE_ROOT=\"$(CURDIR)\" $(EXTRA_CFLAGS)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
 LDLIBS = -lprotobuf-c -lm -lpthread -lsodium
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
@@ -47,9 +47,11 @@ $(BUILD)/libproteus.a: $(LIB_O)
 $(BUILD)/proteus: $(CLI_O) $(BUILD)/libproteus.a
 	$(CC) $(CFLAGS_ALL) $(CLI_O) $(BUILD)/libproteus.a $(LDLIBS) -o $@
 
+# Only the unit tests know the source tree (to read the corpus); the library and
+# the CLI find their Python half at run time (src/util/pyenv.c).
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/testing.h $(BUILD)/libproteus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/libproteus.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS_ALL) -Itests/unit -DPX_SOURCE_ROOT=\"$(CURDIR)\" $< $(BUILD)/libproteus.a $(LDLIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libproteus.a
 	@mkdir -p $(dir $@)

@@ -1,0 +1,49 @@
+"""The C half of `pip install .` (the rest is in pyproject.toml): builds
+the proteus tool with make into build/pip/c (the normal build/ outputs are
+left alone) and ships it in the wheel as proteus/_bin/proteus, with the
+Python half (python/proteus_py) as proteus/_py/proteus_py.  The binary finds
+its Python half next to itself (src/util/pyenv.c); nothing refers to the
+source tree once installed.  PROTEUS_MAKE_JOBS sets make's -j (default 2)."""
+import os
+import shutil
+import subprocess
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PIP_BUILD = os.path.join("build", "pip")  # setuptools' own build and egg-info folders, too
+C_BUILD = os.path.join(PIP_BUILD, "c")
+
+
+class BuildPyWithC(build_py):
+    def run(self):
+        super().run()
+        jobs = os.environ.get("PROTEUS_MAKE_JOBS", "2")
+        exe = os.path.join(C_BUILD, "proteus")
+        # -O2 without -g: no debug info (and so no build path) in the shipped binary
+        subprocess.run(["make", "-C", HERE, f"BUILD={C_BUILD}", "OPT=-O2", f"-j{jobs}", exe,
+                        os.path.join(C_BUILD, "libproteus.a")], check=True)
+        pkg = os.path.join(self.build_lib, "proteus")
+        os.makedirs(os.path.join(pkg, "_bin"), exist_ok=True)
+        shutil.copy2(os.path.join(HERE, exe), os.path.join(pkg, "_bin", "proteus"))
+        py = os.path.join(pkg, "_py", "proteus_py")
+        shutil.rmtree(py, ignore_errors=True)
+        shutil.copytree(os.path.join(HERE, "python", "proteus_py"), py,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+class BinaryDistribution(Distribution):
+    """The wheel holds a native executable: platform-tagged, not pure."""
+
+    def has_ext_modules(self):
+        return True
+
+
+os.makedirs(os.path.join(HERE, PIP_BUILD), exist_ok=True)
+setup(
+    cmdclass={"build_py": BuildPyWithC},
+    distclass=BinaryDistribution,
+    options={"build": {"build_base": PIP_BUILD}, "egg_info": {"egg_base": PIP_BUILD}},
+)
