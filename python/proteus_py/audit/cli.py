@@ -3,6 +3,11 @@
   python -m proteus_py.audit BUCKET --key-json - [--json] [--out DIR]
          [--classifier FILE] [--zoo-exclude NAME ...]
   python -m proteus_py.audit --train [--classifier FILE]
+  python -m proteus_py.audit BUCKET --key-json - --link OTHER [--link OTHER2 ...] [--json]
+
+With --link, only the several-buckets attack runs (linkage.py, threat class
+12); the key view on stdin is then either the audited key's view or
+{"key": VIEW, "link_keys": [VIEW or null, ...]} (one per --link, in order).
 
 The attacks read the bucket files only (plus the attacker's zoo and the
 classifier); the key view is read afterwards, to score them."""
@@ -36,28 +41,40 @@ def parse_args(argv):
     ap.add_argument("--zoo-exclude", action="append", nargs="+", default=[], metavar="NAME",
                     help="leave model family NAME out of the public zoo")
     ap.add_argument("--train", action="store_true", help="retrain the classifier on the corpus and save it")
+    ap.add_argument("--link", action="append", default=[], metavar="OTHER",
+                    help="line BUCKET up with OTHER buckets of the same owner (threat class 12) instead")
     ap.add_argument("--only", action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a = ap.parse_args(argv)
     a.zoo_exclude = [x for grp in a.zoo_exclude for x in grp]
     if a.train:
-        if a.bucket or a.key_json:
-            ap.error("--train takes no BUCKET or --key-json")
+        if a.bucket or a.key_json or a.link:
+            ap.error("--train takes no BUCKET, --key-json or --link")
     elif not a.bucket or not a.key_json:
         ap.error("need BUCKET and --key-json")
     return a
 
 
-def load_key(arg):
+def load_keys(arg):
+    """(the audited key's view, [each --link bucket's view or None])."""
     if arg == "-":
         text = sys.stdin.read()
     else:
         with open(arg) as f:
             text = f.read()
     try:
-        return Z.key_view(json.loads(text))
-    except (json.JSONDecodeError, TypeError, KeyError) as e:
+        obj = json.loads(text)
+        links = []
+        if isinstance(obj, dict) and "key" in obj and "link_keys" in obj:
+            links = [Z.key_view(v) if v else None for v in obj["link_keys"]]
+            obj = obj["key"]
+        return Z.key_view(obj), links
+    except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
         raise SystemExit(f"proteus audit: key view: not valid JSON ({e})")
+
+
+def load_key(arg):
+    return load_keys(arg)[0]
 
 
 def audit(bucket, key, classifier=None, zoo_exclude=(), out=None, log=None, only=None):
@@ -145,7 +162,19 @@ def main(argv=None):
     if not os.path.isdir(a.bucket):
         print(f"proteus audit: {a.bucket}: not a bucket directory", file=sys.stderr)
         return 1
-    key = load_key(a.key_json)
+    key, link_keys = load_keys(a.key_json)
+    if a.link:
+        from . import linkage
+        for d in a.link:
+            if not os.path.isdir(d):
+                print(f"proteus audit: {d}: not a bucket directory", file=sys.stderr)
+                return 1
+        if len(link_keys) > len(a.link):
+            print("proteus audit: more link keys than --link buckets", file=sys.stderr)
+            return 2
+        rep = linkage.link_all(a.bucket, a.link, key, link_keys, log=log)
+        print(json.dumps(rep, indent=1) if a.json else linkage.table(rep))
+        return 0
     rep = audit(a.bucket, key, classifier=a.classifier, zoo_exclude=a.zoo_exclude, out=a.out, log=log,
                 only=a.only or None)
     if a.json:
