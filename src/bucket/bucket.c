@@ -1,7 +1,9 @@
 #include "bucket/bucket.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +17,24 @@
 #include "partition/partition.h"
 #include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
+#include "util/cancel.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/rng.h"
 #include "util/subproc.h"
 
 enum { NAME_HEX = 16 };
+
+typedef struct name_slot {
+    const char *name;
+    int idx;
+} name_slot;
+
+static int cmp_slot(const void *a, const void *b)
+{
+    return strcmp(((const name_slot *)a)->name, ((const name_slot *)b)->name);
+}
+
 
 /* Uniform random file names: nothing in a name says real or sentinel. */
 static px_status make_names(int count, uint64_t stream, px_arena *ar, char ***out)
@@ -44,8 +58,6 @@ static px_status make_names(int count, uint64_t stream, px_arena *ar, char ***ou
     *out = names;
     return PX_OK;
 }
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static px_status key_tensor(px_key *k, const px_graph *g, int vid, px_key_tensor *t)
 {
@@ -154,11 +166,12 @@ static px_status write_manifest(const char *dir, char **files, int n)
     return st;
 }
 
-/* Every file gets the same timestamp: write order must not show. */
-static void flatten_times(const char *dir, char **files, int n)
+/* Every file gets the same timestamps, set in name order (setting them
+ * changes ctime): write order must not show. */
+static void flatten_times(const char *dir, char **paths, const name_slot *by_name, int n)
 {
     struct timespec ts[2] = {{0, 0}, {0, 0}};
-    for (int i = 0; i < n; i++) utimensat(AT_FDCWD, files[i], ts, 0);
+    for (int i = 0; i < n; i++) utimensat(AT_FDCWD, paths[by_name[i].idx], ts, 0);
     char *m = px_path_join(dir, "manifest.json");
     if (m) {
         utimensat(AT_FDCWD, m, ts, 0);
@@ -166,32 +179,127 @@ static void flatten_times(const char *dir, char **files, int n)
     }
 }
 
-/* The k sentinels of real part p, anonymized like it, each from its own
- * random stream so that one sentinel does not depend on another. */
-static px_status write_sentinels(const px_graph *real, const px_sentinel_opts *sopts, const px_anon_header *hdr,
-                                 const px_save_opts *save, const px_owner_keys *okeys, int p, int k, char **names,
-                                 char **paths, const char *dir, px_key *key)
+/* Sentinel j of real part p (extracted as sub), anonymized like it, from its
+ * own random stream so that one sentinel does not depend on another or on
+ * the order files are written in. */
+static px_status write_sentinel(const px_graph *sub, const px_sentinel_opts *sopts, const px_anon_header *hdr,
+                                const px_save_opts *save, const px_owner_keys *okeys, int p, int j, const char *path)
 {
+    px_rng rng;
+    px_rng_seed(&rng, px_owner_stream(okeys, "sentinel", (uint64_t)p, (uint64_t)j));
+    px_graph sent, anon;
+    px_status st = px_sentinel_generate(sopts, sub, &rng, &sent);
+    if (st) return px_fail_prefix(st, "subgraph %d", p);
+    st = px_anonymize(&sent, hdr, &anon);
+    px_graph_free(&sent);
+    if (st) return st;
+    st = px_onnx_save(&anon, path, save);
+    px_graph_free(&anon);
+    return st;
+}
+
+/* The real file of part p: anonymized, saved, its interface in the key. */
+static px_status write_real(const px_graph *g, px_graph *sub, const px_part_io *io, const px_anon_header *hdr,
+                            const px_save_opts *save, px_key *key, int p, const char *path)
+{
+    px_graph anon;
+    px_status st = px_anonymize(sub, hdr, &anon);
+    if (st) return st;
     px_key_part *kp = &key->parts[p];
-    kp->n_sentinels = k;
-    kp->sentinels = px_arena_array(&key->arena, (size_t)k + 1, sizeof *kp->sentinels);
-    if (!kp->sentinels) return px_nomem();
-    for (int j = 0; j < k; j++) {
-        px_rng rng;
-        px_rng_seed(&rng, px_owner_stream(okeys, "sentinel", (uint64_t)p, (uint64_t)j));
-        px_graph sent, anon;
-        px_status st = px_sentinel_generate(sopts, real, &rng, &sent);
-        if (st) return px_fail_prefix(st, "subgraph %d", p);
-        st = px_anonymize(&sent, hdr, &anon);
-        px_graph_free(&sent);
-        if (st) return st;
-        paths[j] = px_path_join(dir, names[j]);
-        st = paths[j] ? px_onnx_save(&anon, paths[j], save) : px_nomem();
-        px_graph_free(&anon);
-        if (st) return st;
-        kp->sentinels[j] = names[j];
+    kp->n_inputs = io->n_inputs;
+    kp->n_outputs = io->n_outputs;
+    kp->inputs = px_arena_array(&key->arena, (size_t)io->n_inputs + 1, sizeof *kp->inputs);
+    kp->outputs = px_arena_array(&key->arena, (size_t)io->n_outputs + 1, sizeof *kp->outputs);
+    if (!kp->inputs || !kp->outputs) st = px_nomem();
+    for (int i = 0; i < io->n_inputs && !st; i++) st = key_tensor(key, g, io->inputs[i], &kp->inputs[i]);
+    for (int i = 0; i < io->n_outputs && !st; i++) st = key_tensor(key, g, io->outputs[i], &kp->outputs[i]);
+    if (!st) st = px_onnx_save(&anon, path, save);
+    px_graph_free(&anon);
+    return st;
+}
+
+/* A hidden temporary folder beside the bucket: "PARENT/.BASE.WHATXXXXXX". */
+static px_status make_temp_dir(const char *bucket_dir, const char *what, char **out)
+{
+    char *parent = px_path_dirname(bucket_dir);
+    const char *base = strrchr(bucket_dir, '/') ? strrchr(bucket_dir, '/') + 1 : bucket_dir;
+    size_t n = (parent ? strlen(parent) : 0) + strlen(base) + strlen(what) + 16;
+    char *d = malloc(n);
+    if (!parent || !d) {
+        free(parent);
+        free(d);
+        return px_nomem();
     }
+    snprintf(d, n, "%s/.%s.%sXXXXXX", parent, base, what);
+    free(parent);
+    if (!mkdtemp(d)) {
+        px_status st = px_fail(PX_ERR_IO, "%s: cannot create a temporary folder beside it: %s", bucket_dir, strerror(errno));
+        free(d);
+        return st;
+    }
+    *out = d;
     return PX_OK;
+}
+
+/* Copies src to a new file dst (which must not exist) and syncs it. */
+static px_status copy_new_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return px_fail(PX_ERR_IO, "%s: cannot open: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
+        return px_fail(PX_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
+    }
+    px_status st = PX_OK;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            st = px_fail(PX_ERR_IO, "%s: cannot read: %s", src, strerror(errno));
+            break;
+        }
+        if (r == 0) break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                st = px_fail(PX_ERR_IO, "%s: cannot write: %s", dst, strerror(errno));
+                break;
+            }
+            off += w;
+        }
+        if (st) break;
+    }
+    if (!st && fsync(out) != 0) st = px_fail(PX_ERR_IO, "%s: cannot sync: %s", dst, strerror(errno));
+    close(in);
+    if (close(out) != 0 && !st) st = px_fail(PX_ERR_IO, "%s: cannot write: %s", dst, strerror(errno));
+    if (st) unlink(dst);
+    return st;
+}
+
+/* Hidden temporaries of an earlier, killed run beside the bucket. */
+static void report_stale(const char *bucket_dir, const px_obfuscate_opts *o)
+{
+    if (!o->warn) return;
+    char *parent = px_path_dirname(bucket_dir);
+    const char *base = strrchr(bucket_dir, '/') ? strrchr(bucket_dir, '/') + 1 : bucket_dir;
+    DIR *d = parent ? opendir(parent) : NULL;
+    if (d) {
+        size_t bl = strlen(base);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *n = e->d_name;
+            if (n[0] != '.' || strncmp(n + 1, base, bl) || n[1 + bl] != '.') continue;
+            if (strncmp(n + 2 + bl, "tmp", 3) && strncmp(n + 2 + bl, "stage", 5)) continue;
+            char msg[4096];
+            snprintf(msg, sizeof msg, "%s/%s: a temporary folder left by an interrupted run; remove it", parent, n);
+            o->warn(o->warn_ctx, msg);
+        }
+        closedir(d);
+    }
+    free(parent);
 }
 
 static void remove_tree(const char *dir, char **paths, int n)
@@ -204,6 +312,41 @@ static void remove_tree(const char *dir, char **paths, int n)
         free(m);
     }
     rmdir(dir);
+}
+
+/* What the owner should know about the model before trusting the bucket:
+ * ops proteus has no rules for and opsets newer than it knows. */
+static void report_model(const px_graph *g, const px_shape_report *rep, const px_obfuscate_opts *o)
+{
+    if (!o->warn) return;
+    char msg[512];
+    if (rep->n_unsupported) {
+        snprintf(msg, sizeof msg, "%d node%s with ops proteus has no shape rules for (first: %s): their output shapes "
+                 "are unknown to it and sentinels cannot imitate them", rep->n_unsupported,
+                 rep->n_unsupported == 1 ? "" : "s", rep->first_unsupported ? rep->first_unsupported : "?");
+        o->warn(o->warn_ctx, msg);
+    }
+    for (int i = 0; i < g->n_opsets; i++) {
+        const char *d = g->opsets[i].domain;
+        if ((!d[0] || !strcmp(d, "ai.onnx")) && g->opsets[i].version > PX_MAX_KNOWN_OPSET) {
+            snprintf(msg, sizeof msg, "ai.onnx opset %lld is newer than proteus knows (%d): ops may be checked by "
+                     "older rules", (long long)g->opsets[i].version, PX_MAX_KNOWN_OPSET);
+            o->warn(o->warn_ctx, msg);
+        }
+    }
+}
+
+/* The promise is (k+1)^n candidate models: refuse one too small to mean
+ * anything unless the owner says so. */
+static px_status check_promise(int n, int k, int allow_weak)
+{
+    double lg = n * log10((double)k + 1.0);
+    if (allow_weak || (n >= 3 && lg >= 6.0)) return PX_OK;
+    if (k == 0)
+        return px_fail(PX_ERR_UNSUPPORTED, "-k 0 hides nothing (every file is real); give -k K (default 20), or "
+                                     "--allow-weak to send the model's parts unhidden");
+    return px_fail(PX_ERR_UNSUPPORTED, "%d subgraph%s with k=%d promise only (k+1)^n = 10^%.1f candidate models (want n >= 3 "
+                   "and 10^6); raise -k, lower --subgraph-size, or give --allow-weak", n, n == 1 ? "" : "s", k, lg);
 }
 
 px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *key_path,
@@ -222,6 +365,23 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     sopts.weightless = px_sentinel_weightless(g);
     struct stat sb;
     if (stat(bucket_dir, &sb) == 0) return px_fail(PX_ERR_IO, "%s: already exists; remove it or pick another", bucket_dir);
+    if (!strcmp(bucket_dir, key_path)) return px_fail(PX_ERR_USAGE, "%s: the key and the bucket need different paths", key_path);
+    if (!o.force && lstat(key_path, &sb) == 0)
+        return px_fail(PX_ERR_IO, "%s: already exists (the bucket it opens would be lost); give --force to replace it",
+                       key_path);
+    report_stale(bucket_dir, &o);
+    if (g->n_nodes == 0) return px_fail(PX_ERR_INVALID, "the graph has no nodes: there is nothing to obfuscate");
+    if (sopts.weightless && !o.weightless)
+        return px_fail(PX_ERR_UNSUPPORTED, "the model has no weight data (a weightless export): optimizers cannot run its "
+                                     "files; fill them (proteus rehydrate) or give --weightless");
+    if (g->n_functions)
+        return px_fail(PX_ERR_UNSUPPORTED, "the model has %d model-local function%s: their calls would reach the "
+                       "optimizer without their bodies; inline them first (onnx.inliner.inline_local_functions)",
+                       g->n_functions, g->n_functions == 1 ? "" : "s");
+    for (int i = 0; i < g->n_opsets; i++)
+        if (g->opsets[i].version < 1)
+            return px_fail(PX_ERR_INVALID, "opset import '%s' has version %lld", g->opsets[i].domain[0] ? g->opsets[i].domain
+                           : "ai.onnx", (long long)g->opsets[i].version);
 
     /* Control flow bodies would carry their original names into the bucket
      * and read outer values no subgraph file declares: refuse, clearly. */
@@ -231,9 +391,11 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
                 return px_fail(PX_ERR_UNSUPPORTED,
                                "node '%s' (%s) has a subgraph in attribute '%s': control flow is not supported yet",
                                g->nodes[i].name ? g->nodes[i].name : "?", g->nodes[i].op_type, g->nodes[i].attrs[a].name);
-    px_status st = px_shape_infer(g, NULL);
+    px_shape_report rep = {0};
+    px_status st = px_shape_infer(g, &rep);
     if (st) return st;
     if ((st = px_graph_sort(g))) return st;
+    report_model(g, &rep, &o);
 
     /* the owner's streams depend on the model too: buckets of two models
      * made with one secret and seed share no name and no sentinel */
@@ -243,7 +405,20 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     if ((st = px_owner_keys_derive(o.secret, o.seed, model_digest, &okeys))) return st;
     px_partition part;
     px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts, .seed = o.seed};
+    /* a small model at the default size would be one or two files (the
+     * whole model, weights included, in the clear among its sentinels): by
+     * default ask for as many subgraphs as the promise needs */
+    if (!o.subgraph_size && !o.n_parts) {
+        int want = o.k > 0 ? (int)ceil(6.0 / log10((double)o.k + 1.0)) : 3;
+        if (want < 3) want = 3;
+        if (g->n_nodes / 12 < want) po.n_parts = g->n_nodes < want ? g->n_nodes : want;
+    }
     if ((st = px_partition_graph(g, &po, &part))) {
+        px_owner_keys_wipe(&okeys);
+        return st;
+    }
+    if ((st = check_promise(part.n_parts, o.k, o.allow_weak))) {
+        px_partition_free(&part);
         px_owner_keys_wipe(&okeys);
         return st;
     }
@@ -260,8 +435,9 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     px_key_init(&key);
     int n_files = part.n_parts * (o.k + 1);
     char **names = NULL, **paths = NULL, **sorted = NULL;
-    char *tmpdir = NULL;
-    int made_dir = 0;
+    name_slot *by_name = NULL;
+    char *tmpdir = NULL, *stagedir = NULL, **stage = NULL;
+    int made_dir = 0, made_stage = 0;
     /* Names come from a stream keyed by the secret: with the public source
      * and a guessed seed, an attacker could otherwise replay the draw and
      * read off which names went to real files.  They depend on k too, so
@@ -269,29 +445,21 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     if ((st = make_names(n_files, px_owner_stream(&okeys, "names", (uint64_t)o.k, 0), &key.arena, &names))) goto out;
     paths = calloc((size_t)n_files + 1, sizeof *paths);
     sorted = calloc((size_t)n_files + 1, sizeof *sorted);
-    if (!paths || !sorted) {
+    by_name = calloc((size_t)n_files + 1, sizeof *by_name);
+    stage = calloc((size_t)n_files + 1, sizeof *stage);
+    if (!paths || !sorted || !by_name || !stage) {
         st = px_nomem();
         goto out;
     }
-    /* the bucket is built under a temporary name beside its target */
-    {
-        char *parent = px_path_dirname(bucket_dir);
-        const char *base = strrchr(bucket_dir, '/') ? strrchr(bucket_dir, '/') + 1 : bucket_dir;
-        size_t n = (parent ? strlen(parent) : 0) + strlen(base) + 32;
-        tmpdir = malloc(n);
-        if (!parent || !tmpdir) {
-            free(parent);
-            st = px_nomem();
-            goto out;
-        }
-        snprintf(tmpdir, n, "%s/.%s.tmpXXXXXX", parent, base);
-        free(parent);
-        if (!mkdtemp(tmpdir)) {
-            st = px_fail(PX_ERR_IO, "%s: cannot create: %s", bucket_dir, strerror(errno));
-            goto out;
-        }
-        made_dir = 1;
-    }
+    /* Files are generated into a staging folder, then copied into the
+     * bucket's temporary folder in name order: inode numbers, birth times
+     * (and their gaps, which would show how long each file took to make),
+     * directory order (tmpfs lists the newest first) and archive order then
+     * follow the random names, not which file is real. */
+    if ((st = make_temp_dir(bucket_dir, "stage", &stagedir))) goto out;
+    made_stage = 1;
+    if ((st = make_temp_dir(bucket_dir, "tmp", &tmpdir))) goto out;
+    made_dir = 1;
     key.k = o.k;
     key.ir_version = g->ir_version;
     key.n_opsets = g->n_opsets;
@@ -320,42 +488,54 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     px_anon_header hdr = {g->ir_version, g->opsets, g->n_opsets};
     px_save_opts save = {.all_value_info = 1};
     for (int p = 0; p < part.n_parts; p++) {
-        px_graph sub, anon;
-        px_part_io io;
-        if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
-        st = write_sentinels(&sub, &sopts, &hdr, &save, &okeys, p, o.k, names + part.n_parts + (size_t)p * o.k,
-                             paths + part.n_parts + (size_t)p * o.k, tmpdir, &key);
-        if (!st) st = px_anonymize(&sub, &hdr, &anon);
-        px_graph_free(&sub);
-        if (st) {
-            px_part_io_free(&io);
-            goto out;
-        }
         px_key_part *kp = &key.parts[p];
         kp->file = names[p];
-        kp->n_inputs = io.n_inputs;
-        kp->n_outputs = io.n_outputs;
-        kp->inputs = px_arena_array(&key.arena, (size_t)io.n_inputs + 1, sizeof *kp->inputs);
-        kp->outputs = px_arena_array(&key.arena, (size_t)io.n_outputs + 1, sizeof *kp->outputs);
-        if (!kp->inputs || !kp->outputs) st = px_nomem();
-        for (int i = 0; i < io.n_inputs && !st; i++) st = key_tensor(&key, g, io.inputs[i], &kp->inputs[i]);
-        for (int i = 0; i < io.n_outputs && !st; i++) st = key_tensor(&key, g, io.outputs[i], &kp->outputs[i]);
-        px_part_io_free(&io);
-        if (!st) {
-            paths[p] = px_path_join(tmpdir, names[p]);
-            st = paths[p] ? px_onnx_save(&anon, paths[p], &save) : px_nomem();
+        kp->n_sentinels = o.k;
+        kp->sentinels = (const char **)names + part.n_parts + (size_t)p * o.k;
+    }
+    for (int i = 0; i < n_files; i++) {
+        by_name[i].name = names[i];
+        by_name[i].idx = i;
+        if (!(paths[i] = px_path_join(tmpdir, names[i])) || !(stage[i] = px_path_join(stagedir, names[i]))) {
+            st = px_nomem();
+            goto out;
         }
-        px_graph_free(&anon);
+    }
+    qsort(by_name, (size_t)n_files, sizeof *by_name, cmp_slot);
+    for (int r = 0; r < n_files; r++) {
+        if ((st = px_cancel_check())) goto out;
+        int idx = by_name[r].idx;
+        int p = idx < part.n_parts ? idx : (idx - part.n_parts) / o.k;
+        px_graph sub;
+        px_part_io io;
+        if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
+        if (idx < part.n_parts) st = write_real(g, &sub, &io, &hdr, &save, &key, p, stage[idx]);
+        else st = write_sentinel(&sub, &sopts, &hdr, &save, &okeys, p, (idx - part.n_parts) % o.k, stage[idx]);
+        px_graph_free(&sub);
+        px_part_io_free(&io);
         if (st) goto out;
+        if (o.progress) o.progress(o.progress_ctx, "writing files", r + 1, n_files);
     }
     key.n_parts = part.n_parts;
-    if ((st = probe_parts(&key, paths, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed))) goto out;
-    for (int i = 0; i < n_files; i++) sorted[i] = names[i];
-    qsort(sorted, (size_t)n_files, sizeof *sorted, cmp_str);
+    if ((st = probe_parts(&key, stage, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed))) goto out;
+    if (stats->n_unprobed && !o.allow_unverified) {
+        st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
+                     "reassemble could not tell if the optimizer changed what they compute (the first error is above); "
+                     "give --allow-unverified to accept that", stats->n_unprobed, part.n_parts);
+        goto out;
+    }
+    for (int r = 0; r < n_files; r++) {
+        if ((st = px_cancel_check())) goto out;
+        if ((st = copy_new_file(stage[by_name[r].idx], paths[by_name[r].idx]))) goto out;
+    }
+    /* only now: freed inode numbers would otherwise be reused in role order */
+    remove_tree(stagedir, stage, n_files);
+    made_stage = 0;
+    for (int i = 0; i < n_files; i++) sorted[i] = (char *)by_name[i].name;
     key.files = (const char **)sorted;
     key.n_files = n_files;
     if ((st = write_manifest(tmpdir, sorted, n_files))) goto out;
-    flatten_times(tmpdir, paths, n_files);
+    flatten_times(tmpdir, paths, by_name, n_files);
     stats->n_files = n_files;
 
     /* key first (to its temporary), then the bucket into place, then the key */
@@ -390,11 +570,15 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         }
     }
 out:
+    if (made_stage) remove_tree(stagedir, stage, n_files);
     if (made_dir) remove_tree(tmpdir, paths, n_files);
-    if (paths)
-        for (int i = 0; i < n_files; i++) free(paths[i]);
+    for (int i = 0; paths && i < n_files; i++) free(paths[i]);
+    for (int i = 0; stage && i < n_files; i++) free(stage[i]);
     free(paths);
+    free(stage);
+    free(stagedir);
     free(sorted);
+    free(by_name);
     free(tmpdir);
     px_key_free(&key);
     px_partition_free(&part);
@@ -405,12 +589,15 @@ out:
 px_status px_obfuscate(const char *model_path, const char *bucket_dir, const char *key_path,
                        const px_obfuscate_opts *opts, px_obfuscate_stats *stats)
 {
+    struct stat ms, ks;
+    if (stat(model_path, &ms) == 0 && stat(key_path, &ks) == 0 && ms.st_dev == ks.st_dev && ms.st_ino == ks.st_ino)
+        return px_fail(PX_ERR_USAGE, "%s: the key path is the input model; pick another", key_path);
     px_graph g;
     px_graph_init(&g);
     px_status st = px_onnx_load(model_path, &g);
     if (!st) {
         st = px_obfuscate_graph(&g, bucket_dir, key_path, opts, stats);
-        if (st && st != PX_ERR_IO && st != PX_ERR_USAGE) px_fail_prefix(st, "%s", model_path);
+        if (st && st != PX_ERR_IO && st != PX_ERR_USAGE && st != PX_ERR_INTERRUPTED) px_fail_prefix(st, "%s", model_path);
     }
     px_graph_free(&g);
     return st;

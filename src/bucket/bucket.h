@@ -7,6 +7,9 @@
 #include "crypto/secret.h"
 #include "ir/graph.h"
 
+/* The newest ai.onnx opset whose rules proteus was written against. */
+#define PX_MAX_KNOWN_OPSET 23
+
 typedef struct px_obfuscate_opts {
     int k;              /* sentinels per real subgraph */
     int subgraph_size;  /* default 12 */
@@ -14,7 +17,17 @@ typedef struct px_obfuscate_opts {
     uint64_t seed;
     const char *sentinels; /* generator name; NULL = default */
     int no_probe;       /* skip the functional fingerprints (no Python needed) */
+    int allow_unverified; /* accept real parts that cannot be fingerprinted */
+    int allow_weak;     /* accept a promise under n >= 3 and (k+1)^n >= 10^6 */
+    int weightless;     /* accept a model without weight data */
+    int force;          /* replace an existing key file */
     const px_secret *secret; /* seals the key; required */
+    /* called after each step of a long stage (may be NULL) */
+    void (*progress)(void *ctx, const char *stage, int done, int total);
+    void *progress_ctx;
+    /* warnings the owner should see (stale temporaries, weak settings); may be NULL */
+    void (*warn)(void *ctx, const char *msg);
+    void *warn_ctx;
 } px_obfuscate_opts;
 
 typedef struct px_obfuscate_stats {

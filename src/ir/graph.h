@@ -150,6 +150,7 @@ typedef struct px_graph {
      * (protobuf merges repeated and nested fields on concatenation). */
     uint8_t *extra;
     size_t extra_len;
+    int n_functions;   /* model-local functions (ModelProto.functions, kept in extra) */
 
     /* Consumer index, built by px_graph_index(): the consumers of value v
      * are cons[cons_start[v] .. cons_start[v+1]) (node ids, a node may

@@ -132,8 +132,9 @@ static px_status walk_model(loader *L, const uint8_t *p, size_t len)
         } else if (f.number == 1 || f.number == 2 || f.number == 3 || f.number == 4 ||
                    f.number == 5 || f.number == 6 || f.number == 8 || f.number == 14) {
             if (gb_put(&L->model_known, f.start, f.total_len)) return px_nomem();
-        } else if (gb_put(&L->extra_model, f.start, f.total_len)) {
-            return px_nomem();
+        } else {
+            if (f.number == 25) L->g->n_functions++;
+            if (gb_put(&L->extra_model, f.start, f.total_len)) return px_nomem();
         }
     }
     if (r < 0) return parse_error(L, "truncated or malformed protobuf");
@@ -712,9 +713,12 @@ static px_status load_inits(loader *L)
         if (!st) st = tensor_from_proto(L, tp, 1, &t);
         if (!st && has_raw) {
             size_t need = px_dtype_nbytes(t->dtype, t->numel);
-            if (t->data || t->strings)
-                st = px_fail(PX_ERR_INVALID, "%s: tensor '%s' has both raw_data and another data field", L->what, name);
-            else if (t->dtype == PX_DT_STRING || need != raw_len)
+            /* raw_data takes precedence over the typed fields, as in ONNX
+             * Runtime (which itself writes tensors with both, one empty) */
+            free(t->data);
+            t->data = NULL;
+            t->nbytes = 0;
+            if (t->dtype == PX_DT_STRING || need != raw_len)
                 st = px_fail(PX_ERR_INVALID, "%s: tensor '%s' holds %zu bytes for %lld elements of %s", L->what,
                              name, raw_len, (long long)t->numel, px_dtype_name(t->dtype));
             else if (!(t->data = malloc(need ? need : 1)))
