@@ -14,6 +14,11 @@
 #include "tools/inspect.h"
 #include "util/json.h"
 #include "tools/rehydrate.h"
+#include "util/outpath.h"
+
+#ifndef PX_VERSION
+#error "PX_VERSION is not defined: the Makefile reads it from VERSION"
+#endif
 
 static const char *usage_text =
     "usage: proteus <command> [options]\n"
@@ -42,7 +47,8 @@ static const char *usage_text =
     "  --max-tensor-bytes N            bytes of one tensor (default 16G; K/M/G/T suffixes)\n"
     "  --max-total-bytes N             bytes of all tensors together (default 64G)\n"
     "\n"
-    "  proteus <command> --help        help for one command\n";
+    "  proteus <command> --help        help for one command\n"
+    "  proteus --version               the version\n";
 
 int cli_fail(void)
 {
@@ -245,18 +251,21 @@ static int cmd_partition(int argc, char **argv)
 static int cmd_roundtrip(int argc, char **argv)
 {
     const char *io[2] = {NULL, NULL};
-    int n = 0, bad = cli_want_help(argc, argv);
+    int n = 0, force = 0, bad = cli_want_help(argc, argv);
     for (int i = 0; i < argc && !bad; i++) {
         int lim = cli_parse_limit_opt("roundtrip", argc, argv, &i);
         if (lim == 2) return 2;
         if (lim) continue;
-        if (argv[i][0] == '-' || n == 2) bad = 1;
+        if (!strcmp(argv[i], "--force")) force = 1;
+        else if (argv[i][0] == '-' || n == 2) bad = 1;
         else io[n++] = argv[i];
     }
     if (bad || n != 2) {
-        printf("usage: proteus roundtrip IN OUT\nLoads IN into the graph IR and saves it to OUT.\n" CLI_LIMITS_HELP);
+        printf("usage: proteus roundtrip IN OUT [--force]\nLoads IN into the graph IR and saves it to OUT (an existing OUT\n"
+               "only with --force; never IN itself).\n" CLI_LIMITS_HELP);
         return cli_want_help(argc, argv) ? 0 : 2;
     }
+    if (px_output_check(io[1], io, 1, force, "the output")) return cli_fail();
     px_graph g;
     px_graph_init(&g);
     if (px_onnx_load(io[0], &g)) return cli_fail();
@@ -269,11 +278,13 @@ static int cmd_rehydrate(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     uint64_t seed = 0;
+    int force = 0;
     if (cli_want_help(argc, argv)) {
-        printf("usage: proteus rehydrate IN OUT [--seed N]\n"
+        printf("usage: proteus rehydrate IN OUT [--seed N] [--force]\n"
                "Fills every initializer that has no data (the corpus's weightless form) with\n"
                "seeded random values of its dtype and shape, so the model runs. Same seed,\n"
-               "same bytes. Models over 2 GiB get their tensors in OUT.data beside OUT.\n" CLI_LIMITS_HELP);
+               "same bytes. Models over 2 GiB get their tensors in OUT.data beside OUT.\n"
+               "An existing OUT is replaced only with --force, IN never.\n" CLI_LIMITS_HELP);
         return 0;
     }
     for (int i = 0; i < argc; i++) {
@@ -283,12 +294,14 @@ static int cmd_rehydrate(int argc, char **argv)
         if (!strcmp(argv[i], "--seed")) {
             if (i + 1 >= argc) return cli_usage(NULL, "rehydrate: --seed needs a value%s", "");
             if (cli_parse_u64(argv[++i], &seed)) return cli_usage(NULL, "rehydrate: bad seed '%s'", argv[i]);
-        } else if (argv[i][0] == '-') return cli_usage(NULL, "rehydrate: unknown option '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--force")) force = 1;
+        else if (argv[i][0] == '-') return cli_usage(NULL, "rehydrate: unknown option '%s'", argv[i]);
         else if (!in) in = argv[i];
         else if (!out) out = argv[i];
         else return cli_usage(NULL, "rehydrate: unexpected argument '%s'", argv[i]);
     }
     if (!in || !out) return cli_usage(NULL, "rehydrate: need IN and OUT%s", "");
+    if (px_output_check(out, &in, 1, force, "the output")) return cli_fail();
     px_graph g;
     px_graph_init(&g);
     if (px_onnx_load(in, &g)) return cli_fail();
@@ -300,6 +313,10 @@ static int cmd_rehydrate(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+        printf("proteus %s\n", PX_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
