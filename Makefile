@@ -40,6 +40,11 @@ $(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
+# The version lives in one place, VERSION (the Python package reads it too).
+PX_VERSION := $(shell cat $(CURDIR)/VERSION)
+$(BUILD)/obj/src/cli/main.o: VERSION
+$(BUILD)/obj/src/cli/main.o: CFLAGS_ALL += -DPX_VERSION=\"$(PX_VERSION)\"
+
 $(BUILD)/libproteus.a: $(LIB_O)
 	rm -f $@
 	ar rcs $@ $^
