@@ -16,7 +16,8 @@
  * runs with the shipped code: header parsing, the kind check, the cap check
  * (a cost above the caps is refused before any KDF, so it is cheap and is
  * fuzzed), the raw-secret path in full, and the passphrase path in full for
- * cheap costs. */
+ * cheap costs.  Every input is also checked as a new key's passphrase
+ * (px_passphrase_check). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pass.pass_len = strlen(pass.pass);
 
     (void)px_key_is_sealed(data, size);
+    /* the input as a new key's passphrase: the strength rule decodes UTF-8
+     * (malformed sequences, NULs) and must only ever say yes or no */
+    if (size <= 4096) {
+        px_secret typed;
+        memset(&typed, 0, sizeof typed);
+        typed.kind = PX_SECRET_PASSPHRASE;
+        typed.pass = (char *)(size ? (const char *)data : "");
+        typed.pass_len = size;
+        px_status st = px_passphrase_check(&typed, "fuzz");
+        if (st != PX_OK && st != PX_ERR_SECURITY && st != PX_ERR_NOMEM) abort();
+        if (size < PX_PASS_MIN_CHARS && st == PX_OK) abort();
+    }
     open_and_reseal(&raw, data, size);
     if (!kdf_too_slow(data, size)) open_and_reseal(&pass, data, size);
     return 0;
