@@ -326,6 +326,12 @@ static void report_model(const px_graph *g, const px_shape_report *rep, const px
                  rep->n_unsupported == 1 ? "" : "s", rep->first_unsupported ? rep->first_unsupported : "?");
         o->warn(o->warn_ctx, msg);
     }
+    if (rep->n_declared_conflicts) {
+        snprintf(msg, sizeof msg, "%d graph output%s declared with a shape that contradicts inference (first: '%s'): "
+                 "the inferred shape is used", rep->n_declared_conflicts, rep->n_declared_conflicts == 1 ? "" : "s",
+                 rep->first_declared_conflict);
+        o->warn(o->warn_ctx, msg);
+    }
     for (int i = 0; i < g->n_opsets; i++) {
         const char *d = g->opsets[i].domain;
         if ((!d[0] || !strcmp(d, "ai.onnx")) && g->opsets[i].version > PX_MAX_KNOWN_OPSET) {

@@ -476,10 +476,9 @@ static px_status set_value_type(loader *L, int vid, const Onnx__TypeProto *tp)
             dims[i].v = -1;
             dims[i].sym = NULL;
             if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
-                if (d->dim_value < 0)
-                    return px_fail(PX_ERR_INVALID, "%s: value '%s' has a negative dimension", L->what,
-                                   g->values[vid].name);
-                dims[i].v = d->dim_value;
+                /* exporters (paddle2onnx) write -1 for a dynamic dim; ONNX
+                 * Runtime reads any negative declared dim as unknown */
+                if (d->dim_value >= 0) dims[i].v = d->dim_value;
             } else if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param &&
                        *d->dim_param) {
                 if (!(dims[i].sym = px_arena_strdup(&g->arena, d->dim_param))) return px_nomem();

@@ -124,7 +124,8 @@ typedef struct declared {
 
 /* Merges the declared type of graph output v into what was inferred:
  * known values win, then declared symbols (onnx prefers the declaration). */
-static px_status merge_declared(px_graph *g, const px_node *n, px_value *v, const declared *d)
+static px_status merge_declared(px_graph *g, const px_node *n, px_value *v, const declared *d,
+                                px_shape_report *report)
 {
     if (d->dtype != PX_DT_UNDEFINED) {
         if (v->dtype == PX_DT_UNDEFINED) v->dtype = d->dtype;
@@ -134,17 +135,24 @@ static px_status merge_declared(px_graph *g, const px_node *n, px_value *v, cons
     }
     if (d->shape.rank < 0) return PX_OK;
     if (v->shape.rank < 0) return px_shape_set(g, &v->shape, d->shape.rank, d->shape.dims);
-    if (v->shape.rank != d->shape.rank)
-        return px_fail(PX_ERR_SHAPE, "node '%s' (%s): output '%s' is declared with rank %d but inferred rank %d",
-                       n->name, n->op_type, v->name, d->shape.rank, v->shape.rank);
-    for (int i = 0; i < v->shape.rank; i++) {
-        px_dim m = d->shape.dims[i];
-        if (!px_merge_dim(&m, v->shape.dims[i]))
-            return px_fail(PX_ERR_SHAPE,
-                           "node '%s' (%s): output '%s' dim %d is declared %lld but inferred %lld", n->name,
-                           n->op_type, v->name, i, (long long)d->shape.dims[i].v, (long long)v->shape.dims[i].v);
-        v->shape.dims[i] = m;
+    /* A declared shape that contradicts inference is replaced by the
+     * inferred one (ONNX Runtime warns and runs such models); the caller
+     * reports it. */
+    int conflict = v->shape.rank != d->shape.rank;
+    px_dim merged[PX_MAX_RANK];
+    for (int i = 0; !conflict && i < v->shape.rank; i++) {
+        merged[i] = d->shape.dims[i];
+        conflict = !px_merge_dim(&merged[i], v->shape.dims[i]);
     }
+    if (conflict) {
+        if (report) {
+            if (!report->n_declared_conflicts) report->first_declared_conflict = v->name;
+            report->n_declared_conflicts++;
+        }
+        return PX_OK;
+    }
+    (void)n;
+    for (int i = 0; i < v->shape.rank; i++) v->shape.dims[i] = merged[i];
     return PX_OK;
 }
 
@@ -170,6 +178,8 @@ px_status px_shape_infer(px_graph *g, px_shape_report *report)
     if (report) {
         report->n_unsupported = 0;
         report->first_unsupported = NULL;
+        report->n_declared_conflicts = 0;
+        report->first_declared_conflict = NULL;
     }
     px_status st = px_graph_index(g);
     if (st) return st;
@@ -223,7 +233,7 @@ px_status px_shape_infer(px_graph *g, px_shape_report *report)
         }
         for (int o = 0; !st && o < n->n_outputs; o++) {
             int v = n->outputs[o];
-            if (v >= 0 && (g->values[v].flags & PX_VAL_OUTPUT)) st = merge_declared(g, n, &g->values[v], &decl[v]);
+            if (v >= 0 && (g->values[v].flags & PX_VAL_OUTPUT)) st = merge_declared(g, n, &g->values[v], &decl[v], report);
         }
         if (!st) st = materialize(g, &state, n);
     }

@@ -12,6 +12,8 @@
 typedef struct px_shape_report {
     int n_unsupported;          /* nodes whose op has no inference rule */
     const char *first_unsupported; /* op_type of the first such node */
+    int n_declared_conflicts;   /* graph outputs whose declared shape contradicts inference (inferred kept) */
+    const char *first_declared_conflict; /* the first such output's name */
 } px_shape_report;
 
 /* Infers every node output.  Declared shapes of graph inputs and
