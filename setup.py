@@ -10,6 +10,7 @@ import subprocess
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from setuptools.dist import Distribution
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,8 +24,11 @@ class BuildPyWithC(build_py):
         jobs = os.environ.get("PROTEUS_MAKE_JOBS", "2")
         exe = os.path.join(C_BUILD, "proteus")
         # -O2 without -g: no debug info (and so no build path) in the shipped binary
-        subprocess.run(["make", "-C", HERE, f"BUILD={C_BUILD}", "OPT=-O2", f"-j{jobs}", exe,
-                        os.path.join(C_BUILD, "libproteus.a")], check=True)
+        make = ["make", "-C", HERE, f"BUILD={C_BUILD}", "OPT=-O2"]
+        # the generated protobuf-c sources first, alone: in a fresh build folder
+        # make -j would run their two-target rule twice at once
+        subprocess.run([*make, os.path.join(C_BUILD, "gen", "onnx.pb-c.h")], check=True)
+        subprocess.run([*make, f"-j{jobs}", exe, os.path.join(C_BUILD, "libproteus.a")], check=True)
         pkg = os.path.join(self.build_lib, "proteus")
         os.makedirs(os.path.join(pkg, "_bin"), exist_ok=True)
         shutil.copy2(os.path.join(HERE, exe), os.path.join(pkg, "_bin", "proteus"))
@@ -32,6 +36,20 @@ class BuildPyWithC(build_py):
         shutil.rmtree(py, ignore_errors=True)
         shutil.copytree(os.path.join(HERE, "python", "proteus_py"), py,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+class SdistWithC(sdist):
+    """The source distribution carries what make needs to build the tool."""
+
+    def make_distribution(self):
+        keep = ("Makefile", "VERSION", "README.md", "pyproject.toml", "setup.py")
+        self.filelist.extend(f for f in keep if os.path.exists(os.path.join(HERE, f)))
+        for top in ("src", os.path.join("python", "proteus_py")):
+            for d, dirs, files in os.walk(os.path.join(HERE, top)):
+                dirs[:] = [x for x in dirs if x != "__pycache__"]
+                rel = os.path.relpath(d, HERE)
+                self.filelist.extend(os.path.join(rel, f) for f in files if not f.endswith(".pyc"))
+        super().make_distribution()
 
 
 class BinaryDistribution(Distribution):
@@ -43,7 +61,7 @@ class BinaryDistribution(Distribution):
 
 os.makedirs(os.path.join(HERE, PIP_BUILD), exist_ok=True)
 setup(
-    cmdclass={"build_py": BuildPyWithC},
+    cmdclass={"build_py": BuildPyWithC, "sdist": SdistWithC},
     distclass=BinaryDistribution,
     options={"build": {"build_base": PIP_BUILD}, "egg_info": {"egg_base": PIP_BUILD}},
 )
