@@ -146,7 +146,9 @@ def _run(cmd, args, secret_env=None, ok_codes=(0,)):
     r = subprocess.run([binary(), cmd, *map(str, args)], env=env, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True)
     if r.returncode not in ok_codes:
-        raise ProteusError(_message(r.stderr, cmd, r.returncode), r.returncode, r.stderr)
+        e = ProteusError(_message(r.stderr, cmd, r.returncode), r.returncode, r.stderr)
+        e.details = _json_of(r.stdout) or {}  # e.g. optimize's failures, when it printed its --json summary
+        raise e
     return r
 
 
@@ -297,9 +299,12 @@ def optimize(bucket, out, driver="ort:all", jobs=2, *, shard=None, extra_args=()
     j = _json_of(r.stdout)
     if j is not None:
         res.raw = j
-        f = _pick(j, "files", "n_ok", "ok", "optimized")
+        f = _pick(j, "files_ok", "n_ok", "files")
         res.files = f if isinstance(f, int) and not isinstance(f, bool) else (len(f) if isinstance(f, list) else None)
         res.seconds = _pick(j, "seconds", "time_s", "elapsed_s")
+        w = _pick(j, "warnings")
+        if isinstance(w, list) and not res.warnings:
+            res.warnings = [str(x) for x in w]
     else:
         res.files = _num(r"optimize: (\d+) files", r.stdout)
         res.seconds = _num(r"\(([\d.]+) s\)", r.stdout, float)

@@ -13,13 +13,15 @@ _PKG = os.path.dirname(os.path.abspath(__file__))
 class ProteusError(Exception):
     """A proteus command failed.  str() is the CLI's one-line message
     (`proteus: FILE: problem`); .returncode is its exit status (1 for a
-    failure, 2 for a usage error), .stderr everything it wrote there."""
+    failure, 2 for a usage error), .stderr everything it wrote there,
+    .details the JSON summary it printed, if any (optimize lists its failures)."""
 
     def __init__(self, message, returncode=1, stderr=""):
         super().__init__(message)
         self.message = message
         self.returncode = returncode
         self.stderr = stderr
+        self.details = {}
 
 
 def binary():
