@@ -32,6 +32,7 @@ static const char *usage_text =
     "commands (the owner's checks):\n"
     "  audit BUCKET --key KEY [--json] [--out DIR]   attack the bucket, report what is left hidden\n"
     "  key show KEY [--json]           which files are real, in model order, and their sentinels\n"
+    "  key passwd KEY                  re-seal the key under a new passphrase or secret\n"
     "\n"
     "commands (models):\n"
     "  inspect MODEL [--json]          nodes, op histogram, inputs/outputs, params, FLOPs\n"
