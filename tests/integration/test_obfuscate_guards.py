@@ -234,3 +234,28 @@ def test_wide_node_is_fast(tmp_path):
     t0 = time.time()
     proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "-k", 0, "--allow-weak", "--no-probe")
     assert time.time() - t0 < 20  # was 80 s
+
+
+def test_unverifiable_parts_refused(tmp_path):
+    """A real subgraph that cannot run in ONNX Runtime on sample inputs (here
+    an op of a custom domain with no kernel) cannot be fingerprinted:
+    obfuscate refuses unless --allow-unverified (it used to warn among
+    ONNX Runtime's logs)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), f"w{i}") for i in range(3)]
+    nodes, prev = [], "x"
+    for i in range(3):
+        nodes += [helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]), helper.make_node("Relu", [f"m{i}"], [f"r{i}"])]
+        prev = f"r{i}"
+    nodes.append(helper.make_node("Frob", [prev], ["y"], domain="com.example"))
+    p = _model(tmp_path, "custom.onnx", nodes, [_vi("x", (1, 8))], [_vi("y", (1, 8))], inits=inits,
+               opsets=(("", 17), ("com.example", 1)))
+    r = proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "-k", 2, "--allow-weak", "-n", 3,
+                check=False)
+    assert r.returncode == 1, r.stderr
+    assert "could not be fingerprinted" in r.stderr and "--allow-unverified" in r.stderr
+    assert "Traceback" not in r.stderr
+    nothing_but(tmp_path, "custom.onnx")
+    proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "-k", 2, "--allow-weak", "-n", 3,
+            "--allow-unverified")
+    assert (tmp_path / "k").exists()
