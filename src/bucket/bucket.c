@@ -410,7 +410,10 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     px_graph_digest(g, model_digest);
     if ((st = px_owner_keys_derive(o.secret, o.seed, model_digest, &okeys))) return st;
     px_partition part;
-    px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts, .seed = o.seed};
+    /* the cut is drawn from the owner's stream too: two owners (or two
+     * secrets) obfuscating one model do not send byte-identical real files */
+    px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts,
+                            .seed = px_owner_stream(&okeys, "partition", 0, 0)};
     /* a small model at the default size would be one or two files (the
      * whole model, weights included, in the clear among its sentinels): by
      * default ask for as many subgraphs as the promise needs */

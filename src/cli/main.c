@@ -37,7 +37,7 @@ static const char *usage_text =
     "commands (models):\n"
     "  inspect MODEL [--json]          nodes, op histogram, inputs/outputs, params, FLOPs\n"
     "  shapes MODEL                    every value's inferred dtype and shape, as JSON\n"
-    "  partition MODEL [--subgraph-size S | -n N] [--seed N]   the partition obfuscate uses, as JSON\n"
+    "  partition MODEL [--subgraph-size S | -n N] [--seed N]   a partition as obfuscate cuts, as JSON\n"
     "  rehydrate IN OUT [--seed N]     fill weightless initializers with seeded random values\n"
     "  roundtrip IN OUT                load and save again (tests the ONNX reader/writer)\n"
     "\n"
@@ -191,7 +191,8 @@ static int cmd_partition(int argc, char **argv)
 {
     if (cli_want_help(argc, argv)) {
         printf("usage: proteus partition MODEL [--subgraph-size S | -n N] [--seed N]\n"
-               "Prints the partition obfuscate would use, as JSON: {\"parts\", \"cut_edges\",\n"
+               "Prints a partition as obfuscate makes it, for partition seed N (obfuscate draws its\n"
+               "own seed from the owner's secret), as JSON: {\"parts\", \"cut_edges\",\n"
                "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n" CLI_LIMITS_HELP);
         return 0;
     }
