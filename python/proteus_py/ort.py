@@ -1,5 +1,15 @@
-"""Running models in ONNX Runtime the way proteus compares them."""
+"""Running models in ONNX Runtime the way proteus compares them.
+
+ONNX Runtime's own log never reaches the terminal: the default logger is
+set to errors only, and sessions to fatal only (at "error", a failed run
+is also logged, in colour, before it is raised as the exception that
+proteus turns into its one-line message)."""
 import onnxruntime as ort
+
+# errors only for the default logger; sessions: fatal only (see above)
+LOG_SEVERITY_DEFAULT = 3
+LOG_SEVERITY_SESSION = 4
+ort.set_default_logger_severity(LOG_SEVERITY_DEFAULT)
 
 
 def session(path, level="disabled", threads=2, optimized_path=None):
@@ -12,7 +22,7 @@ def session(path, level="disabled", threads=2, optimized_path=None):
     }[level]
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.log_severity_level = 3
+    so.log_severity_level = LOG_SEVERITY_SESSION
     if optimized_path:
         so.optimized_model_filepath = optimized_path
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

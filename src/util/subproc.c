@@ -158,3 +158,64 @@ px_status px_python_run(const char *python, const char *module, char *const *arg
     if (*exit_code == 127) return px_fail(PX_ERR_IO, "cannot run %s -m %s", exe, module);
     return PX_OK;
 }
+
+px_status px_spawn(char *const *argv, const int fds[3], void (*setup)(void), pid_t *pid)
+{
+    *pid = -1;
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC)) return px_fail(PX_ERR_IO, "pipe: %s", strerror(errno));
+    pid_t p = fork();
+    if (p == 0) {
+        int in = fds && fds[0] >= 0 ? fds[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in >= 0 && in != 0) dup2(in, 0);
+        for (int k = 1; k <= 2; k++)
+            if (fds && fds[k] >= 0 && fds[k] != k) dup2(fds[k], k);
+        signal(SIGPIPE, SIG_DFL);
+        if (setup) setup();
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w = write(ep[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(ep[1]);
+    if (p < 0) {
+        close(ep[0]);
+        return px_fail(PX_ERR_IO, "fork: %s", strerror(errno));
+    }
+    int e = 0;
+    ssize_t r;
+    while ((r = read(ep[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(ep[0]);
+    if (r == (ssize_t)sizeof e) {
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+        return px_fail(PX_ERR_IO, "cannot run '%s': %s", argv[0], strerror(e));
+    }
+    *pid = p;
+    return PX_OK;
+}
+
+void px_last_line(int fd, char *dst, size_t cap)
+{
+    if (!cap) return;
+    dst[0] = '\0';
+    char buf[4096];
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end <= 0) return;
+    off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+    ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+    if (n <= 0) return;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+    ssize_t b = n;
+    while (b > 0 && buf[b - 1] != '\n') b--;
+    size_t len = (size_t)(n - b);
+    if (len > cap - 1) {
+        b = n - (ssize_t)(cap - 1);
+        len = cap - 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[b + (ssize_t)i];
+        dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    dst[len] = '\0';
+}
