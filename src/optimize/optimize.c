@@ -492,6 +492,13 @@ static px_status check_template(const char *tpl, char ***words, int *n)
 {
     px_status st = px_template_split(tpl, words, n);
     if (st) return st;
+    if (*n == 1 && strpbrk((*words)[0], " \t\n")) {
+        px_template_free(*words, *n);
+        *words = NULL;
+        *n = 0;
+        return px_fail(PX_ERR_USAGE, "cmd: the whole template is quoted as one word; quote each word on its own "
+                                     "(e.g. cmd:cp \"{in}\" \"{out}\")");
+    }
     int has_in = 0, has_out = 0;
     for (int i = 0; i < *n; i++) {
         has_in |= strstr((*words)[i], "{in}") != NULL;

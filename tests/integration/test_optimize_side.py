@@ -190,7 +190,8 @@ def test_help_shows_templates_that_work(tmp_path):
 @pytest.mark.parametrize("tpl,frag", [("cmd:cp \"{in} {out}", "unterminated double quote"),
                                       ("cmd:cp '{in} {out}", "unterminated single quote"),
                                       ("cmd:cp {in}", "{in} and {out}"), ("cmd:", "empty"),
-                                      ("cmd:cp {in} {out}\\", "backslash")])
+                                      ("cmd:cp {in} {out}\\", "backslash"),
+                                      ('cmd:"cp {in} {out}"', "quoted as one word")])
 def test_bad_templates_are_usage_errors(tmp_path, tpl, frag):
     b = tmp_path / "b"
     _bucket(b, n=1)
