@@ -13,6 +13,9 @@
  *            MatMul scale (MatMul->Mul/Div by a scalar), MatMul+Transpose,
  *            HardSigmoid->Mul (HardSwish), Sigmoid->Mul (SiLU/QuickGelu).
  *  all:      NCHWc: Conv chains with Add (sum) and Relu.
+ *  QDQ:      DequantizeLinear -> op -> QuantizeLinear becomes the quantized
+ *            op (QLinearConv, QLinearMatMul, QLinearAdd, ...) at basic and
+ *            above: "*" stands for any op.
  * Constants (and anything computed from constants only) are not listed:
  * the partitioner replicates them into each subgraph that reads them. */
 #define ACT "Relu|Clip|LeakyRelu|Sigmoid|HardSigmoid|HardSwish|Tanh|Elu|Selu|Softplus"
@@ -46,11 +49,14 @@ const px_fusion_pattern px_fusion_patterns[] = {
     {"shape-gather", 0, {"Shape", "Gather|Slice", "Unsqueeze|Squeeze|Cast", NULL}},
     {"hardswish", 0, {"HardSigmoid", "Mul", NULL}},
     {"silu", 0, {"Sigmoid", "Mul", NULL}},
+    {"qdq-op", 0, {"DequantizeLinear", "*", "QuantizeLinear", NULL}},
+    {"dq-op", 2, {"DequantizeLinear", "Conv|MatMul|Gemm|ConvTranspose", NULL}},
 };
 const int px_fusion_pattern_count = (int)(sizeof px_fusion_patterns / sizeof px_fusion_patterns[0]);
 
 static int op_matches(const char *alts, const px_node *n)
 {
+    if (!strcmp(alts, "*")) return 1;
     if (n->domain[0]) return 0;
     size_t len = strlen(n->op_type);
     for (const char *p = alts; *p;) {

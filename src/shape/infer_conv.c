@@ -106,13 +106,17 @@ static px_status window_out(px_ictx *c, const window *w, const px_shape *x, int 
     return PX_OK;
 }
 
-/* Conv, ConvInteger (int32 output). */
+/* Conv, ConvInteger (int32 output), QLinearConv (x, x_scale, x_zp, w,
+ * w_scale, w_zp, y_scale, y_zp[, B]: the weight is input 3, the output has
+ * y_zp's type). */
 static px_status r_conv(px_ictx *c)
 {
-    px_status st = px_need_inputs(c, 2);
+    int qlinear = !strcmp(c->n->op_type, "QLinearConv");
+    int wi = qlinear ? 3 : 1;
+    px_status st = px_need_inputs(c, qlinear ? 8 : 2);
     if (st) return st;
-    px_dtype dt = !strcmp(c->n->op_type, "ConvInteger") ? PX_DT_INT32 : px_in_dtype(c, 0);
-    const px_shape *x = px_in_shape(c, 0), *wt = px_in_shape(c, 1);
+    px_dtype dt = !strcmp(c->n->op_type, "ConvInteger") ? PX_DT_INT32 : qlinear ? px_in_dtype(c, 7) : px_in_dtype(c, 0);
+    const px_shape *x = px_in_shape(c, 0), *wt = px_in_shape(c, wi);
     int64_t group = px_attr_int(c->n, "group", 1);
     if (group <= 0) return px_node_fail(c, "group must be positive, got %lld", (long long)group);
     if (x->rank >= 0 && x->rank < 3) return px_node_fail(c, "input rank %d is below 3 (N, C, spatial...)", x->rank);
@@ -370,6 +374,7 @@ static px_status r_ms_skip_layernorm(px_ictx *c)
 const px_rule px_rules_conv[] = {
     {"", "Conv", 1, 0, r_conv},
     {"", "ConvInteger", 10, 0, r_conv},
+    {"", "QLinearConv", 10, 0, r_conv},
     {"", "ConvTranspose", 1, 0, r_conv_transpose},
     {"", "MaxPool", 1, 0, r_pool},
     {"", "AveragePool", 1, 0, r_pool},

@@ -98,6 +98,62 @@ static void test_partition_convex_balanced_deterministic(void)
     px_graph_free(&g);
 }
 
+/* QDQ models: DequantizeLinear -> op -> QuantizeLinear becomes one
+ * quantized op in ONNX Runtime; the partitioner never cuts inside it. */
+static void test_partition_keeps_qdq_groups(void)
+{
+    px_graph g;
+    px_graph_init(&g);
+    g.ir_version = 8;
+    px_graph_set_opset(&g, "", 17);
+    px_graph_add_input(&g, value(&g, "x"));
+    int64_t one = 1;
+    px_tensor *sc = px_tensor_new(PX_DT_FLOAT, 0, &one);
+    px_tensor_alloc_data(sc);
+    px_graph_add_init(&g, px_graph_value(&g, "s"), sc);
+    char prev[16] = "x";
+    for (int i = 0; i < 30; i++) {
+        char nm[16], q[16], dq[16], w[16], dw[16], mm[16];
+        snprintf(q, sizeof q, "q%d", i);
+        snprintf(dq, sizeof dq, "dq%d", i);
+        snprintf(w, sizeof w, "w%d", i);
+        snprintf(dw, sizeof dw, "dw%d", i);
+        snprintf(mm, sizeof mm, "mm%d", i);
+        int64_t d[2] = {8, 8};
+        px_tensor *t = px_tensor_new(PX_DT_FLOAT, 2, d);
+        px_tensor_alloc_data(t);
+        px_graph_add_init(&g, px_graph_value(&g, w), t);
+        snprintf(nm, sizeof nm, "Q%d", i);
+        node(&g, "QuantizeLinear", nm, prev, "s", q);
+        snprintf(nm, sizeof nm, "DQ%d", i);
+        node(&g, "DequantizeLinear", nm, q, "s", dq);
+        snprintf(nm, sizeof nm, "DQW%d", i);
+        node(&g, "DequantizeLinear", nm, w, "s", dw);
+        snprintf(nm, sizeof nm, "MM%d", i);
+        node(&g, "MatMul", nm, dq, dw, mm);
+        snprintf(prev, sizeof prev, "%s", mm);
+    }
+    char nm[16] = "Qlast";
+    node(&g, "QuantizeLinear", nm, prev, "s", "qlast");
+    px_graph_add_output(&g, px_graph_find(&g, "qlast"));
+    for (int seed = 1; seed <= 4; seed++) {
+        px_partition p;
+        px_partition_opts o = {.subgraph_size = 5, .seed = (uint64_t)seed};
+        CHECK_EQ_INT(px_partition_graph(&g, &o, &p), PX_OK);
+        CHECK(p.n_parts >= 4);
+        for (int i = 0; i < g.n_nodes; i++) {
+            if (strcmp(g.nodes[i].op_type, "MatMul")) continue;
+            int dqn = g.values[g.nodes[i].inputs[0]].producer;
+            int v = g.nodes[i].outputs[0];
+            int qn = g.cons[g.cons_start[v]];
+            CHECK_EQ_INT(p.part_of[dqn], p.part_of[i]);
+            CHECK_EQ_INT(p.part_of[qn], p.part_of[i]);
+        }
+        px_partition_free(&p);
+    }
+    px_graph_free(&g);
+}
+
 static void test_partition_keeps_fusions_and_replicates_constants(void)
 {
     px_graph g;
@@ -354,6 +410,7 @@ int main(void)
 {
     RUN(test_partition_convex_balanced_deterministic);
     RUN(test_partition_keeps_fusions_and_replicates_constants);
+    RUN(test_partition_keeps_qdq_groups);
     RUN(test_seam_rules);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
