@@ -27,7 +27,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 all: $(BUILD)/proteus $(BUILD)/libproteus.a
 
 # protoc-c output is generated here from the system's onnx.proto, never committed.
-$(GEN_C) $(GEN_H): $(ONNX_PROTO)
+$(GEN_C) $(GEN_H) &: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
 	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
 	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
