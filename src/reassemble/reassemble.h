@@ -22,11 +22,18 @@ typedef struct px_reassemble_stats {
 } px_reassemble_stats;
 
 /* Stitches the real subgraphs named in the key, read from dir, into one
- * model written atomically to out_path.  Every file's interface (count,
- * order, dtypes, shapes of inputs and outputs) is checked against what was
- * sent, and each file that was fingerprinted at obfuscation is run on the
- * same seeded inputs and must compute what was sent (within probe_tol); a
- * missing, changed or swapped file is refused, naming it. */
+ * model written atomically to out_path (nothing is written on a refusal).
+ * Each returned file must be a regular file inside dir (a FIFO, device,
+ * socket or symbolic link leading out is refused before it is opened), no
+ * bigger than its size as sent allows (4 x bytes + 16 MiB, 16 x nodes +
+ * 1000; keys without these sizes: the load limits only), with the interface
+ * (count, order, dtypes, shapes of inputs and outputs) and the opset imports
+ * that were sent (new domains allowed).  Each file fingerprinted at
+ * obfuscation is run on the same secret inputs and must compute what was
+ * sent (non-finite elements at the same places, values within the dtype's
+ * tolerance or probe_tol); a file without a fingerprint is refused unless
+ * allow_unverified.  Every refusal names the file.  After stitching, inverse
+ * pairs at the seams, unused initializers and unused opset domains go. */
 px_status px_reassemble(const char *dir, const char *key_path, const char *out_path,
                         const px_reassemble_opts *opts, px_reassemble_stats *stats);
 
