@@ -684,6 +684,9 @@ px_status px_optimize(const char *bucket, const char *out_dir, const px_optimize
     int n;
     st = px_manifest_read(bucket, &files, &n);
     if (st) return st;
+    /* by name: neither the shards nor the order outputs are written in
+     * depend on the order the manifest lists the files */
+    qsort(files, (size_t)n, sizeof *files, cmp_str);
     char **in = calloc((size_t)n + 1, sizeof *in), **out = calloc((size_t)n + 1, sizeof *out);
     char **names = calloc((size_t)n + 1, sizeof *names);
     int m = 0;

@@ -7,7 +7,7 @@
 typedef struct px_optimize_opts {
     const char *driver;   /* ort:basic|ort:extended|ort:all|onnxoptimizer|onnxsim|copy|cmd:TEMPLATE */
     int jobs;             /* parallel workers (default 2) */
-    int shard, shards;    /* optimize only files with index % shards == shard */
+    int shard, shards;    /* optimize only files with index % shards == shard (files sorted by name) */
     int progress;         /* draw a progress bar on stderr */
     int max_failures;     /* stop starting files after this many failed (0: never; the CLI's default is 3) */
 } px_optimize_opts;
@@ -34,8 +34,12 @@ px_status px_optimize_check_driver(const char *driver);
  * are split into words (single and double quotes, backslash) and run
  * without a shell, {in} and {out} replaced inside each word.  Each output
  * is written under a temporary name and renamed, so out_dir never holds a
- * partial file.  Files the optimizer fails on are listed in r (not
- * copied); the call then returns PX_ERR_MISMATCH. */
+ * partial file.  Files are taken (and sharded: index % shards == shard) in
+ * name order, whatever order the manifest lists them in.  Files the
+ * optimizer fails on are listed in r (not copied); the call then returns
+ * PX_ERR_MISMATCH (PX_ERR_INTERRUPTED after SIGINT, SIGTERM or SIGHUP when
+ * the caller installed px_cancel_install: running files are stopped and
+ * their temporaries removed). */
 px_status px_optimize(const char *bucket, const char *out_dir, const px_optimize_opts *opts,
                       px_optimize_result *r);
 void px_optimize_result_free(px_optimize_result *r);
