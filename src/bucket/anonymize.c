@@ -1,4 +1,5 @@
 #include "bucket/anonymize.h"
+#include "ir/body.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,29 @@ static px_status copy_type(const px_graph *g, int src, px_graph *out, int dst, p
     return px_shape_set(out, &out->values[dst].shape, s->shape.rank, dims);
 }
 
+/* Control-flow bodies of node nid (already copied into out): every name
+ * inside them becomes positional ("bv3", "bn4", "bg5": no clash with the
+ * outer i/o/w/t names), doc strings go, and their reads of enclosing values
+ * follow those values' new names. */
+static px_status anonymize_bodies(px_graph *out, int nid, int *counter)
+{
+    px_node *nd = &out->nodes[nid];
+    int e = nd->n_inputs - nd->n_implicit;
+    const char **to = px_arena_array(&out->arena, (size_t)nd->n_implicit + 1, sizeof *to);
+    if (!to) return px_nomem();
+    for (int k = 0; k < nd->n_implicit; k++) to[k] = out->values[nd->inputs[e + k]].name;
+    px_body_rename r = {.n = nd->n_implicit, .from = nd->implicit_names, .to = to, .anonymize = 1, .prefix = "b",
+                        .counter = counter};
+    for (int a = 0; a < nd->n_attrs; a++) {
+        px_attr *at = &nd->attrs[a];
+        if ((at->type != PX_ATTR_GRAPH && at->type != PX_ATTR_GRAPHS) || !at->raw) continue;
+        px_status st = px_body_rewrite(at->raw, at->raw_len, &r, &out->arena, &at->raw, &at->raw_len);
+        if (st) return st;
+    }
+    nd->implicit_names = to;
+    return PX_OK;
+}
+
 px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *out)
 {
     px_graph_init(out);
@@ -234,7 +258,7 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
     }
     for (int i = 0; i < in->n_outputs; i++)
         if (vmap[in->outputs[i]] < 0) NEWVAL("o%d", i, in->outputs[i]);
-    int nw = 0, nt = 0;
+    int nw = 0, nt = 0, body_counter = 0;
     for (int k = 0; k < n; k++) {
         const px_node *nd = &in->nodes[order[k]];
         for (int j = 0; j < nd->n_inputs; j++) {
@@ -268,6 +292,7 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
                 free(out->nodes[nid].attrs[a].t->name);
                 out->nodes[nid].attrs[a].t->name = NULL;
             }
+        if ((st = anonymize_bodies(out, nid, &body_counter))) goto out;
     }
     for (int i = 0; i < in->n_outputs; i++)
         if ((st = px_graph_add_output(out, vmap[in->outputs[i]]))) goto out;

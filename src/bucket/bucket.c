@@ -389,14 +389,6 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
             return px_fail(PX_ERR_INVALID, "opset import '%s' has version %lld", g->opsets[i].domain[0] ? g->opsets[i].domain
                            : "ai.onnx", (long long)g->opsets[i].version);
 
-    /* Control flow bodies would carry their original names into the bucket
-     * and read outer values no subgraph file declares: refuse, clearly. */
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int a = 0; a < g->nodes[i].n_attrs; a++)
-            if (g->nodes[i].attrs[a].type == PX_ATTR_GRAPH || g->nodes[i].attrs[a].type == PX_ATTR_GRAPHS)
-                return px_fail(PX_ERR_UNSUPPORTED,
-                               "node '%s' (%s) has a subgraph in attribute '%s': control flow is not supported yet",
-                               g->nodes[i].name ? g->nodes[i].name : "?", g->nodes[i].op_type, g->nodes[i].attrs[a].name);
     px_shape_report rep = {0};
     px_status st = px_shape_infer(g, &rep);
     if (st) return st;

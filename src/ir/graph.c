@@ -139,6 +139,18 @@ px_status px_node_set_inputs(px_graph *g, int node, const int *vals, int n)
     return PX_OK;
 }
 
+px_status px_node_set_implicit(px_graph *g, int node, int n, const char *const *names)
+{
+    px_node *nd = &g->nodes[node];
+    const char **p = px_arena_array(&g->arena, (size_t)n + 1, sizeof *p);
+    if (!p) return px_nomem();
+    for (int i = 0; i < n; i++)
+        if (!(p[i] = px_arena_strdup(&g->arena, names[i]))) return px_nomem();
+    nd->implicit_names = p;
+    nd->n_implicit = n;
+    return PX_OK;
+}
+
 px_status px_node_set_outputs(px_graph *g, int node, const int *vals, int n)
 {
     px_node *nd = &g->nodes[node];
@@ -169,6 +181,7 @@ int px_graph_copy_node(px_graph *g, const px_node *src, const int *vmap, const c
     if (!st) st = px_node_set_outputs(g, nid, ids, src->n_outputs);
     free(ids);
     for (int a = 0; a < src->n_attrs && !st; a++) st = px_node_add_attr(g, nid, &src->attrs[a]);
+    if (!st && src->n_implicit) st = px_node_set_implicit(g, nid, src->n_implicit, src->implicit_names);
     return st ? -1 : nid;
 }
 

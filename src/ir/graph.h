@@ -90,7 +90,12 @@ typedef struct px_node {
     const char *domain;     /* "" for the default ai.onnx domain */
     const char *doc_string; /* NULL when absent */
     int n_inputs, n_outputs, n_attrs;
-    int *inputs;            /* value ids; -1 for an omitted optional input */
+    /* value ids; -1 for an omitted optional input.  The last n_implicit
+     * are implicit: values of this graph that the node's bodies (If/Loop/
+     * Scan) read by name (see ir/body.h); they are not written as inputs. */
+    int *inputs;
+    int n_implicit;
+    const char **implicit_names; /* the name each implicit input has inside the bodies */
     int *outputs;           /* value ids; -1 for an omitted optional output */
     px_attr *attrs;
 } px_node;
@@ -179,6 +184,8 @@ int px_graph_add_value(px_graph *g, const char *name);
 /* Adds a node (no inputs/outputs/attrs yet); returns node id or -1. */
 int px_graph_add_node(px_graph *g, const char *op_type, const char *domain, const char *name);
 px_status px_node_set_inputs(px_graph *g, int node, const int *vals, int n);
+/* Marks the last n inputs implicit, with the names the bodies read them by. */
+px_status px_node_set_implicit(px_graph *g, int node, int n, const char *const *names);
 px_status px_node_set_outputs(px_graph *g, int node, const int *vals, int n);
 /* Copies node src (of another graph) into g under name: its inputs and
  * outputs mapped through vmap (source value id -> id in g; -1 entries and

@@ -18,6 +18,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnx/onnx_io.h"
+#include "ir/body.h"
 #include "onnx/wire.h"
 #include "util/fileio.h"
 
@@ -815,6 +816,8 @@ static px_status load_split(loader *L, const uint8_t *buf, size_t len)
         g->extra_len = L->extra_model.len;
         L->extra_model.p = NULL;
     }
+    /* outer-scope reads of control-flow bodies become implicit inputs */
+    if ((st = px_body_bind(g))) return px_fail_prefix(st, "%s", L->what);
     if ((st = px_graph_validate(g))) return px_fail_prefix(st, "%s", L->what);
     return px_graph_index(g);
 }

@@ -8,6 +8,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnx/onnx_io.h"
+#include "ir/body.h"
 #include "util/fileio.h"
 
 #define PROTO_LIMIT ((size_t)2000 * 1024 * 1024) /* below protobuf's 2 GiB */
@@ -146,6 +147,22 @@ static Onnx__AttributeProto *attr_to_proto(saver *S, const px_attr *a)
     return ap;
 }
 
+/* Rewrites a body attribute so that it reads the current names of the
+ * node's implicit inputs; returns 0 on failure (message set). */
+static int rebind_body(saver *S, const px_graph *g, const px_node *n, px_attr *a)
+{
+    int e = n->n_inputs - n->n_implicit, changed = 0;
+    const char **to = px_arena_array(&S->ar, (size_t)n->n_implicit + 1, sizeof *to);
+    if (!to) return 0;
+    for (int k = 0; k < n->n_implicit; k++) {
+        to[k] = g->values[n->inputs[e + k]].name;
+        changed |= strcmp(to[k], n->implicit_names[k]) != 0;
+    }
+    if (!changed) return 1;
+    px_body_rename r = {.n = n->n_implicit, .from = n->implicit_names, .to = to};
+    return px_body_rewrite(a->raw, a->raw_len, &r, &S->ar, &a->raw, &a->raw_len) == PX_OK;
+}
+
 static Onnx__ValueInfoProto *value_to_proto(saver *S, const px_value *v)
 {
     Onnx__ValueInfoProto *vi = px_arena_alloc(&S->ar, sizeof *vi);
@@ -261,19 +278,26 @@ static Onnx__ModelProto *build_model(saver *S)
         np->op_type = (char *)n->op_type;
         np->domain = n->domain && *n->domain ? (char *)n->domain : NULL;
         np->doc_string = (char *)n->doc_string;
-        np->n_input = (size_t)n->n_inputs;
+        int n_explicit = n->n_inputs - n->n_implicit;
+        np->n_input = (size_t)n_explicit;
         np->input = px_arena_array(&S->ar, (size_t)n->n_inputs + 1, sizeof *np->input);
         np->n_output = (size_t)n->n_outputs;
         np->output = px_arena_array(&S->ar, (size_t)n->n_outputs + 1, sizeof *np->output);
         np->n_attribute = (size_t)n->n_attrs;
         np->attribute = px_arena_array(&S->ar, (size_t)n->n_attrs + 1, sizeof *np->attribute);
         if (!np->input || !np->output || !np->attribute) return NULL;
-        for (int j = 0; j < n->n_inputs; j++)
+        for (int j = 0; j < n_explicit; j++)
             np->input[j] = (char *)(n->inputs[j] >= 0 ? g->values[n->inputs[j]].name : "");
         for (int j = 0; j < n->n_outputs; j++)
             np->output[j] = (char *)(n->outputs[j] >= 0 ? g->values[n->outputs[j]].name : "");
-        for (int j = 0; j < n->n_attrs; j++)
-            if (!(np->attribute[j] = attr_to_proto(S, &n->attrs[j]))) return NULL;
+        for (int j = 0; j < n->n_attrs; j++) {
+            px_attr a = n->attrs[j];
+            /* bodies read enclosing values by name: follow their renaming */
+            if (n->n_implicit && a.raw && (a.type == PX_ATTR_GRAPH || a.type == PX_ATTR_GRAPHS) &&
+                !rebind_body(S, g, n, &a))
+                return NULL;
+            if (!(np->attribute[j] = attr_to_proto(S, &a))) return NULL;
+        }
         gp->node[i] = np;
     }
 

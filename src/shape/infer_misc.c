@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ir/body.h"
 #include "shape/infer_internal.h"
 
 /* --- Constant ------------------------------------------------------------- */
@@ -311,8 +312,86 @@ static px_status r_grid_sample(px_ictx *c)
     return px_set_out(c, 0, px_in_dtype(c, 0), x->rank, out);
 }
 
-/* If / Loop / Scan: subgraphs are kept packed, so outputs stay unknown. */
-static px_status r_control_flow(px_ictx *c) { return PX_OK; }
+/* If / Loop / Scan: node outputs take the types their bodies declare for
+ * their outputs (onnx does the same when the bodies carry types). */
+enum { MAX_BODY_OUT = 256 };
+
+static const px_attr *graph_attr(const px_node *n, const char *name)
+{
+    for (int a = 0; a < n->n_attrs; a++)
+        if (!strcmp(n->attrs[a].name, name) && n->attrs[a].type == PX_ATTR_GRAPH && n->attrs[a].raw) return &n->attrs[a];
+    return NULL;
+}
+
+static px_status body_types(px_ictx *c, const char *attr, px_dtype *dt, px_shape *sh, int *n)
+{
+    const px_attr *a = graph_attr(c->n, attr);
+    *n = 0;
+    if (!a) return PX_OK;
+    px_status st = px_body_output_types(a->raw, a->raw_len, c->g, dt, sh, MAX_BODY_OUT, n);
+    if (*n > MAX_BODY_OUT) *n = MAX_BODY_OUT;
+    return st ? px_node_fail(c, "%s: %s", attr, px_last_error()) : PX_OK;
+}
+
+/* the body's shape with one unknown dim inserted at axis (a scan output) */
+static px_status set_scanned(px_ictx *c, int o, px_dtype dt, const px_shape *s, int64_t axis)
+{
+    if (s->rank < 0 || s->rank + 1 > PX_MAX_RANK) return px_set_out(c, o, dt, -1, NULL);
+    px_dim d[PX_MAX_RANK];
+    if (axis < 0) axis += s->rank + 1;
+    if (axis < 0 || axis > s->rank) axis = 0;
+    for (int i = 0, k = 0; i <= s->rank; i++) d[i] = i == axis ? (px_dim){-1, NULL} : s->dims[k++];
+    return px_set_out(c, o, dt, s->rank + 1, d);
+}
+
+static px_status r_control_flow(px_ictx *c)
+{
+    px_dtype dt[MAX_BODY_OUT], dt2[MAX_BODY_OUT];
+    px_shape sh[MAX_BODY_OUT], sh2[MAX_BODY_OUT];
+    int nb = 0, nb2 = 0, n_out = c->n->n_outputs;
+    int n_explicit = c->n->n_inputs - c->n->n_implicit;
+    px_status st;
+    if (!strcmp(c->n->op_type, "If")) {
+        if ((st = body_types(c, "then_branch", dt, sh, &nb)) || (st = body_types(c, "else_branch", dt2, sh2, &nb2)))
+            return st;
+        for (int o = 0; o < n_out && o < nb && o < nb2 && !st; o++) {
+            px_dtype d = dt[o] != PX_DT_UNDEFINED ? dt[o] : dt2[o];
+            if (sh[o].rank < 0 || sh[o].rank != sh2[o].rank) {
+                st = px_set_out(c, o, d, -1, NULL);
+                continue;
+            }
+            px_dim m[PX_MAX_RANK];
+            for (int i = 0; i < sh[o].rank; i++)
+                m[i] = sh[o].dims[i].v >= 0 && sh[o].dims[i].v == sh2[o].dims[i].v ? sh[o].dims[i] : (px_dim){-1, NULL};
+            st = px_set_out(c, o, d, sh[o].rank, m);
+        }
+        return st;
+    }
+    if ((st = body_types(c, "body", dt, sh, &nb))) return st;
+    if (!strcmp(c->n->op_type, "Loop")) {
+        /* body outputs: cond, N carried values, K scan outputs */
+        int n_carried = n_explicit - 2;
+        for (int o = 0; o < n_out && o + 1 < nb && !st; o++) {
+            if (o < n_carried) st = px_set_out_shape(c, o, dt[o + 1], &sh[o + 1]);
+            else st = set_scanned(c, o, dt[o + 1], &sh[o + 1], 0);
+        }
+        return st;
+    }
+    /* Scan: body outputs: N state values, K scan outputs */
+    int64_t n_scan_in = px_attr_int(c->n, "num_scan_inputs", 0);
+    int n_state = n_explicit - (int)n_scan_in;
+    const px_attr *axes = NULL;
+    for (int a = 0; a < c->n->n_attrs; a++)
+        if (!strcmp(c->n->attrs[a].name, "scan_output_axes") && c->n->attrs[a].type == PX_ATTR_INTS) axes = &c->n->attrs[a];
+    for (int o = 0; o < n_out && o < nb && !st; o++) {
+        if (o < n_state) st = px_set_out_shape(c, o, dt[o], &sh[o]);
+        else {
+            int k = o - n_state;
+            st = set_scanned(c, o, dt[o], &sh[o], axes && k < axes->n ? axes->ints[k] : 0);
+        }
+    }
+    return st;
+}
 
 const px_rule px_rules_misc[] = {
     {"", "Constant", 1, 0, r_constant},
