@@ -99,7 +99,7 @@ fuzz:
 	@mkdir -p build/fuzz/bin build/fuzz/seeds/onnx build/fuzz/seeds/json build/fuzz/seeds/key build/fuzz/corpus-key \
 	  build/fuzz/corpus-onnx build/fuzz/corpus-json
 	cp corpus/models/*-op13.onnx corpus/holdout/*.onnx build/fuzz/seeds/onnx/
-	printf '{"format":"proteus-bucket/1","files":["a.onnx"]}' > build/fuzz/seeds/json/manifest.json
+	printf '{"format":"proteus-bucket/1","files":["0123456789abcdef.onnx"]}' > build/fuzz/seeds/json/manifest.json
 	cp fuzz/seeds-json/*.json build/fuzz/seeds/json/
 	@mkdir -p build/fuzz/seeds/manifest
 	cp build/fuzz/seeds/json/manifest.json build/fuzz/seeds/manifest/

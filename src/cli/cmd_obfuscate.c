@@ -141,9 +141,6 @@ int cmd_obfuscate(int argc, char **argv)
         return cli_fail();
     }
     o.secret = &secret;
-    if (o.k > 0 && (!o.sentinels || !strcmp(o.sentinels, "random")))
-        warn_line(NULL, "the 'random' sentinel generator is a baseline: a learned attacker names most real files "
-                        "(run proteus audit); it hides little");
     px_cancel_install();
     double t0 = cli_now_s();
     px_status st = px_obfuscate(model, bucket, key, &o, &s);
@@ -157,6 +154,9 @@ int cmd_obfuscate(int argc, char **argv)
         printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
                s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
                o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, cli_now_s() - t0);
+    if (o.k > 0 && (!o.sentinels || !strcmp(o.sentinels, "random")))
+        warn_line(NULL, "the 'random' sentinel generator is a baseline: a learned attacker names most real files "
+                        "(run proteus audit); it hides little");
     if (s.n_unprobed)
         fprintf(stderr, "proteus: obfuscate: warning: %d real subgraphs could not be fingerprinted; reassemble will "
                         "check only their interfaces (with --allow-unverified)\n", s.n_unprobed);

@@ -210,7 +210,8 @@ def test_tamper_swapped(tmp_path):
 
 def test_optimize_reports_failures(tmp_path):
     key, out = _tamper_setup(tmp_path)
-    r = proteus("optimize", tmp_path / "b", "-o", tmp_path / "o2", "--with", "cmd:false {in} {out}", check=False)
+    r = proteus("optimize", tmp_path / "b", "-o", tmp_path / "o2", "--with", "cmd:false {in} {out}",
+                "--max-failures", 0, check=False)
     assert r.returncode == 1
     assert r.stderr.count("proteus: optimize:") >= len(key["files"])
     assert not [f for f in os.listdir(tmp_path / "o2") if not f.startswith(".")]
