@@ -4,6 +4,7 @@
 #include <string.h>
 
 static volatile sig_atomic_t cancel_sig;
+static int installed;
 
 static void on_signal(int sig) { cancel_sig = sig; }
 
@@ -17,7 +18,10 @@ void px_cancel_install(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    installed = 1;
 }
+
+int px_cancel_installed(void) { return installed; }
 
 int px_cancelled(void) { return (int)cancel_sig; }
 

@@ -12,6 +12,9 @@
 /* Installs the handlers (without SA_RESTART, so a blocking read returns
  * EINTR and the caller gets to poll). */
 void px_cancel_install(void);
+/* Whether px_cancel_install was called (children may then leave SIGINT
+ * to us: we stop them). */
+int px_cancel_installed(void);
 /* The signal that asked us to stop, or 0. */
 int px_cancelled(void);
 /* If interrupted: sets "interrupted (SIGNAME)" and returns PX_ERR_INTERRUPTED. */

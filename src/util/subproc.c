@@ -1,5 +1,7 @@
 #include "util/subproc.h"
 
+#include "util/cancel.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -47,6 +49,9 @@ px_status px_python_call(const char *module, char *const *args, int n_args, cons
     if (pid == 0) {
         dup2(pin[0], 0);
         dup2(pout[1], 1);
+        /* a terminal's Ctrl-C reaches the whole process group: the parent
+         * stops the child itself, without a Python traceback */
+        if (px_cancel_installed()) signal(SIGINT, SIG_IGN);
         px_python_env();
         execvp(argv[0], argv);
         _exit(127);
@@ -72,6 +77,11 @@ px_status px_python_call(const char *module, char *const *args, int n_args, cons
     while (!st) {
         struct pollfd pf[2] = {{pout[0], POLLIN, 0}, {in_open ? pin[1] : -1, POLLOUT, 0}};
         if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR && px_cancelled()) {
+                kill(pid, SIGTERM);
+                st = px_cancel_check();
+                break;
+            }
             if (errno == EINTR) continue;
             st = px_fail(PX_ERR_IO, "poll: %s", strerror(errno));
             break;

@@ -123,13 +123,19 @@ def test_interrupt_leaves_nothing(resnet, tmp_path):
         d = tmp_path / f"s{int(sig)}"
         d.mkdir()
         p = subprocess.Popen([PROTEUS, "obfuscate", str(resnet), "-o", str(d / "b"), "--key", str(d / "k"),
-                              "-k", "6", "--allow-weak"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "-k", "6", "--allow-weak"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
         # wait until it is writing files (the staging folder appears)
         t0 = time.time()
         while time.time() - t0 < 60 and not any(".stage" in f for f in os.listdir(d)):
             time.sleep(0.02)
         time.sleep(0.3)
-        p.send_signal(sig)
+        # SIGINT as a terminal sends it: to the whole process group (the
+        # Python fingerprinting child included); SIGTERM to proteus alone
+        if sig == signal.SIGINT:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
         out, err = p.communicate(timeout=120)
         if p.returncode == 0:  # finished before the signal landed: nothing to check
             continue
