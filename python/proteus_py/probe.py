@@ -37,6 +37,11 @@ SAMPLE = 512
 FULL = 1024
 RTOL = {"float16": 1e-2, "bfloat16": 2e-2}
 DEFAULT_RTOL = 1e-4
+# Projections are held to PROJ_FACTOR * sqrt(n) * rtol * scale: honest
+# optimizations (ONNX Runtime at every level, over the corpus) stay under 3%
+# of that, and one element moved by 0.01 in a 1000-class output whose range is
+# under ~30 already moves every projection past it.
+PROJ_FACTOR = 0.125
 
 
 def _classes(a):
@@ -187,12 +192,12 @@ def _compare(k, a, e, seed, tol):
             return (f"output {k} differs from what was sent (an element is off by {worst:.3g}, "
                     f"{rel:.3g} of the output's range; tolerance {rtol:g})")
     gp = _proj(y, _signs(seed, k, y.size))
-    ptol = np.sqrt(max(y.size, 1)) * rtol * scale
+    root = np.sqrt(max(y.size, 1))
     worst = max(abs(g - w) for g, w in zip(gp, e["proj"]))
+    ptol = PROJ_FACTOR * root * rtol * scale
     if not worst <= ptol:
-        rel = worst / (np.sqrt(max(y.size, 1)) * scale) if scale > 0 else float("inf")
-        return (f"output {k} differs from what was sent (projection error {rel:.3g} of the output's range, "
-                f"tolerance {rtol:g})")
+        return (f"output {k} differs from what was sent (a secret random projection of it is off by "
+                f"{worst:.3g}, more than the {ptol:.3g} allowed)")
     return None
 
 
