@@ -6,12 +6,14 @@
 
 #include "cli/cli.h"
 #include "reassemble/reassemble.h"
+#include "util/json.h"
+#include "util/outpath.h"
 
 int cmd_reassemble(int argc, char **argv)
 {
     static const char *help =
         "usage: proteus reassemble OUT --key KEY -o MODEL [--no-seam-cleanup] [--no-probe] [--probe-tol T]\n"
-        "                          [--allow-unverified]\n"
+        "                          [--allow-unverified] [--force] [--json]\n"
         "Stitches the optimized real subgraphs in OUT (named by KEY) into MODEL. Every file's\n"
         "interface and opset imports are checked against what was sent (ai.onnx and every domain\n"
         "sent keep their version; new contrib domains are allowed); a missing or changed file is\n"
@@ -23,7 +25,9 @@ int cmd_reassemble(int argc, char **argv)
         "refused, naming the file (--no-probe skips this). A real file that could not be\n"
         "fingerprinted is refused unless --allow-unverified (then a warning names it). Inverse\n"
         "pairs the optimizer left at subgraph seams are removed unless --no-seam-cleanup is given;\n"
-        "initializers and opset domains nothing uses are dropped.\n";
+        "initializers and opset domains nothing uses are dropped. An existing MODEL is replaced only\n"
+        "with --force (never KEY itself); a key of another bucket is named as such. --json prints a\n"
+        "summary object on stdout.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
         fputs(CLI_SECRET_HELP, stdout);
@@ -33,6 +37,7 @@ int cmd_reassemble(int argc, char **argv)
     const char *dir = NULL, *key = NULL, *out = NULL;
     px_reassemble_opts o = {0};
     cli_secret_opts so = {0};
+    int force = 0, json = 0;
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("reassemble", argc, argv, &i);
         if (!lim) lim = cli_parse_secret_opt("reassemble", argc, argv, &i, &so);
@@ -46,6 +51,8 @@ int cmd_reassemble(int argc, char **argv)
         } else if (!strcmp(a, "--no-seam-cleanup")) o.no_seam_cleanup = 1;
         else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
         else if (!strcmp(a, "--allow-unverified")) o.allow_unverified = 1;
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--probe-tol")) {
             if (i + 1 >= argc || sscanf(argv[i + 1], "%lf", &o.probe_tol) != 1 || !(o.probe_tol > 0))
                 return cli_usage("reassemble", "--probe-tol needs a positive number%s", "");
@@ -56,6 +63,8 @@ int cmd_reassemble(int argc, char **argv)
         else return cli_usage("reassemble", "unexpected argument '%s'", a);
     }
     if (!dir || !key || !out) return cli_usage("reassemble", "need OUT, --key KEY and -o MODEL%s", "");
+    const char *ins[1] = {key};
+    if (px_output_check(out, ins, 1, force, "the output")) return cli_fail();
     px_reassemble_stats s;
     px_secret secret;
     if (cli_secret(&so, key, 0, &secret)) {
@@ -67,8 +76,26 @@ int cmd_reassemble(int argc, char **argv)
     px_status st = px_reassemble(dir, key, out, &o, &s);
     px_secret_free(&secret);
     if (st) return cli_fail();
-    printf("reassemble: %d subgraphs -> %s, %d nodes, %d removed at seams (%.2f s)\n", s.n_parts, out, s.n_nodes,
-           s.seam_removed, cli_now_s() - t0);
+    if (json) {
+        px_json j;
+        px_json_init(&j, stdout, 0);
+        px_json_obj_begin(&j);
+        px_json_key(&j, "model");
+        px_json_str(&j, out);
+        px_json_key(&j, "subgraphs");
+        px_json_int(&j, s.n_parts);
+        px_json_key(&j, "nodes");
+        px_json_int(&j, s.n_nodes);
+        px_json_key(&j, "seam_removed");
+        px_json_int(&j, s.seam_removed);
+        px_json_key(&j, "seconds");
+        px_json_double(&j, cli_now_s() - t0);
+        px_json_obj_end(&j);
+        px_json_end(&j);
+        fputc('\n', stdout);
+    } else
+        printf("reassemble: %d subgraphs -> %s, %d nodes, %d removed at seams (%.2f s)\n", s.n_parts, out, s.n_nodes,
+               s.seam_removed, cli_now_s() - t0);
     return 0;
 }
 

@@ -379,6 +379,23 @@ static px_status check_probes(const char *dir, const px_key *key, double tol)
     return st;
 }
 
+/* A key of another bucket would blame the optimizer for every missing
+ * file: say plainly when none of the key's files are in dir. */
+static px_status check_key_matches(const char *dir, const char *key_path, const px_key *key)
+{
+    int present = 0;
+    for (int i = 0; i < key->n_files && !present; i++) {
+        char *p = px_path_join(dir, key->files[i]);
+        struct stat sb;
+        if (!p) return px_nomem();
+        present = lstat(p, &sb) == 0;
+        free(p);
+    }
+    if (present || key->n_files == 0) return PX_OK;
+    return px_fail(PX_ERR_MISMATCH, "%s: none of the %d files of key %s are here: the key belongs to another bucket "
+                   "(or this is not the optimized folder of its bucket)", dir, key->n_files, key_path);
+}
+
 px_status px_reassemble(const char *dir, const char *key_path, const char *out_path,
                         const px_reassemble_opts *opts, px_reassemble_stats *stats)
 {
@@ -389,6 +406,7 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
     px_graph_init(&out);
     px_status st = px_key_load(key_path, opts ? opts->secret : NULL, &key);
     if (st) goto done;
+    if ((st = check_key_matches(dir, key_path, &key))) goto done;
     out.ir_version = key.ir_version;
     out.producer_name = key.producer_name;
     out.producer_version = key.producer_version;

@@ -31,7 +31,7 @@ def _pipeline(src, base, driver, tag, model, bucket, key):
     out = os.path.join(base, f"opt-{tag}")
     re_model = os.path.join(base, f"re-{tag}.onnx")
     proteus("optimize", bucket, "-o", out, "--with", driver)
-    proteus("reassemble", out, "--key", key, "-o", re_model)
+    proteus("reassemble", out, "--key", key, "-o", re_model, "--allow-unverified")
     shutil.rmtree(out)
     return re_model
 
@@ -45,7 +45,9 @@ def test_pipeline(src, scratch):
     tmp_path = scratch
     model, bucket, key = str(tmp_path / "model.onnx"), str(tmp_path / "bucket"), str(tmp_path / "key.json")
     proteus("rehydrate", src, model, "--seed", 5)
-    proteus("obfuscate", model, "-o", bucket, "--key", key, "--seed", 11, "-k", 0, "--allow-weak")
+    # parts that read shape tensors cannot be fingerprinted on random inputs
+    # (distilbert's Expand): their interfaces are still checked
+    proteus("obfuscate", model, "-o", bucket, "--key", key, "--seed", 11, "-k", 0, "--allow-weak", "--allow-unverified")
     check_bucket(src, bucket)
     failures = []
     feeds = make_inputs(model, seed=0)
