@@ -282,7 +282,7 @@ LIMIT_CASES = [
 def test_load_limits_refuse(tmp_path, opt, msg):
     cmds = [("inspect", *opt, RESNET), ("shapes", RESNET, *opt), ("partition", *opt, RESNET),
             ("roundtrip", RESNET, tmp_path / "o.onnx", *opt), ("rehydrate", *opt, RESNET, tmp_path / "o.onnx"),
-            ("obfuscate", RESNET, "-o", tmp_path / "b", "--key", tmp_path / "k.json", "--no-probe", *opt)]
+            ("obfuscate", RESNET, "-o", tmp_path / "b", "--key", tmp_path / "k.json", "--no-probe", "--weightless", *opt)]
     for args in cmds:
         r = proteus(*args, check=False)
         assert r.returncode == 1, (args, r.stderr)
@@ -304,7 +304,7 @@ def test_load_limits_at_the_boundary_accept(tmp_path):
 def test_load_limits_apply_to_returned_files(tmp_path):
     """reassemble loads files from an untrusted optimizer: held to the limits."""
     b, k = tmp_path / "b", tmp_path / "k.json"
-    proteus("obfuscate", RESNET, "-o", b, "--key", k, "--no-probe", "--subgraph-size", "20")
+    proteus("obfuscate", RESNET, "-o", b, "--key", k, "--no-probe", "--subgraph-size", "20", "-k", 0, "--allow-weak", "--weightless")
     r = proteus("reassemble", b, "--key", k, "-o", tmp_path / "m.onnx", "--no-probe", "--max-nodes", "1", check=False)
     assert r.returncode == 1
     _one_error_line(r, str(b), "nodes, more than the limit of 1 (--max-nodes)")
