@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bucket/key.h"
+#include "ir/body.h"
 #include "onnx/onnx_io.h"
 #include "reassemble/seam.h"
 #include "util/fileio.h"
@@ -236,6 +237,24 @@ static px_status prune(px_graph *g)
     return px_graph_index(g);
 }
 
+/* Names defined inside a control-flow body get the part's prefix, like
+ * every other value of the part: bodies of different parts reuse names
+ * ("bv0"), and an original interface name must never be shadowed. */
+static px_status prefix_bodies(px_graph *out, int nid, int part)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "p%d/", part);
+    px_body_rename r = {.prefix = prefix};
+    px_node *nd = &out->nodes[nid];
+    for (int a = 0; a < nd->n_attrs; a++) {
+        px_attr *at = &nd->attrs[a];
+        if ((at->type != PX_ATTR_GRAPH && at->type != PX_ATTR_GRAPHS) || !at->raw) continue;
+        px_status st = px_body_rewrite(at->raw, at->raw_len, &r, &out->arena, &at->raw, &at->raw_len);
+        if (st) return st;
+    }
+    return PX_OK;
+}
+
 /* Adds the file's nodes to out: interface values take their original names,
  * the rest a per-part prefix. */
 static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph *f)
@@ -300,7 +319,9 @@ static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph
          * optimizers may leave new nodes unnamed */
         if (nd->name[0]) snprintf(name, sizeof name, "p%d/%s", part, nd->name);
         else snprintf(name, sizeof name, "p%d/#%d", part, i);
-        if (px_graph_copy_node(out, nd, vmap, name) < 0) st = PX_ERR_NOMEM;
+        int nid = px_graph_copy_node(out, nd, vmap, name);
+        if (nid < 0) st = PX_ERR_NOMEM;
+        else st = prefix_bodies(out, nid, part);
     }
     for (int i = 0; i < f->n_opsets && !st; i++)
         if (f->opsets[i].version > px_graph_opset(out, f->opsets[i].domain))
