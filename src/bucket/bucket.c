@@ -82,7 +82,7 @@ static px_status key_tensor(px_key *k, const px_graph *g, int vid, px_key_tensor
  * proteus_py.probe compute-seeded) on inputs drawn from the owner's secret
  * "probe" stream: the optimizer cannot predict them. */
 static px_status probe_parts(px_key *key, char **paths, int n, const px_owner_keys *okeys, int no_probe,
-                             int *unprobed)
+                             int *unprobed, char *why, size_t why_len)
 {
     px_status st = PX_OK;
     for (int i = 0; i < n && !st; i++) {
@@ -132,7 +132,10 @@ static px_status probe_parts(px_key *key, char **paths, int n, const px_owner_ke
     for (int i = 0; i < n; i++) {
         const px_jval *p = px_json_get(root->items[i], "probe");
         key->parts[i].probe = p && p->type == PX_J_OBJ ? p : NULL;
-        if (!key->parts[i].probe) (*unprobed)++;
+        if (!key->parts[i].probe && !(*unprobed)++ && why) {
+            const char *e = px_json_get_str(root->items[i], "error");
+            snprintf(why, why_len, "subgraph %d: %s", i, e ? e : "no fingerprint");
+        }
     }
     return PX_OK;
 }
@@ -518,11 +521,13 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         if (o.progress) o.progress(o.progress_ctx, "writing files", r + 1, n_files);
     }
     key.n_parts = part.n_parts;
-    if ((st = probe_parts(&key, stage, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed))) goto out;
+    char why[512] = "";
+    if ((st = probe_parts(&key, stage, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed, why, sizeof why)))
+        goto out;
     if (stats->n_unprobed && !o.allow_unverified) {
         st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
-                     "reassemble could not tell if the optimizer changed what they compute (the first error is above); "
-                     "give --allow-unverified to accept that", stats->n_unprobed, part.n_parts);
+                     "reassemble could not tell if the optimizer changed what they compute (first: %s); give "
+                     "--allow-unverified to accept that", stats->n_unprobed, part.n_parts, why);
         goto out;
     }
     for (int r = 0; r < n_files; r++) {

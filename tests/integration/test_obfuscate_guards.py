@@ -260,8 +260,34 @@ def test_unverifiable_parts_refused(tmp_path):
                 check=False)
     assert r.returncode == 1, r.stderr
     assert "could not be fingerprinted" in r.stderr and "--allow-unverified" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "onnxruntime" not in r.stderr  # no ONNX Runtime log lines
     nothing_but(tmp_path, "custom.onnx")
     proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "-k", 2, "--allow-weak", "-n", 3,
             "--allow-unverified")
     assert (tmp_path / "k").exists()
+
+
+def test_progress_on_a_terminal_only(resnet, tmp_path):
+    """obfuscate used to be silent for 30+ s: on a terminal it shows which
+    stage it is in; piped, stderr stays clean."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([PROTEUS, "obfuscate", str(resnet), "-o", str(tmp_path / "b"), "--key", str(tmp_path / "k"),
+                          "-k", "2", "--allow-weak", "--no-probe"], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    p.wait(timeout=120)
+    os.close(master)
+    assert p.returncode == 0
+    assert b"writing files" in b"".join(chunks)
+    r = proteus("obfuscate", resnet, "-o", tmp_path / "b2", "--key", tmp_path / "k2", "-k", 2, "--allow-weak",
+                "--no-probe")
+    assert "writing files" not in r.stderr
