@@ -13,7 +13,8 @@
 int cmd_optimize(int argc, char **argv)
 {
     static const char *help =
-        "usage: proteus optimize BUCKET -o OUT --with DRIVER [-j JOBS] [--shard I/N] [--max-failures N] [--json]\n"
+        "usage: proteus optimize BUCKET -o OUT --with DRIVER [-j JOBS] [--shard I/N] [--max-failures N] [--force]\n"
+        "                        [--json]\n"
         "Runs a graph optimizer on every file of BUCKET, writing the results to OUT/ under the same\n"
         "names. DRIVER: ort:basic, ort:extended, ort:all (ONNX Runtime), onnxoptimizer, onnxsim,\n"
         "copy (identity), or cmd:TEMPLATE for any command, e.g.\n"
@@ -30,7 +31,9 @@ int cmd_optimize(int argc, char **argv)
         "started. Exit status 1 when any file failed, 2 on a usage error (an unknown driver).\n"
         "ort:all tunes its output to this machine's hardware (ONNX Runtime warns; proteus passes\n"
         "the warning on). --json prints a summary object on stdout (files, ok, failed, not_tried,\n"
-        "driver, seconds, failures, warnings). A progress bar is drawn when stderr is a terminal.\n";
+        "driver, seconds, failures, warnings). A progress bar is drawn when stderr is a terminal.\n"
+        "OUT may exist (shards share it), but a result an earlier run left there is replaced only\n"
+        "with --force; OUT may not be BUCKET itself.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
@@ -42,6 +45,8 @@ int cmd_optimize(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--force")) {
+            o.force = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--with") || !strcmp(a, "-j") || !strcmp(a, "--shard") ||
                    !strcmp(a, "--max-failures")) {
             if (i + 1 >= argc) return cli_usage("optimize", "%s needs a value", a);

@@ -706,6 +706,16 @@ px_status px_optimize(const char *bucket, const char *out_dir, const px_optimize
         const char *bad = not_regular(in[i], why, sizeof why);
         if (*bad) st = px_fail(PX_ERR_SECURITY, "%s: %s", in[i], bad);
     }
+    struct stat bs, os_;
+    if (!st && stat(bucket, &bs) == 0 && stat(out_dir, &os_) == 0 && bs.st_dev == os_.st_dev && bs.st_ino == os_.st_ino)
+        st = px_fail(PX_ERR_USAGE, "%s: the output folder is the bucket itself; pick another", out_dir);
+    /* earlier results are not replaced unless asked (shards may share OUT:
+     * each writes only its own files) */
+    for (int i = 0; !st && !o.force && i < m; i++) {
+        struct stat fs;
+        if (lstat(out[i], &fs) == 0)
+            st = px_fail(PX_ERR_IO, "%s: already exists (an earlier run's result); give --force to replace it", out[i]);
+    }
     if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST)
         st = px_fail(PX_ERR_IO, "%s: cannot create: %s", out_dir, strerror(errno));
     r->n_files = m;

@@ -10,6 +10,7 @@ typedef struct px_optimize_opts {
     int shard, shards;    /* optimize only files with index % shards == shard (files sorted by name) */
     int progress;         /* draw a progress bar on stderr */
     int max_failures;     /* stop starting files after this many failed (0: never; the CLI's default is 3) */
+    int force;            /* replace files an earlier run left in OUT */
 } px_optimize_opts;
 
 typedef struct px_optimize_result {

@@ -54,3 +54,19 @@ def test_key_of_another_bucket_named(buckets, tmp_path):
     _one_line(r, "belongs to another bucket", buckets / "r-k")
     assert "did not return" not in r.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_optimize_keeps_earlier_results(buckets, tmp_path):
+    """optimize into the bucket itself, or over an earlier run's results,
+    is refused (--force replaces the results; shards may share OUT)."""
+    b = buckets / "r-b"
+    before = {f.name: f.read_bytes() for f in b.iterdir()}
+    r = proteus("optimize", b, "-o", b, "--with", "copy", check=False)
+    assert r.returncode == 2 and "the bucket itself" in r.stderr
+    assert {f.name: f.read_bytes() for f in b.iterdir()} == before
+    out = tmp_path / "o"
+    proteus("optimize", b, "-o", out, "--with", "copy", "--shard", "0/2")
+    proteus("optimize", b, "-o", out, "--with", "copy", "--shard", "1/2")
+    r = proteus("optimize", b, "-o", out, "--with", "copy", check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr and "--force" in r.stderr
+    proteus("optimize", b, "-o", out, "--with", "copy", "--force")
