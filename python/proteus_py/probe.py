@@ -21,7 +21,15 @@ rtol * scale of what was sent, and every projection within
 sqrt(n) * rtol * scale.  rtol follows the output's dtype and is at least as
 strict as `proteus verify` (1e-4; float16 1e-2; bfloat16 2e-2).
 
+Inputs with symbolic dims get the lengths the owner gave (`obfuscate
+--input-shape`, passed per file as "shapes") or, failing that, each
+symbolic dim is tried at SYMBOLIC lengths in turn (1 first; 32 suits image
+sides divisible by 32, 8 short sequences); what worked is recorded in the
+fingerprint and reused by the check.
+
   python -m proteus_py.probe compute-seeded SEED FILE [SEED FILE]... -> JSON list on stdout
+  python -m proteus_py.probe compute-request < request.json         -> JSON list on stdout
+      request: {"items": [{"file", "seed", "shapes": {input: [dims]} or absent}]}
   python -m proteus_py.probe check < request.json                    -> JSON list on stdout
 request: {"tol": T (optional, overrides rtol), "items": [{"file", "expect"}]}
 """
@@ -112,11 +120,14 @@ def _session(path):
     return session(path, "disabled", threads=1)
 
 
-def _run(path, seed, s=None):
+SYMBOLIC = (1, 32, 8)
+
+
+def _run(path, seed, s=None, shapes=None, symbolic=1):
     from proteus_py.inputs import make_inputs
     s = s or _session(path)
     names = [o.name for o in s.get_outputs()]
-    return s.run(names, make_inputs(path, seed=seed))
+    return s.run(names, make_inputs(path, seed=seed, symbolic=symbolic, shapes=shapes))
 
 
 def _err_line(e):
@@ -136,22 +147,34 @@ def _tries(seed):
 
 
 def compute(pairs):
+    """pairs: (seed, file) or (seed, file, shapes)."""
     res = []
-    for seed, f in pairs:
+    for item in pairs:
+        seed, f = item[0], item[1]
+        shapes = item[2] if len(item) > 2 else None
         err = None
         try:
             sess = _session(f)
         except Exception as e:
             res.append({"error": _err_line(e)})
             continue
-        for s in _tries(seed):
-            try:
-                res.append({"probe": {"v": 2, "seed": s, "outputs": _digest(_run(f, s, sess), s)}})
-                err = None
+        done = False
+        for sym in SYMBOLIC:
+            for s in _tries(seed):
+                try:
+                    probe = {"v": 2, "seed": s, "outputs": _digest(_run(f, s, sess, shapes, sym), s)}
+                    if shapes:
+                        probe["shapes"] = shapes
+                    if sym != 1:
+                        probe["symbolic"] = sym
+                    res.append({"probe": probe})
+                    done = True
+                    break
+                except Exception as e:
+                    err = err or e
+            if done:
                 break
-            except Exception as e:
-                err = err or e
-        if err is not None:
+        if not done:
             res.append({"error": _err_line(err)})
     return res
 
@@ -232,7 +255,7 @@ def check(req):
         exp = item["expect"]
         try:
             seed = int(exp["seed"])
-            arrays = _run(item["file"], seed)
+            arrays = _run(item["file"], seed, shapes=exp.get("shapes"), symbolic=int(exp.get("symbolic", 1)))
         except Exception as e:
             res.append({"ok": False, "detail": "does not run: " + _err_line(e)})
             continue
@@ -262,6 +285,10 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "compute":
         base = int(sys.argv[2])
         print(json.dumps(compute([(base + i, f) for i, f in enumerate(sys.argv[3:])])))
+        return 0
+    if len(sys.argv) == 2 and sys.argv[1] == "compute-request":
+        req = json.load(sys.stdin)
+        print(json.dumps(compute([(int(it["seed"]), it["file"], it.get("shapes")) for it in req["items"]])))
         return 0
     if len(sys.argv) == 2 and sys.argv[1] == "check":
         print(json.dumps(check(json.load(sys.stdin))))

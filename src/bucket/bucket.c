@@ -12,6 +12,7 @@
 
 #include "bucket/anonymize.h"
 #include "bucket/key.h"
+#include "bucket/probe.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
@@ -72,69 +73,6 @@ static px_status key_tensor(px_key *k, const px_graph *g, int vid, px_key_tensor
         for (int i = 0; i < v->shape.rank; i++) {
             t->shape.dims[i].v = v->shape.dims[i].v;
             t->shape.dims[i].sym = v->shape.dims[i].sym ? px_arena_strdup(&k->arena, v->shape.dims[i].sym) : NULL;
-        }
-    }
-    return PX_OK;
-}
-
-/* Records what each real file is as sent (node count, bytes: reassemble
- * bounds what may come back by them) and fingerprints it (python -m
- * proteus_py.probe compute-seeded) on inputs drawn from the owner's secret
- * "probe" stream: the optimizer cannot predict them. */
-static px_status probe_parts(px_key *key, char **paths, int n, const px_owner_keys *okeys, int no_probe,
-                             int *unprobed, char *why, size_t why_len)
-{
-    px_status st = PX_OK;
-    for (int i = 0; i < n && !st; i++) {
-        px_graph pg;
-        px_graph_init(&pg);
-        struct stat fs;
-        if ((st = px_onnx_load(paths[i], &pg))) break;
-        int64_t params = 0, tbytes = 0;
-        px_graph_param_count(&pg, &params, &tbytes);
-        key->parts[i].sent_nodes = pg.n_nodes;
-        key->parts[i].sent_tensor_bytes = tbytes;
-        px_graph_free(&pg);
-        key->parts[i].sent_bytes = stat(paths[i], &fs) == 0 ? (int64_t)fs.st_size : 0;
-        size_t pl = strlen(paths[i]) + 8;
-        char *ext = malloc(pl);
-        if (!ext) return px_nomem();
-        snprintf(ext, pl, "%s.data", paths[i]);
-        if (stat(ext, &fs) == 0) key->parts[i].sent_bytes += (int64_t)fs.st_size;
-        free(ext);
-    }
-    if (st || no_probe) return st;
-    char **args = calloc(2 * (size_t)n + 2, sizeof *args);
-    char (*seeds)[24] = calloc((size_t)n + 1, sizeof *seeds);
-    if (!args || !seeds) {
-        free(args);
-        free(seeds);
-        return px_nomem();
-    }
-    args[0] = "compute-seeded";
-    for (int i = 0; i < n; i++) {
-        uint64_t s = px_owner_stream(okeys, "probe", (uint64_t)i, 0) >> 11; /* 53 bits: exact in any JSON reader */
-        snprintf(seeds[i], sizeof seeds[i], "%llu", (unsigned long long)s);
-        args[1 + 2 * i] = seeds[i];
-        args[2 + 2 * i] = paths[i];
-    }
-    char *out;
-    size_t len;
-    st = px_python_call("proteus_py.probe", args, 2 * n + 1, NULL, 0, &out, &len);
-    free(args);
-    free(seeds);
-    if (st) return st;
-    px_jval *root;
-    st = px_json_parse(&key->arena, out, len, "probe output", &root);
-    free(out);
-    if (st) return st;
-    if (root->type != PX_J_ARR || (int)root->n != n) return px_fail(PX_ERR_PARSE, "probe: unexpected output");
-    for (int i = 0; i < n; i++) {
-        const px_jval *p = px_json_get(root->items[i], "probe");
-        key->parts[i].probe = p && p->type == PX_J_OBJ ? p : NULL;
-        if (!key->parts[i].probe && !(*unprobed)++ && why) {
-            const char *e = px_json_get_str(root->items[i], "error");
-            snprintf(why, why_len, "subgraph %d: %s", i, e ? e : "no fingerprint");
         }
     }
     return PX_OK;
@@ -392,6 +330,10 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
             return px_fail(PX_ERR_INVALID, "opset import '%s' has version %lld", g->opsets[i].domain[0] ? g->opsets[i].domain
                            : "ai.onnx", (long long)g->opsets[i].version);
 
+    if (o.n_input_shapes) {
+        px_status sst = px_input_shapes_check(g, o.input_shapes, o.n_input_shapes);
+        if (sst) return sst;
+    }
     px_shape_report rep = {0};
     px_status st = px_shape_infer(g, &rep);
     if (st) return st;
@@ -522,12 +464,13 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     }
     key.n_parts = part.n_parts;
     char why[512] = "";
-    if ((st = probe_parts(&key, stage, part.n_parts, &okeys, o.no_probe, &stats->n_unprobed, why, sizeof why)))
+    if ((st = px_probe_parts(&key, stage, part.n_parts, g, o.input_shapes, o.n_input_shapes, &okeys, o.no_probe,
+                             &stats->n_unprobed, why, sizeof why)))
         goto out;
     if (stats->n_unprobed && !o.allow_unverified) {
         st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
                      "reassemble could not tell if the optimizer changed what they compute (first: %s); give "
-                     "--allow-unverified to accept that", stats->n_unprobed, part.n_parts, why);
+                     "--input-shape NAME=D0,D1,... for inputs with symbolic dims, or --allow-unverified to accept that", stats->n_unprobed, part.n_parts, why);
         goto out;
     }
     for (int r = 0; r < n_files; r++) {

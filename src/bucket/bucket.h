@@ -21,6 +21,8 @@ typedef struct px_obfuscate_opts {
     int allow_weak;     /* accept a promise under n >= 3 and (k+1)^n >= 10^6 */
     int weightless;     /* accept a model without weight data */
     int force;          /* replace an existing key file */
+    const char *const *input_shapes; /* "NAME=D0,D1,..." for the fingerprints' inputs */
+    int n_input_shapes;
     const px_secret *secret; /* seals the key; required */
     /* called after each step of a long stage (may be NULL) */
     void (*progress)(void *ctx, const char *stage, int done, int total);

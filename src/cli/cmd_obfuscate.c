@@ -66,7 +66,7 @@ int cmd_obfuscate(int argc, char **argv)
     static const char *help =
         "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
         "                         [--seed N] [--force] [--allow-weak] [--weightless] [--allow-unverified]\n"
-        "                         [--no-probe] [--json]\n"
+        "                         [--input-shape NAME=D0,D1,...]... [--no-probe] [--json]\n"
         "Partitions MODEL into subgraphs (about S nodes each, default 12, and at least 3 for a small\n"
         "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
         "(anonymous subgraph files and manifest.json, nothing secret) and KEY (what the owner needs to\n"
@@ -84,7 +84,9 @@ int cmd_obfuscate(int argc, char **argv)
         "file names and sentinels depend on the model too, so buckets of one owner are not linkable.\n"
         "Each real subgraph is fingerprinted (run on inputs drawn from the secret, in ONNX Runtime)\n"
         "so that reassemble can tell a file that computes something else; --no-probe skips that\n"
-        "(reassemble then needs --allow-unverified). --json prints a summary object on stdout.\n"
+        "(reassemble then needs --allow-unverified). Symbolic dims are tried at 1, 32 and 8; give\n"
+        "--input-shape NAME=D0,D1,... (repeatable) for inputs that need other lengths (a detector's\n"
+        "image size): symbols it fixes apply wherever they occur. --json prints a summary object.\n"
         "Ctrl-C stops cleanly: nothing is left behind.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
@@ -97,6 +99,7 @@ int cmd_obfuscate(int argc, char **argv)
     cli_secret_opts so = {0};
     int json = 0;
     uint64_t v;
+    const char *shapes[64];
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("obfuscate", argc, argv, &i);
         if (!lim) lim = cli_parse_secret_opt("obfuscate", argc, argv, &i, &so);
@@ -118,6 +121,11 @@ int cmd_obfuscate(int argc, char **argv)
                 else if (!strcmp(a, "-n")) o.n_parts = (int)v;
                 else o.seed = v;
             }
+        } else if (!strcmp(a, "--input-shape")) {
+            if (!has) return cli_usage("obfuscate", "%s needs NAME=D0,D1,...", a);
+            if (o.n_input_shapes == (int)(sizeof shapes / sizeof *shapes))
+                return cli_usage("obfuscate", "too many %s options", a);
+            shapes[o.n_input_shapes++] = argv[++i];
         } else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
         else if (!strcmp(a, "--force")) o.force = 1;
         else if (!strcmp(a, "--allow-weak")) o.allow_weak = 1;
@@ -131,6 +139,7 @@ int cmd_obfuscate(int argc, char **argv)
     if (!model || !bucket || !key) return cli_usage("obfuscate", "need MODEL, -o BUCKET and --key KEY%s", "");
     if (o.subgraph_size && o.n_parts) return cli_usage("obfuscate", "give --subgraph-size or -n, not both%s", "");
     if (o.k < 0) o.k = DEFAULT_K;
+    o.input_shapes = shapes;
     if (o.no_probe) o.allow_unverified = 1;
     o.warn = warn_line;
     if (isatty(2)) o.progress = progress_line;
