@@ -1,140 +1,244 @@
-"""Speedup retention (the paper's Figure 4) on this machine.
+"""Speed retention: the stitched model against the whole model optimized.
 
-For each model: time in ONNX Runtime (CPU, 2 intra-op threads)
-  unopt        the model, optimizations disabled
-  best-LEVEL   the whole model optimized at LEVEL (extended, all)
-  proteus-LEVEL the bucket optimized file by file at LEVEL, reassembled,
-               run with optimizations disabled
-Configurations are interleaved within each pass; each pass records the
-median of ITERS runs per configuration.  Reports the trimmed mean over
-passes and proteus/best per pass (mean and spread).
+For each model, ONNX Runtime on the CPU times, in one process:
+  whole       the model, optimized at LEVEL by ONNX Runtime when the session
+              is created (what the owner would get without proteus);
+  VARIANT     the model through proteus: obfuscate -k 0 --allow-weak
+              --allow-unverified --seed SEED plus the variant's own options
+              (e.g. --fusion-from table / ort:all), optimize --with ort:LEVEL,
+              reassemble (seam clean-up); run with optimizations disabled
+              (it was optimized already).
+Method (every number is a ratio against `whole` measured in the same pass):
+  - all sessions are created first, with THREADS intra-op threads (default 1:
+    a second thread on a shared 2-core machine adds more noise than speed)
+    and 1 inter-op thread; each is run WARMUP times before any timing;
+  - a pass times ITERS rounds; in each round every configuration runs once,
+    back to back, in an order reversed every other pass, so slow drifts of
+    the machine fall on all configurations alike;
+  - per pass: the median time of each configuration, and the ratio
+    median(variant) / median(whole) within that pass;
+  - per model: the median of the per-pass ratios, and their spread (min-max
+    over passes); ms columns are medians of the per-pass medians;
+  - summary per group (tuning / held-out) and variant: the geometric mean of
+    the per-model ratios and the worst one.
+Only run() is timed (inputs are made once, outputs are not checked inside the
+timing); every stitched model's outputs are compared with the whole model's
+once, before timing (max |difference| relative to the output's range).
 
-usage: bench/retention.py [--models NAME ...] [--passes P] [--iters I] [--out FILE]
+Model names: a corpus name (corpus/models/NAME.onnx or corpus/holdout/
+NAME.onnx; weightless files are filled with `proteus rehydrate --seed 1`),
+rw:NAME (build/realworld/NAME.onnx, made by corpus/realworld/fetch.py),
+timm:NAME (build/timm/NAME.onnx, made by bench/timm_export.py), or a path.
+
+usage: bench/retention.py --tuning NAME... --held-out NAME... \\
+         [--variant NAME=OBFUSCATE_ARGS]... [--level all] [--passes 7] [--iters 20] \\
+         [--warmup 5] [--threads 1] [--seed 1] [--proteus BIN] [--out FILE.jsonl]
+       bench/retention.py --table FILE.jsonl
 """
 import argparse
 import json
+import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+
 from proteus_py.inputs import make_inputs  # noqa: E402
 from proteus_py.ort import session  # noqa: E402
 
-PROTEUS = os.path.join(ROOT, "build", "proteus")
-LEVELS = ("extended", "all")
-
-
 # keys are sealed; the benchmark's throwaway keys use a fixed passphrase
 os.environ.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
+DEFAULT_VARIANTS = ["table=--fusion-from table", "learned=--fusion-from ort:all"]
 
 
-def sh(*args):
-    r = subprocess.run([PROTEUS, *map(str, args)], capture_output=True, text=True)
+def sh(proteus, *args):
+    r = subprocess.run([proteus, *map(str, args)], capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"proteus {args[0]} failed: {r.stderr.strip()}")
-    return r.stdout
+    return r.stdout + r.stderr
 
 
-def trimmed(xs):
-    xs = sorted(xs)
-    k = len(xs) // 5
-    xs = xs[k:len(xs) - k] if len(xs) > 2 * k else xs
-    return statistics.mean(xs)
+def resolve(name):
+    """(path, display name, needs rehydration)."""
+    if name.startswith("rw:"):
+        return os.path.join(ROOT, "build", "realworld", name[3:] + ".onnx"), name, False
+    if name.startswith("timm:"):
+        return os.path.join(ROOT, "build", "timm", name[5:] + ".onnx"), name, False
+    if os.path.sep in name or name.endswith(".onnx"):
+        return name, os.path.basename(name)[:-5], None
+    for d in ("models", "holdout"):
+        p = os.path.join(ROOT, "corpus", d, name + ".onnx")
+        if os.path.exists(p):
+            return p, name, True
+    raise SystemExit(f"retention: no model '{name}' in corpus/models or corpus/holdout")
 
 
-def bench_model(path, passes, iters, work):
-    name = os.path.basename(path)[:-5]
-    model = os.path.join(work, f"{name}.onnx")
-    sh("rehydrate", path, model, "--seed", 1)
-    feeds = make_inputs(model, seed=0)
-    sessions = {"unopt": session(model, "disabled")}
-    info = {}
-    for lv in LEVELS:
-        sessions[f"best-{lv}"] = session(model, lv)
-        b, k, o, r = (os.path.join(work, f"{name}-{x}-{lv}") for x in ("bucket", "key", "opt", "re"))
+def weightless(path):
+    m = onnx.load(path, load_external_data=False)
+    for t in m.graph.initializer:
+        n = 1
+        for d in t.dims:
+            n *= d
+        has = (t.raw_data or t.float_data or t.int32_data or t.int64_data or t.double_data or
+               t.uint64_data or t.string_data or t.data_location == onnx.TensorProto.EXTERNAL)
+        if n > 0 and not has:
+            return True
+    return False
+
+
+def prepare(a, name, work):
+    """The model to time (weights filled where the file has none), and the
+    stitched model of every variant with what the pipeline reported."""
+    path, disp, rehydrate = resolve(name)
+    model = os.path.join(work, "model.onnx")
+    if rehydrate or (rehydrate is None and weightless(path)):
+        sh(a.proteus, "rehydrate", path, model, "--seed", 1)
+    else:
+        model = path
+    info, stitched = {}, {}
+    for vname, vargs in a.variants:
+        b, k, o, r = (os.path.join(work, f"{vname}-{x}") for x in ("bucket", "key", "opt", "re.onnx"))
         t0 = time.time()
-        out = sh("obfuscate", model, "-o", b, "--key", k, "--seed", 1, "-k", 0, "--allow-weak", "--allow-unverified")
-        sh("optimize", b, "-o", o, "--with", f"ort:{lv}", "-j", 2)
-        re_out = sh("reassemble", o, "--key", k, "-o", r + ".onnx")
-        info[lv] = {"pipeline_s": round(time.time() - t0, 1), "obfuscate": out.strip(), "reassemble": re_out.strip()}
-        sessions[f"proteus-{lv}"] = session(r + ".onnx", "disabled")
+        out = sh(a.proteus, "obfuscate", model, "-o", b, "--key", k, "--seed", a.seed, "-k", 0, "--allow-weak",
+                 "--allow-unverified", *vargs)
+        sh(a.proteus, "optimize", b, "-o", o, "--with", f"ort:{a.level}", "-j", 2)
+        sh(a.proteus, "reassemble", o, "--key", k, "-o", r)
+        summary = next((l for l in out.splitlines() if "subgraphs" in l), out.strip().splitlines()[-1])
+        info[vname] = {"pipeline_s": round(time.time() - t0, 1), "obfuscate": summary.strip()}
+        stitched[vname] = r
+    return disp, model, stitched, info
+
+
+def max_rel_diff(ref, got):
+    worst = 0.0
+    for x, y in zip(ref, got):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        rng = float(np.max(np.abs(x))) if x.size else 0.0
+        d = float(np.max(np.abs(x - y))) if x.size else 0.0
+        worst = max(worst, d / rng if rng > 0 else d)
+    return worst
+
+
+def time_model(a, model, stitched):
+    feeds = make_inputs(model, seed=0)
+    sessions = {"whole": session(model, a.level, threads=a.threads)}
+    for v, path in stitched.items():
+        sessions[v] = session(path, "disabled", threads=a.threads)
+    outs = {k: [o.name for o in s.get_outputs()] for k, s in sessions.items()}
+    ref = sessions["whole"].run(outs["whole"], feeds)
+    check = {v: max_rel_diff(ref, sessions[v].run(outs[v], feeds)) for v in stitched}
+    for k, s in sessions.items():
+        for _ in range(a.warmup):
+            s.run(outs[k], feeds)
     names = list(sessions)
-    out_names = {k: [o.name for o in s.get_outputs()] for k, s in sessions.items()}
-    for k, s in sessions.items():  # warm up
-        for _ in range(3):
-            s.run(out_names[k], feeds)
     per_pass = {k: [] for k in names}
-    for p in range(passes):
+    for p in range(a.passes):
         order = names if p % 2 == 0 else names[::-1]
-        for k in order:
-            ts = []
-            for _ in range(iters):
+        ts = {k: [] for k in names}
+        for _ in range(a.iters):
+            for k in order:
                 t = time.perf_counter()
-                sessions[k].run(out_names[k], feeds)
-                ts.append(time.perf_counter() - t)
-            per_pass[k].append(statistics.median(ts) * 1e3)
-    row = {"model": name, "ms": {k: round(trimmed(v), 2) for k, v in per_pass.items()}, "info": info}
-    for lv in LEVELS:
-        ratios = [a / b for a, b in zip(per_pass[f"proteus-{lv}"], per_pass[f"best-{lv}"])]
-        row[f"ratio_{lv}"] = round(trimmed(ratios), 3)
-        row[f"ratio_{lv}_spread"] = [round(min(ratios), 3), round(max(ratios), 3)]
+                sessions[k].run(outs[k], feeds)
+                ts[k].append(time.perf_counter() - t)
+        for k in names:
+            per_pass[k].append(statistics.median(ts[k]) * 1e3)
+    return per_pass, check
+
+
+def bench_model(a, name, group):
+    with tempfile.TemporaryDirectory(prefix="proteus-retention-") as work:
+        disp, model, stitched, info = prepare(a, name, work)
+        per_pass, check = time_model(a, model, stitched)
+    row = {"model": disp, "group": group, "level": a.level, "threads": a.threads, "passes": a.passes,
+           "iters": a.iters, "ms": {k: round(statistics.median(v), 3) for k, v in per_pass.items()},
+           "info": info, "max_rel_diff": {k: float(f"{v:.3g}") for k, v in check.items()}}
+    for v in stitched:
+        ratios = [x / w for x, w in zip(per_pass[v], per_pass["whole"])]
+        row[f"ratio_{v}"] = round(statistics.median(ratios), 4)
+        row[f"spread_{v}"] = [round(min(ratios), 4), round(max(ratios), 4)]
+        row[f"passes_{v}"] = [round(r, 4) for r in ratios]
     return row
 
 
+def gmean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def print_table(rows):
+    variants = [k[6:] for k in rows[0] if k.startswith("ratio_")] if rows else []
+    head = "| group | model | whole ms | " + " | ".join(f"{v} ms | {v}/whole (spread)" for v in variants) + " |"
+    print(head)
+    print("|" + "---|" * (3 + 2 * len(variants)))
+    for r in rows:
+        cells = [r["group"], r["model"], f"{r['ms']['whole']:.2f}"]
+        for v in variants:
+            s = r[f"spread_{v}"]
+            cells += [f"{r['ms'][v]:.2f}", f"{r[f'ratio_{v}']:.3f} ({s[0]:.3f}-{s[1]:.3f})"]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("| group | models | " + " | ".join(f"{v}: geomean | {v}: worst" for v in variants) + " |")
+    print("|" + "---|" * (2 + 2 * len(variants)))
+    for g in dict.fromkeys(r["group"] for r in rows):
+        rs = [r for r in rows if r["group"] == g]
+        cells = [g, str(len(rs))]
+        for v in variants:
+            xs = [r[f"ratio_{v}"] for r in rs]
+            worst = max(rs, key=lambda r: r[f"ratio_{v}"])
+            cells += [f"**{gmean(xs):.3f}**", f"{max(xs):.3f} ({worst['model']})"]
+        print("| " + " | ".join(cells) + " |")
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--table", help="only print the table of a --out file")
-    ap.add_argument("--models", nargs="*", help="corpus model names (file names without .onnx)")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", help="only print the tables of a --out file")
+    ap.add_argument("--tuning", nargs="*", default=[], help="models used to design the fusion handling")
+    ap.add_argument("--held-out", nargs="*", default=[], help="models that were not")
+    ap.add_argument("--variant", action="append", help="NAME=OBFUSCATE_ARGS (default: table and learned)")
+    ap.add_argument("--level", default="all", choices=("basic", "extended", "all"))
     ap.add_argument("--passes", type=int, default=7)
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--out", help="append JSON lines here")
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--proteus", default=os.path.join(ROOT, "build", "proteus"))
+    ap.add_argument("--out", help="append one JSON line per model here")
     a = ap.parse_args()
     if a.table:
         print_table([json.loads(l) for l in open(a.table) if l.strip()])
         return
-    cdir = os.path.join(ROOT, "corpus", "models")
-    models = a.models or sorted(f[:-5] for f in os.listdir(cdir) if f.endswith("-op17.onnx") and "-dyn" not in f)
+    a.variants = []
+    for spec in a.variant or DEFAULT_VARIANTS:
+        name, _, args = spec.partition("=")
+        if not name or name == "whole":
+            raise SystemExit(f"retention: bad --variant '{spec}'")
+        a.variants.append((name, shlex.split(args)))
+    todo = [(m, "tuning") for m in a.tuning] + [(m, "held-out") for m in a.held_out]
+    if not todo:
+        raise SystemExit("retention: give --tuning and/or --held-out models")
+    print("# " + " ".join(shlex.quote(x) for x in sys.argv), flush=True)
     rows = []
-    with tempfile.TemporaryDirectory() as work:
-        for m in models:
-            row = bench_model(os.path.join(cdir, m + ".onnx"), a.passes, a.iters, work)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if a.out:
-                with open(a.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-            for f in os.listdir(work):
-                p = os.path.join(work, f)
-                if os.path.isdir(p):
-                    subprocess.run(["rm", "-rf", p])
-                else:
-                    os.unlink(p)
-    print_table(rows)
-
-
-def print_table(rows):
-    """Markdown table of rows (dicts as written to --out), with the mean."""
-    print("| model | unopt ms | best-ext ms | proteus-ext ms | ratio ext (spread) | best-all ms | proteus-all ms | ratio all (spread) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        ms = r["ms"]
-        print(f"| {r['model']} | {ms['unopt']} | {ms['best-extended']} | {ms['proteus-extended']} | "
-              f"{r['ratio_extended']} ({r['ratio_extended_spread'][0]}-{r['ratio_extended_spread'][1]}) | "
-              f"{ms['best-all']} | {ms['proteus-all']} | {r['ratio_all']} ({r['ratio_all_spread'][0]}-{r['ratio_all_spread'][1]}) |")
+    for m, group in todo:
+        try:
+            row = bench_model(a, m, group)
+        except Exception as e:  # one model failing does not lose the others
+            print(f"retention: {m}: {e}", file=sys.stderr, flush=True)
+            continue
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if a.out:
+            with open(a.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
     if rows:
-        def gmean(xs):
-            return float(np.exp(np.mean(np.log(xs))))
-        ext = [r["ratio_extended"] for r in rows]
-        al = [r["ratio_all"] for r in rows]
-        print(f"| **mean** (geometric) | | | | **{np.mean(ext):.3f}** ({gmean(ext):.3f}) | | | "
-              f"**{np.mean(al):.3f}** ({gmean(al):.3f}) |")
+        print_table(rows)
 
 
 if __name__ == "__main__":

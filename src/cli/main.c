@@ -10,7 +10,9 @@
 #include "cli/cli.h"
 #include "onnx/onnx_io.h"
 #include "shape/shape_infer.h"
+#include "partition/fusion_probe.h"
 #include "partition/partition.h"
+#include "sentinel/sentinel.h"
 #include "tools/inspect.h"
 #include "util/json.h"
 #include "tools/rehydrate.h"
@@ -188,23 +190,41 @@ static int cmd_shapes(int argc, char **argv)
     return 0;
 }
 
+static void partition_warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "proteus: partition: warning: %s\n", msg);
+}
+
 static int cmd_partition(int argc, char **argv)
 {
     if (cli_want_help(argc, argv)) {
         printf("usage: proteus partition MODEL [--subgraph-size S | -n N] [--seed N]\n"
+               "                         [--fusion-from ort:all|ort:extended|ort:basic|table]\n"
                "Prints a partition as obfuscate makes it, for partition seed N (obfuscate draws its\n"
-               "own seed from the owner's secret), as JSON: {\"parts\", \"cut_edges\",\n"
-               "\"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n" CLI_LIMITS_HELP);
+               "own seed from the owner's secret), as JSON: {\"parts\", \"cut_edges\", \"cut_weight\",\n"
+               "\"fusion_from\", \"nodes\": [{\"name\", \"op\", \"part\"}]} (part -1: a constant, replicated).\n"
+               "--fusion-from: which nodes must stay together. ort:LEVEL runs ONNX Runtime at LEVEL on the\n"
+               "whole model first and keeps what it fuses together, avoiding cuts through its blocked\n"
+               "(NCHWc) layout; table: the hand-written fusion table only. Default ort:all, or the table\n"
+               "with one warning where ONNX Runtime cannot run the model (silently for a weightless one).\n"
+               CLI_LIMITS_HELP);
         return 0;
     }
     const char *path = NULL;
     px_partition_opts o = {0};
+    const char *fusion_from = NULL;
     for (int i = 0; i < argc; i++) {
         uint64_t v;
         int lim = cli_parse_limit_opt("partition", argc, argv, &i);
         if (lim == 2) return 2;
         if (lim) continue;
-        if (!strcmp(argv[i], "--subgraph-size") || !strcmp(argv[i], "-n") || !strcmp(argv[i], "--seed")) {
+        if (!strcmp(argv[i], "--fusion-from")) {
+            if (i + 1 >= argc) return cli_usage(NULL, "partition: %s needs ort:all, ort:extended, ort:basic or table", argv[i]);
+            px_fusion_source fs;
+            if (px_fusion_source_parse(argv[++i], &fs)) return cli_usage(NULL, "partition: %s", px_last_error());
+            fusion_from = argv[i];
+        } else if (!strcmp(argv[i], "--subgraph-size") || !strcmp(argv[i], "-n") || !strcmp(argv[i], "--seed")) {
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], &v) || v > 100000000)
                 return cli_usage(NULL, "partition: %s needs a number", argv[i]);
             if (!strcmp(argv[i], "--seed")) o.seed = v;
@@ -220,7 +240,20 @@ static int cmd_partition(int argc, char **argv)
     px_graph_init(&g);
     if (px_onnx_load(path, &g)) return cli_fail();
     px_partition p;
-    if (px_graph_sort(&g) || px_partition_graph(&g, &o, &p)) {
+    if (px_graph_sort(&g)) {
+        px_graph_free(&g);
+        return cli_fail();
+    }
+    /* learned fusion groups (the table where ONNX Runtime cannot run it) */
+    float *weights = NULL;
+    if (px_fusion_weights_for(path, &g, fusion_from, partition_warn, NULL, &weights)) {
+        px_graph_free(&g);
+        return cli_fail();
+    }
+    o.edge_weight = weights;
+    o.n_edge_weight = weights ? g.n_values : 0;
+    if (px_partition_graph(&g, &o, &p)) {
+        free(weights);
         px_graph_free(&g);
         return cli_fail();
     }
@@ -231,6 +264,10 @@ static int cmd_partition(int argc, char **argv)
     px_json_int(&j, p.n_parts);
     px_json_key(&j, "cut_edges");
     px_json_int(&j, p.cut_edges);
+    px_json_key(&j, "cut_weight");
+    px_json_double(&j, p.cut_weight);
+    px_json_key(&j, "fusion_from");
+    px_json_str(&j, !weights ? "table" : fusion_from && strcmp(fusion_from, "ort") ? fusion_from : "ort:all");
     px_json_key(&j, "nodes");
     px_json_arr_begin(&j);
     for (int i = 0; i < g.n_nodes; i++) {
@@ -246,6 +283,7 @@ static int cmd_partition(int argc, char **argv)
     px_json_arr_end(&j);
     px_json_obj_end(&j);
     px_json_end(&j);
+    free(weights);
     px_partition_free(&p);
     px_graph_free(&g);
     return 0;

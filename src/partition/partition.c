@@ -90,6 +90,9 @@ typedef struct atoms {
     int *size;          /* nodes per atom */
     int n_edges;        /* atom edges, one per (producer atom, consumer node input) */
     int *eu, *ev;
+    float *w;           /* per edge: what cutting it costs (NULL: no weights) */
+    int *val;           /* with weights: per edge, the value it carries */
+    int *by_val;        /* with weights: edge ids grouped by value */
     int *succ_start, *succ;  /* CSR successors (with duplicates) */
 } atoms;
 
@@ -99,6 +102,9 @@ static void atoms_free(atoms *A)
     free(A->size);
     free(A->eu);
     free(A->ev);
+    free(A->w);
+    free(A->val);
+    free(A->by_val);
     free(A->succ_start);
     free(A->succ);
 }
@@ -131,7 +137,15 @@ static void glue_pair(void *vctx, int a, int b)
     c->n++;
 }
 
-static px_status build_atoms(const px_graph *g, const char *is_const, atoms *A)
+/* The weight of cutting an edge that carries value v (1 without weights). */
+static float value_weight(const px_partition_opts *o, int v)
+{
+    if (!o || !o->edge_weight || v < 0 || v >= o->n_edge_weight) return 1.0f;
+    float w = o->edge_weight[v];
+    return w >= 1.0f && w == w ? (w > PX_EDGE_GLUE ? PX_EDGE_GLUE : w) : 1.0f;
+}
+
+static px_status build_atoms(const px_graph *g, const char *is_const, const px_partition_opts *o, atoms *A)
 {
     int n = g->n_nodes;
     memset(A, 0, sizeof *A);
@@ -174,7 +188,12 @@ static px_status build_atoms(const px_graph *g, const char *is_const, atoms *A)
     for (int i = 0; i < n; i++) cap += (size_t)g->nodes[i].n_inputs;
     A->eu = malloc((cap + 1) * sizeof *A->eu);
     A->ev = malloc((cap + 1) * sizeof *A->ev);
-    if (!A->eu || !A->ev) {
+    if (o && o->edge_weight) {
+        A->w = malloc((cap + 1) * sizeof *A->w);
+        A->val = malloc((cap + 1) * sizeof *A->val);
+        A->by_val = malloc((cap + 1) * sizeof *A->by_val);
+    }
+    if (!A->eu || !A->ev || (o && o->edge_weight && (!A->w || !A->val || !A->by_val))) {
         st = px_nomem();
         goto out;
     }
@@ -190,8 +209,24 @@ static px_status build_atoms(const px_graph *g, const char *is_const, atoms *A)
             if (a == b) continue;
             A->eu[A->n_edges] = a;
             A->ev[A->n_edges] = b;
+            if (A->w) {
+                A->w[A->n_edges] = value_weight(o, v);
+                A->val[A->n_edges] = v;
+            }
             A->n_edges++;
         }
+    }
+    if (A->w) {
+        /* edges grouped by value (counting sort, stable) */
+        int *start = calloc((size_t)g->n_values + 2, sizeof *start);
+        if (!start) {
+            st = px_nomem();
+            goto out;
+        }
+        for (int e = 0; e < A->n_edges; e++) start[A->val[e] + 1]++;
+        for (int v = 0; v < g->n_values; v++) start[v + 1] += start[v];
+        for (int e = 0; e < A->n_edges; e++) A->by_val[start[A->val[e]]++] = e;
+        free(start);
     }
     A->succ_start = calloc((size_t)A->n + 1, sizeof *A->succ_start);
     A->succ = malloc(((size_t)A->n_edges + 1) * sizeof *A->succ);
@@ -287,29 +322,54 @@ static void trial_copy(const atoms *A, trial *dst, const trial *src)
 
 /* Phase 1: keep fusion patterns whole.  Each glued pair is contracted unless
  * that would make the graph of groups cyclic (then the pattern is cut:
- * convexity comes first).  Returns the group count. */
-static int glue_patterns(const atoms *A, trial *T, const glue_list *gl)
+ * convexity comes first), a group would pass cap (0: no cap), or the
+ * count is down to floor.  Returns the group count. */
+static int glue_patterns(const atoms *A, trial *T, const glue_list *gl, int clusters, int cap, int floor)
 {
-    int clusters = A->n;
-    for (int i = 0; i < gl->n; i++) {
+    for (int i = 0; i < gl->n && clusters > floor; i++) {
         int ra = uf_find(T->parent, A->of_node[gl->a[i]]), rb = uf_find(T->parent, A->of_node[gl->b[i]]);
-        if (ra == rb || reaches_indirectly(A, T, ra, rb)) continue;
+        if (ra == rb || (cap > 0 && T->size[ra] + T->size[rb] > cap) || reaches_indirectly(A, T, ra, rb)) continue;
         merge_clusters(T, ra, rb);
         clusters--;
     }
     return clusters;
 }
 
-/* Phase 2: one randomized contraction from the glued state. */
-static int run_trial(const atoms *A, trial *T, px_rng *rng, int clusters, int target, int cap, int *order)
+typedef struct edge_key {
+    double key;
+    int e;
+} edge_key;
+
+static int by_key(const void *pa, const void *pb)
+{
+    const edge_key *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->e < b->e ? -1 : a->e > b->e;
+}
+
+/* Phase 2: one randomized contraction from the glued state.  Without
+ * weights every edge order is equally likely; with weights, an edge of
+ * weight w comes first with probability proportional to w (keys
+ * -ln(u)/w, Efraimidis-Spirakis), so heavy edges end up inside parts. */
+static int run_trial(const atoms *A, trial *T, px_rng *rng, int clusters, int target, int cap, int *order,
+                     edge_key *keys)
 {
     for (int e = 0; e < A->n_edges; e++) order[e] = e;
-    for (int e = A->n_edges - 1; e > 0; e--) {
-        int j = (int)px_rng_below(rng, (uint64_t)e + 1);
-        int t = order[e];
-        order[e] = order[j];
-        order[j] = t;
-    }
+    if (A->w) {
+        for (int e = 0; e < A->n_edges; e++) {
+            double u = px_rng_unit(rng);
+            keys[e].key = -log(u > 0 ? u : 1e-300) / A->w[e];
+            keys[e].e = e;
+        }
+        qsort(keys, (size_t)A->n_edges, sizeof *keys, by_key);
+        for (int e = 0; e < A->n_edges; e++) order[e] = keys[e].e;
+    } else
+        for (int e = A->n_edges - 1; e > 0; e--) {
+            int j = (int)px_rng_below(rng, (uint64_t)e + 1);
+            int t = order[e];
+            order[e] = order[j];
+            order[j] = t;
+        }
     for (int k = 0; k < A->n_edges && clusters > target; k++) {
         int e = order[k];
         int ra = uf_find(T->parent, A->eu[e]), rb = uf_find(T->parent, A->ev[e]);
@@ -321,7 +381,10 @@ static int run_trial(const atoms *A, trial *T, px_rng *rng, int clusters, int ta
     return clusters;
 }
 
-static double size_stddev(const atoms *A, trial *T, int *cut)
+/* Balance (standard deviation of part sizes), cut edges, and with weights
+ * what the cut costs: a value's weight once per part that receives it (one
+ * reorder serves every reader in that part).  seen: A->n ints. */
+static double size_stddev(const atoms *A, trial *T, int *cut, double *wcut, int *seen)
 {
     double sum = 0, sq = 0;
     int n = 0;
@@ -332,8 +395,20 @@ static double size_stddev(const atoms *A, trial *T, int *cut)
             n++;
         }
     *cut = 0;
+    *wcut = 0;
     for (int e = 0; e < A->n_edges; e++)
         if (uf_find(T->parent, A->eu[e]) != uf_find(T->parent, A->ev[e])) (*cut)++;
+    if (!A->w) *wcut = *cut;
+    else {
+        for (int a = 0; a < A->n; a++) seen[a] = -1;
+        for (int k = 0; k < A->n_edges; k++) {
+            int e = A->by_val[k];
+            int ru = uf_find(T->parent, A->eu[e]), rv = uf_find(T->parent, A->ev[e]);
+            if (ru == rv || seen[rv] == A->val[e]) continue;
+            seen[rv] = A->val[e];
+            *wcut += A->w[e];
+        }
+    }
     double mean = sum / (n ? n : 1);
     return sqrt(sq / (n ? n : 1) - mean * mean);
 }
@@ -404,11 +479,12 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
     px_status st = px_graph_index(g);
     if (st) return st;
     int size = opts && opts->subgraph_size > 0 ? opts->subgraph_size : 12;
-    int trials = opts && opts->trials > 0 ? opts->trials : 16;
+    int weighted = opts && opts->edge_weight && opts->n_edge_weight > 0;
+    int trials = opts && opts->trials > 0 ? opts->trials : weighted ? 64 : 16;
     char *is_const = NULL;
     if ((st = px_partition_constant_nodes(g, &is_const))) return st;
     atoms A;
-    if ((st = build_atoms(g, is_const, &A))) {
+    if ((st = build_atoms(g, is_const, weighted ? opts : NULL, &A))) {
         free(is_const);
         atoms_free(&A);
         return st;
@@ -438,10 +514,13 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
     T0.last_atom = mem + 9 * na;
     glue_list gl = {.is_const = is_const};
     int *order = malloc(((size_t)A.n_edges + 1) * sizeof(int));
+    int *seen = weighted ? malloc((size_t)na * sizeof *seen) : NULL;
+    edge_key *keys = weighted ? malloc(((size_t)A.n_edges + 1) * sizeof *keys) : NULL;
+    glue_list lg = {.is_const = is_const};
     int *best_root = malloc((size_t)na * sizeof(int));
     int *part_of_atom = malloc((size_t)na * sizeof(int));
     out->part_of = malloc(((size_t)g->n_nodes + 1) * sizeof(int));
-    if (!mem || !order || !best_root || !part_of_atom || !out->part_of) {
+    if (!mem || !order || !best_root || !part_of_atom || !out->part_of || (weighted && (!keys || !seen))) {
         st = px_nomem();
         goto done;
     }
@@ -450,22 +529,45 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
         st = px_nomem();
         goto done;
     }
+    /* with weights: what the reference optimizer fused first, then the
+     * table.  A learned group may be large: it is held to the target size
+     * (the table's to the cap), and gluing stops at the requested count. */
+    if (weighted) {
+        for (int i = 0; i < g->n_nodes; i++) {
+            const px_node *nd = &g->nodes[i];
+            for (int j = 0; j < nd->n_inputs; j++) {
+                int v = nd->inputs[j];
+                if (v < 0 || g->values[v].producer < 0 || value_weight(opts, v) < PX_EDGE_GLUE) continue;
+                glue_pair(&lg, g->values[v].producer, i);
+            }
+        }
+        if (lg.oom) {
+            st = px_nomem();
+            goto done;
+        }
+    }
     trial_reset(&A, &T0);
-    int glued = glue_patterns(&A, &T0, &gl);
+    int glued = glue_patterns(&A, &T0, &lg, A.n, per > 1 ? per : 2, target);
+    glued = glue_patterns(&A, &T0, &gl, glued, weighted ? cap : 0, weighted ? target : 0);
     px_rng rng;
     px_rng_seed(&rng, opts ? opts->seed : 0);
-    double best = INFINITY;
+    double best = INFINITY, best_wcut = 0;
     int best_cut = 0, best_clusters = 0;
     for (int t = 0; t < trials; t++) {
         trial_copy(&A, &T, &T0);
-        int clusters = run_trial(&A, &T, &rng, glued, target, cap, order);
+        int clusters = run_trial(&A, &T, &rng, glued, target, cap, order, keys);
         int cut;
-        double sd = size_stddev(&A, &T, &cut);
-        /* closest to the requested count first, then balance, then cuts */
-        double score = fabs((double)clusters - target) * 1e6 + sd * 1e3 + cut * 1e-3;
+        double wcut;
+        double sd = size_stddev(&A, &T, &cut, &wcut, seen);
+        /* closest to the requested count first, then balance, then cuts;
+         * with weights: the count, then what the cut costs, then balance
+         * (the size cap bounds it) */
+        double score = weighted ? fabs((double)clusters - target) * 1e9 + wcut + sd * 1e-3
+                                : fabs((double)clusters - target) * 1e6 + sd * 1e3 + cut * 1e-3;
         if (score < best) {
             best = score;
             best_cut = cut;
+            best_wcut = wcut;
             best_clusters = clusters;
             for (int a = 0; a < A.n; a++) best_root[a] = uf_find(T.parent, a);
         }
@@ -475,6 +577,7 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
     if (A.n && (st = number_parts(&A, best_root, part_of_atom, &n_parts))) goto done;
     out->n_parts = n_parts;
     out->cut_edges = best_cut;
+    out->cut_weight = best_wcut;
     out->part_size = calloc((size_t)n_parts + 1, sizeof(int));
     if (!out->part_size) {
         st = px_nomem();
@@ -488,6 +591,10 @@ done:
     free(mem);
     free(gl.a);
     free(gl.b);
+    free(lg.a);
+    free(lg.b);
+    free(keys);
+    free(seen);
     free(order);
     free(best_root);
     free(part_of_atom);

@@ -8,7 +8,14 @@
  * patterns (partition/fusion.h), then atoms are contracted along random
  * edges, Karger-Stein style, refusing a contraction that would make the
  * graph of parts cyclic or a part larger than the size cap; the most
- * balanced of several trials wins. */
+ * balanced of several trials wins.
+ *
+ * With edge weights learned from the reference optimizer (partition/
+ * fusion_probe.h), the values it fused are glued like table patterns (as
+ * long as a group stays within the size cap and the graph of groups
+ * acyclic), contraction picks edges with probability growing with their
+ * weight, and the trial whose cut weighs least wins among those with the
+ * requested count. */
 #ifndef PX_PARTITION_H
 #define PX_PARTITION_H
 
@@ -20,14 +27,24 @@ typedef struct px_partition_opts {
     int subgraph_size;  /* target nodes per part (default 12) */
     int n_parts;        /* if > 0: the number of parts wanted instead */
     uint64_t seed;
-    int trials;         /* best-of (default 16) */
+    int trials;         /* best-of (default 16; 64 with edge weights) */
+    /* Optional: what cutting the edges that carry value v costs, indexed by
+     * value id (n_edge_weight entries, normally g->n_values; ids past it
+     * cost 1).  1: a copy; PX_EDGE_GLUE or more: never cut (glued before
+     * contraction).  NULL: the fusion table alone, as before. */
+    const float *edge_weight;
+    int n_edge_weight;
 } px_partition_opts;
+
+#define PX_EDGE_GLUE 1000.0f
 
 typedef struct px_partition {
     int n_parts;
     int *part_of;       /* node id -> part (0..n_parts-1), -1: replicated constant */
     int *part_size;     /* nodes per part */
     int cut_edges;      /* tensor edges between parts */
+    double cut_weight;  /* with weights: the weight of each value that crosses, once
+                           per part that receives it; cut_edges without weights */
 } px_partition;
 
 /* Parts are numbered in a topological order of the graph of parts.
