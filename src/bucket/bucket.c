@@ -13,6 +13,7 @@
 #include "bucket/anonymize.h"
 #include "bucket/key.h"
 #include "bucket/probe.h"
+#include "ir/body.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
@@ -296,6 +297,21 @@ static px_status check_promise(int n, int k, int allow_weak)
                    "and 10^6); raise -k, lower --subgraph-size, or give --allow-weak", n, n == 1 ? "" : "s", k, lg);
 }
 
+/* Opset imports of domains no node uses (left by inlined functions, or an
+ * exporter's own domain) would travel in every bucket file's header. */
+static void drop_unused_domains(px_graph *g)
+{
+    if (px_graph_has_bodies(g)) return; /* bodies may use any domain */
+    int k = 0;
+    for (int i = 0; i < g->n_opsets; i++) {
+        const char *d = g->opsets[i].domain;
+        int used = !d[0] || !strcmp(d, "ai.onnx");
+        for (int n = 0; n < g->n_nodes && !used; n++) used = !strcmp(g->nodes[n].domain, d);
+        if (used) g->opsets[k++] = g->opsets[i];
+    }
+    g->n_opsets = k;
+}
+
 px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *key_path,
                              const px_obfuscate_opts *opts, px_obfuscate_stats *stats)
 {
@@ -334,6 +350,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         px_status sst = px_input_shapes_check(g, o.input_shapes, o.n_input_shapes);
         if (sst) return sst;
     }
+    drop_unused_domains(g);
     px_shape_report rep = {0};
     px_status st = px_shape_infer(g, &rep);
     if (st) return st;
@@ -543,7 +560,7 @@ px_status px_obfuscate(const char *model_path, const char *bucket_dir, const cha
         return px_fail(PX_ERR_USAGE, "%s: the key path is the input model; pick another", key_path);
     px_graph g;
     px_graph_init(&g);
-    px_status st = px_onnx_load(model_path, &g);
+    px_status st = px_onnx_load_inlined(model_path, &g);
     if (!st) {
         st = px_obfuscate_graph(&g, bucket_dir, key_path, opts, stats);
         if (st && st != PX_ERR_IO && st != PX_ERR_USAGE && st != PX_ERR_INTERRUPTED) px_fail_prefix(st, "%s", model_path);

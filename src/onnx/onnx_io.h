@@ -42,6 +42,9 @@ px_load_limits px_get_load_limits(void);
  * t->data == NULL.  The graph is validated (dangling inputs, duplicate
  * producers, cycles, unknown dtypes) and held to the load limits above. */
 px_status px_onnx_load(const char *path, px_graph *g);
+/* The same with calls of model-local functions expanded into the
+ * functions' nodes (src/onnx/onnx_inline.h); the definitions are dropped. */
+px_status px_onnx_load_inlined(const char *path, px_graph *g);
 
 /* Same from a buffer; base_dir is where external data is looked up (NULL:
  * external data refused); what names the source in error messages. */

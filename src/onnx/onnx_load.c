@@ -19,6 +19,7 @@
 #include "onnx.pb-c.h"
 #include "onnx/onnx_io.h"
 #include "ir/body.h"
+#include "onnx/onnx_inline.h"
 #include "onnx/wire.h"
 #include "util/fileio.h"
 
@@ -81,6 +82,7 @@ typedef struct loader {
     px_load_limits lim;     /* the process-wide limits when the load began */
     int64_t n_nodes_seen;   /* node fields met by the wire walk */
     int64_t total_bytes;    /* declared payload bytes of the tensors so far */
+    int inline_functions;   /* expand calls of model-local functions */
 } loader;
 
 static px_status parse_error(loader *L, const char *detail)
@@ -798,7 +800,30 @@ static px_status load_split(loader *L, const uint8_t *buf, size_t len)
     Onnx__GraphProto *gp = onnx__graph_proto__unpack(NULL, L->graph_known.len,
                                                      L->graph_known.p ? L->graph_known.p : (const uint8_t *)"");
     if (!gp) return parse_error(L, "malformed graph");
-    st = build_graph(L, gp);
+    if (L->inline_functions && g->n_functions) {
+        /* calls of local functions become the functions' nodes; the
+         * definitions are dropped from what is kept verbatim */
+        px_arena ar;
+        px_arena_init(&ar);
+        Onnx__NodeProto **nodes, **orig = gp->node;
+        size_t n, orig_n = gp->n_node;
+        int n_inlined;
+        st = px_onnx_inline_calls(gp, L->extra_model.p, L->extra_model.len, g, &ar, L->what, &nodes, &n, &n_inlined);
+        if (!st && nodes) {
+            gp->node = nodes;
+            gp->n_node = n;
+        }
+        if (!st) st = build_graph(L, gp);
+        gp->node = orig;
+        gp->n_node = orig_n;
+        px_arena_free(&ar);
+        if (!st) {
+            L->extra_model.len = px_wire_drop_field(L->extra_model.p, L->extra_model.len, 25);
+            g->n_functions = 0;
+        }
+    } else {
+        st = build_graph(L, gp);
+    }
     onnx__graph_proto__free_unpacked(gp, NULL);
     if (st) return st;
     if ((st = load_inits(L))) return st;
@@ -823,7 +848,7 @@ static px_status load_split(loader *L, const uint8_t *buf, size_t len)
 }
 
 static px_status load_common(const uint8_t *buf, size_t len, const char *base_dir, const char *what, int mapped,
-                             px_graph *g)
+                             int inline_functions, px_graph *g)
 {
     loader L;
     memset(&L, 0, sizeof L);
@@ -832,6 +857,7 @@ static px_status load_common(const uint8_t *buf, size_t len, const char *base_di
     L.base_dir = base_dir;
     L.mapped = mapped;
     L.lim = g_limits;
+    L.inline_functions = inline_functions;
     px_status st = load_split(&L, buf, len);
     free(L.model_known.p);
     free(L.graph_known.p);
@@ -847,10 +873,10 @@ static px_status load_common(const uint8_t *buf, size_t len, const char *base_di
 
 px_status px_onnx_load_buffer(const uint8_t *buf, size_t len, const char *base_dir, const char *what, px_graph *g)
 {
-    return load_common(buf, len, base_dir, what, 0, g);
+    return load_common(buf, len, base_dir, what, 0, 0, g);
 }
 
-px_status px_onnx_load(const char *path, px_graph *g)
+static px_status load_path(const char *path, int inline_functions, px_graph *g)
 {
     int fd;
     long long size;
@@ -869,8 +895,12 @@ px_status px_onnx_load(const char *path, px_graph *g)
         munmap(map, len);
         return px_nomem();
     }
-    px_status st = load_common(map, len, dir, path, 1, g);
+    px_status st = load_common(map, len, dir, path, 1, inline_functions, g);
     free(dir);
     munmap(map, len);
     return st;
 }
+
+px_status px_onnx_load(const char *path, px_graph *g) { return load_path(path, 0, g); }
+
+px_status px_onnx_load_inlined(const char *path, px_graph *g) { return load_path(path, 1, g); }

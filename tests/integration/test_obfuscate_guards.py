@@ -202,16 +202,40 @@ def test_unknown_op_reported(tmp_path):
     assert "no shape rules for (first: FrobnicateX)" in r.stderr
 
 
-def test_local_functions_refused(tmp_path):
-    f = helper.make_function("my.domain", "Twice", ["a"], ["b"], [helper.make_node("Add", ["a", "a"], ["b"])],
-                             [helper.make_opsetid("", 17)])
+def test_local_functions_inlined(tmp_path):
+    """Model-local functions (as torch's dynamo exporter writes them) are
+    inlined: calls become the functions' nodes (nested calls and attribute
+    references resolved); no function name or domain reaches the bucket, and
+    the reassembled model computes what the original does."""
+    import onnxruntime as ort
+    twice = helper.make_function("my.secretdomain", "SecretTwice", ["a"], ["b"],
+                                 [helper.make_node("Add", ["a", "a"], ["secret_sum"]),
+                                  helper.make_node("Identity", ["secret_sum"], ["b"])],
+                                 [helper.make_opsetid("", 17)])
+    leaky = helper.make_node("LeakyRelu", ["u"], ["secret_l"])
+    leaky.attribute.append(helper.make_attribute_ref("alpha", onnx.AttributeProto.FLOAT))
+    outer = helper.make_function("my.secretdomain", "SecretBlock", ["u"], ["v"],
+                                 [leaky, helper.make_node("SecretTwice", ["secret_l"], ["v"], domain="my.secretdomain")],
+                                 [helper.make_opsetid("", 17), helper.make_opsetid("my.secretdomain", 1)],
+                                 attributes=["alpha"])
     nodes, last = _chain()
-    nodes.append(helper.make_node("Twice", [last], ["y"], domain="my.domain"))
-    p = _model(tmp_path, "fn.onnx", nodes, [_vi("x")], [_vi("y")], opsets=(("", 17), ("my.domain", 1)),
-               functions=[f])
-    r = proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "--allow-weak", check=False)
-    one_line(r, 1, "model-local function", "inline")
-    nothing_but(tmp_path, "fn.onnx")
+    nodes.append(helper.make_node("SecretBlock", [last], ["y1"], domain="my.secretdomain", alpha=0.3))
+    nodes.append(helper.make_node("SecretBlock", ["y1"], ["y"], domain="my.secretdomain", alpha=0.05))
+    p = _model(tmp_path, "fn.onnx", nodes, [_vi("x")], [_vi("y")], opsets=(("", 17), ("my.secretdomain", 1)),
+               functions=[twice, outer])
+    proteus("obfuscate", p, "-o", tmp_path / "b", "--key", tmp_path / "k", "--allow-weak", "-k", 2)
+    for f in os.listdir(tmp_path / "b"):
+        data = (tmp_path / "b" / f).read_bytes()
+        assert b"secret" not in data.lower() and b"Secret" not in data, f
+    proteus("optimize", tmp_path / "b", "-o", tmp_path / "o", "--with", "ort:all")
+    proteus("reassemble", tmp_path / "o", "--key", tmp_path / "k", "-o", tmp_path / "r.onnx")
+    x = {"x": np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)}
+    want = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    got = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    assert np.allclose(want, got, rtol=1e-6, atol=1e-6)
+    # roundtrip keeps the functions as they are
+    proteus("roundtrip", p, tmp_path / "rt.onnx")
+    assert len(onnx.load(tmp_path / "rt.onnx").functions) == 2
 
 
 def test_empty_initializer_loads(tmp_path):
