@@ -20,10 +20,17 @@ value v of the original graph (an edge from v's producer to its consumers):
            receives v as an input, the Add is not fused (it stays, with its
            activation, in plain layout): a cut there costs more than a
            reorder.
+  exposed  v, made a graph output (as a cut makes it), undoes a fusion that
+           ends in it: ONNX Runtime is run a second time on the model with
+           every blocked and plain value added to the graph outputs, and a
+           value whose fused group comes apart there (an NCHWc node that
+           loses its activation or sum, a fused value that reappears) is
+           exposed.  A cut there costs the fusion.
   plain    v is kept as is: a cut costs a copy at most.
 
-Prints JSON on stdout: {"level": L, "ort": VERSION, "fused": [names],
-"folded": [names], "blocked": [names], "residual": [names]} (each sorted; every other value of
+Prints JSON on stdout (where ONNX Runtime cannot load or optimize the
+model: {"error": ONE LINE}, exit status 0): {"level": L, "ort": VERSION, "fused": [names],
+"folded": [names], "blocked": [names], "residual": [names], "exposed": [names]} (each sorted; every other value of
 the original is plain).  Deterministic: the output depends only on the
 model, the level and the ONNX Runtime version.
 
@@ -41,7 +48,8 @@ LEVELS = ("basic", "extended", "all")
 
 
 def optimized_graph(model, level):
-    """The graph ONNX Runtime makes of model at level (weights left out)."""
+    """The graph ONNX Runtime makes of model (a path, or the bytes of a
+    model) at level (weights left out)."""
     import onnx
     import onnxruntime as ort
 
@@ -67,9 +75,11 @@ def optimized_graph(model, level):
         return onnx.load(out, load_external_data=False).graph, ort.__version__
 
 
-def classify(orig, opt):
+def classify(orig, opt, opt2=None):
     """Returns {"fused", "folded", "blocked", "residual"}: sorted lists of value names
-    of the original graph orig (onnx GraphProto) given the optimized opt."""
+    of the original graph orig (onnx GraphProto) given the optimized opt
+    (and, for "exposed", opt2: orig with values added as outputs, optimized;
+    see exposable())."""
     opt_inits = {t.name for t in opt.initializer}
     opt_names = set(opt_inits)
     for n in opt.node:
@@ -95,45 +105,87 @@ def classify(orig, opt):
             if x:
                 consumers.setdefault(x, []).append(n)
 
-    def next_of(v, ops):
-        """The output of v's only reader when that reader's op is in ops."""
-        c = consumers.get(v, [])
-        if len(c) == 1 and c[0].op_type in ops and c[0].output and c[0].output[0] not in opt_names:
-            return c[0].output[0]
-        return None
+    def names_of(gr):
+        ns = {t.name for t in gr.initializer}
+        for n in gr.node:
+            ns.update(x for x in n.input if x)
+            ns.update(x for x in n.output if x)
+        ns.update(x.name for x in gr.output)
+        return ns
 
-    # ONNX Runtime names each NCHWc node after the original value it starts
-    # from (V_nchwc).  Ops it absorbed after that value (a residual Add as
-    # the Conv's fourth, "sum", input; then its activation attribute) are
-    # fused: V and the values between lie inside the node, and the last one
-    # is what it computes, in blocked layout.
-    blocked, inside, residual = set(), set(), set()
-    for n in opt.node:
-        if n.domain != NCHWC or not n.name.endswith(SUFFIX) or n.op_type.startswith("Reorder"):
-            continue
-        cur = n.name[:-len(SUFFIX)]
-        if cur not in producer:
-            continue
-        if n.op_type == "Conv" and len(n.input) > 3 and n.input[3]:
-            nxt = next_of(cur, ("Add", "Sum"))
-            if nxt:
-                inside.add(cur)
-                residual.update(x for x in consumers[cur][0].input if x and x != cur)
-                cur = nxt
-        act = next((a.s.decode() for a in n.attribute if a.name == "activation"), None)
-        if act and producer[cur].op_type != act:
-            nxt = next_of(cur, (act,))
-            if nxt:
-                inside.add(cur)
-                cur = nxt
-        blocked.add(cur)
-    res = {"fused": [], "folded": [], "blocked": [], "residual": []}
+    def chains(gr, present):
+        """NCHWc nodes of gr: name -> (values inside it, the value it
+        computes); and the residual operands of the Adds fused as sums.
+        ONNX Runtime names each NCHWc node after the original value it
+        starts from (V_nchwc).  Ops it absorbed after that value (a residual
+        Add as the Conv's fourth, "sum", input; then its activation
+        attribute) are fused: V and the values between lie inside the node,
+        and the last one is what it computes, in blocked layout."""
+        def next_of(v, ops):
+            c = consumers.get(v, [])
+            if len(c) == 1 and c[0].op_type in ops and c[0].output and c[0].output[0] not in present:
+                return c[0].output[0]
+            return None
+
+        out, resid = {}, set()
+        for n in gr.node:
+            if n.domain != NCHWC or not n.name.endswith(SUFFIX) or n.op_type.startswith("Reorder"):
+                continue
+            cur = n.name[:-len(SUFFIX)]
+            if cur not in producer:
+                continue
+            ins = []
+            if n.op_type == "Conv" and len(n.input) > 3 and n.input[3]:
+                nxt = next_of(cur, ("Add", "Sum"))
+                if nxt:
+                    ins.append(cur)
+                    resid.update(x for x in consumers[cur][0].input if x and x != cur)
+                    cur = nxt
+            act = next((a.s.decode() for a in n.attribute if a.name == "activation"), None)
+            if act and producer[cur].op_type != act:
+                nxt = next_of(cur, (act,))
+                if nxt:
+                    ins.append(cur)
+                    cur = nxt
+            out[n.name] = (ins, cur)
+        return out, resid
+
+    ch, residual = chains(opt, opt_names)
+    blocked = {end for _, end in ch.values()}
+    inside = {v for ins, _ in ch.values() for v in ins}
+    res = {"fused": [], "folded": [], "blocked": [], "residual": [], "exposed": []}
+    exposed = set()
+    if opt2 is not None:
+        names2 = names_of(opt2)
+        # an exposed value is present there through its ReorderOutput: that
+        # alone does not end a chain
+        reordered = {x for n in opt2.node if n.op_type == "ReorderOutput" for x in n.output}
+        ch2, _ = chains(opt2, names2 - reordered)
+        for name, (ins, end) in ch.items():
+            if name not in ch2 or len(ch2[name][0]) < len(ins):
+                exposed.add(end)
+        # other fusions (any level): a value gone from opt is back in opt2;
+        # the value its chain of single readers leads to was exposed
+        for n in orig.node:
+            for u in n.output:
+                if (not u or u in opt_names or u not in names2 or u in const or u in inside or u in blocked
+                        or u in reordered):
+                    continue
+                cur, seen = u, 0
+                while len(consumers.get(cur, [])) == 1 and consumers[cur][0].output and seen < 64:
+                    cur = consumers[cur][0].output[0]
+                    seen += 1
+                    if cur in opt_names or cur in blocked:
+                        exposed.add(cur)
+                        break
     for n in orig.node:
         for v in n.output:
             if not v or v in const or v in graph_out or v not in consumers:
                 continue
             if v in inside:
                 res["fused"].append(v)
+            elif v in exposed:
+                res["exposed"].append(v)
             elif v in residual:
                 res["residual"].append(v)
             elif v in blocked:
@@ -151,12 +203,44 @@ def classify(orig, opt):
     return res
 
 
+def exposable(model_path, res):
+    """The model with every value a cut could expose (blocked and plain
+    values of the first classification) added as a graph output, as bytes;
+    None when the model keeps its weights in external data or is too large
+    to serialize."""
+    import onnx
+
+    if os.path.getsize(model_path) > (1 << 30):
+        return None
+    m = onnx.load(model_path, load_external_data=False)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer):
+        return None
+    g = m.graph
+    skip = set(res["fused"]) | set(res["folded"])
+    have = {o.name for o in g.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
+    consumed = {x for n in g.node for x in n.input if x}
+    const = {t.name for t in g.initializer}
+    for n in g.node:
+        if n.input and all((not x) or x in const for x in n.input):
+            const.update(x for x in n.output if x)
+        elif not n.input and n.op_type == "Constant":
+            const.update(x for x in n.output if x)
+    add = [v for n in g.node for v in n.output if v and v not in skip and v not in have and v in consumed and v not in const]
+    for v in add:
+        g.output.append(onnx.ValueInfoProto(name=v))
+    return m.SerializeToString()
+
+
 def probe(model, level="all"):
     import onnx
 
     opt, version = optimized_graph(model, level)
     orig = onnx.load(model, load_external_data=False).graph
     res = classify(orig, opt)
+    data = exposable(model, res)
+    if data is not None:
+        opt2, _ = optimized_graph(data, level)
+        res = classify(orig, opt, opt2)
     return {"level": level, "ort": version, **res}
 
 
@@ -167,10 +251,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         r = probe(a.model, a.level)
-    except Exception as e:  # one line for the C side to report
-        msg = str(e).strip().splitlines()
-        print(f"fusion probe: {msg[-1] if msg else type(e).__name__}", file=sys.stderr)
-        return 1
+    except Exception as e:  # one line, for the C side to report as it sees fit
+        msg = " ".join(str(e).split()) or type(e).__name__
+        json.dump({"error": msg[:300]}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     json.dump(r, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
     return 0

@@ -46,7 +46,8 @@ px_status px_fusion_weights_from_json(const px_graph *g, const char *json, size_
     } classes[] = {{"fused", PX_EDGE_GLUE},
                    {"folded", PX_EDGE_GLUE},
                    {"blocked", PX_FUSION_BLOCKED},
-                   {"residual", PX_FUSION_RESIDUAL}};
+                   {"residual", PX_FUSION_RESIDUAL},
+                   {"exposed", PX_FUSION_EXPOSED}};
     *edge_weight = NULL;
     px_fusion_counts c = {0};
     float *w = malloc(((size_t)g->n_values + 1) * sizeof *w);
@@ -57,6 +58,8 @@ px_status px_fusion_weights_from_json(const px_graph *g, const char *json, size_
     px_jval *root;
     px_status st = px_json_parse(&arena, json, len, "fusion probe output", &root);
     if (!st && root->type != PX_J_OBJ) st = px_fail(PX_ERR_PARSE, "fusion probe output: not a JSON object");
+    const char *err = st ? NULL : px_json_get_str(root, "error");
+    if (err) st = px_fail(PX_ERR_UNSUPPORTED, "ONNX Runtime cannot optimize the model: %s", err);
     for (size_t k = 0; !st && k < sizeof classes / sizeof classes[0]; k++) {
         const px_jval *arr = px_json_get(root, classes[k].key);
         if (!arr) continue;
@@ -79,7 +82,8 @@ px_status px_fusion_weights_from_json(const px_graph *g, const char *json, size_
             if (k == 0) c.fused++;
             else if (k == 1) c.folded++;
             else if (k == 2) c.blocked++;
-            else c.residual++;
+            else if (k == 3) c.residual++;
+            else c.exposed++;
         }
     }
     px_arena_free(&arena);
@@ -108,6 +112,7 @@ px_status px_fusion_probe(const char *model_path, const px_graph *g, px_fusion_s
     }
     st = px_fusion_weights_from_json(g, out, len, edge_weight, counts);
     free(out);
+    if (st == PX_ERR_UNSUPPORTED) px_fail_prefix(st, "%s", model_path);
     return st;
 }
 
@@ -125,8 +130,7 @@ px_status px_fusion_weights_for(const char *model_path, const px_graph *g, const
     if (!st || spec) return st;
     if (warn) {
         char msg[600];
-        snprintf(msg, sizeof msg, "the fusion table is used (ONNX Runtime could not optimize the model: %.400s)",
-                 px_last_error());
+        snprintf(msg, sizeof msg, "the fusion table is used (%.500s)", px_last_error());
         warn(warn_ctx, msg);
     }
     px_clear_error();

@@ -12,6 +12,10 @@
  *                   Conv ("sum"): a cut leaves the Add (and its activation)
  *                   unfused in plain layout besides the reorders,
  *                   PX_FUSION_RESIDUAL;
+ *   exposed         made a graph output (as a cut makes it), it undoes the
+ *                   fusion that ends in it (found by a second run of ONNX
+ *                   Runtime with such values added as outputs),
+ *                   PX_FUSION_EXPOSED;
  *   plain           1.
  * The weights go to px_partition_opts.edge_weight.  Where ONNX Runtime is
  * not available the caller falls back to the fusion table (partition/
@@ -23,9 +27,10 @@
 
 /* Weights relative to a plain cut (1): a reorder pair reads and writes the
  * tensor twice; an unfused residual Add with its activation and reorders
- * about three times as much again. */
+ * about three times as much again; so does a fusion undone by a cut. */
 #define PX_FUSION_BLOCKED 10.0f
 #define PX_FUSION_RESIDUAL 30.0f
+#define PX_FUSION_EXPOSED 30.0f
 
 /* What --fusion-from names. */
 typedef enum px_fusion_source {
@@ -36,7 +41,7 @@ typedef enum px_fusion_source {
 } px_fusion_source;
 
 typedef struct px_fusion_counts {
-    int fused, folded, blocked, residual; /* values of g in each class */
+    int fused, folded, blocked, residual, exposed; /* values of g in each class */
     int unknown;                  /* names the probe gave that g lacks */
 } px_fusion_counts;
 
@@ -67,7 +72,8 @@ px_status px_fusion_weights_for(const char *model_path, const px_graph *g, const
 
 /* The part of px_fusion_probe after the probe ran: the weights from its
  * JSON output {"fused": [names], "folded": [...], "blocked": [...],
- * "residual": [...]}. */
+ * "residual": [...], "exposed": [...]}, or {"error": "one line"} (then
+ * PX_ERR_UNSUPPORTED: "ONNX Runtime cannot optimize the model: ..."). */
 px_status px_fusion_weights_from_json(const px_graph *g, const char *json, size_t len, float **edge_weight,
                                       px_fusion_counts *counts);
 

@@ -249,6 +249,10 @@ out:
     return st;
 }
 
+/* With weights: what a part under a quarter of the target size costs in a
+ * trial's score (a layout conversion's weight: such parts hide little). */
+#define PX_SMALL_PART_COST 10.0
+
 /* --- contraction ----------------------------------------------------------- */
 
 typedef struct trial {
@@ -381,18 +385,21 @@ static int run_trial(const atoms *A, trial *T, px_rng *rng, int clusters, int ta
     return clusters;
 }
 
-/* Balance (standard deviation of part sizes), cut edges, and with weights
+/* Balance (standard deviation of part sizes; parts under small nodes are
+ * counted in *n_small), cut edges, and with weights
  * what the cut costs: a value's weight once per part that receives it (one
  * reorder serves every reader in that part).  seen: A->n ints. */
-static double size_stddev(const atoms *A, trial *T, int *cut, double *wcut, int *seen)
+static double size_stddev(const atoms *A, trial *T, int small, int *cut, double *wcut, int *n_small, int *seen)
 {
     double sum = 0, sq = 0;
     int n = 0;
+    *n_small = 0;
     for (int a = 0; a < A->n; a++)
         if (uf_find(T->parent, a) == a) {
             sum += T->size[a];
             sq += (double)T->size[a] * T->size[a];
             n++;
+            *n_small += T->size[a] < small;
         }
     *cut = 0;
     *wcut = 0;
@@ -497,6 +504,7 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
     int per = (real_nodes + target - 1) / target;
     int cap = per + (per + 1) / 2;
     if (cap < 2) cap = 2;
+    int small = per / 4 > 2 ? per / 4 : 2;
 
     trial T, T0;
     int na = A.n ? A.n : 1;
@@ -558,11 +566,13 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
         int clusters = run_trial(&A, &T, &rng, glued, target, cap, order, keys);
         int cut;
         double wcut;
-        double sd = size_stddev(&A, &T, &cut, &wcut, seen);
+        int n_small;
+        double sd = size_stddev(&A, &T, small, &cut, &wcut, &n_small, seen);
         /* closest to the requested count first, then balance, then cuts;
-         * with weights: the count, then what the cut costs, then balance
-         * (the size cap bounds it) */
-        double score = weighted ? fabs((double)clusters - target) * 1e9 + wcut + sd * 1e-3
+         * with weights: the count, then what the cut costs, a tiny part
+         * (under a quarter of the target size) costing as much as a
+         * layout conversion, then balance (the size cap bounds it) */
+        double score = weighted ? fabs((double)clusters - target) * 1e9 + wcut + n_small * PX_SMALL_PART_COST + sd * 1e-3
                                 : fabs((double)clusters - target) * 1e6 + sd * 1e3 + cut * 1e-3;
         if (score < best) {
             best = score;

@@ -74,7 +74,7 @@ static void test_weights_from_json(void)
 {
     px_graph g;
     build_chain(&g, 3);
-    const char *js = "{\"level\":\"all\",\"fused\":[\"e0\",\"e1\",\"gone\"],\"folded\":[\"l2\"],\"blocked\":[\"s0\",\"e0\"],\"residual\":[\"s1\"]}";
+    const char *js = "{\"level\":\"all\",\"fused\":[\"e0\",\"e1\",\"gone\"],\"folded\":[\"l2\"],\"blocked\":[\"s0\",\"e0\"],\"residual\":[\"s1\"],\"exposed\":[\"l1\"]}";
     float *w = NULL;
     px_fusion_counts c;
     CHECK_EQ_INT(px_fusion_weights_from_json(&g, js, strlen(js), &w, &c), PX_OK);
@@ -85,6 +85,7 @@ static void test_weights_from_json(void)
         CHECK(w[px_graph_find(&g, "l2")] >= PX_EDGE_GLUE);
         CHECK(w[px_graph_find(&g, "s0")] == PX_FUSION_BLOCKED);
         CHECK(w[px_graph_find(&g, "s1")] == PX_FUSION_RESIDUAL);
+        CHECK(w[px_graph_find(&g, "l1")] == PX_FUSION_EXPOSED);
         CHECK(w[px_graph_find(&g, "l0")] == 1.0f);
         CHECK(w[px_graph_find(&g, "x")] == 1.0f);
     }
@@ -92,6 +93,7 @@ static void test_weights_from_json(void)
     CHECK_EQ_INT(c.folded, 1);
     CHECK_EQ_INT(c.blocked, 2);
     CHECK_EQ_INT(c.residual, 1);
+    CHECK_EQ_INT(c.exposed, 1);
     CHECK_EQ_INT(c.unknown, 1);
     free(w);
     /* malformed output: one clear line, nothing returned */
@@ -103,6 +105,10 @@ static void test_weights_from_json(void)
         CHECK(strchr(px_last_error(), '\n') == NULL);
     }
     CHECK_CONTAINS(px_last_error(), "fusion probe output");
+    const char *err = "{\"error\": \"bad model\"}";
+    CHECK_EQ_INT(px_fusion_weights_from_json(&g, err, strlen(err), &w, NULL), PX_ERR_UNSUPPORTED);
+    CHECK_STR(px_last_error(), "ONNX Runtime cannot optimize the model: bad model");
+    CHECK(w == NULL);
     /* the table needs no probe; a missing model file is a usage error only
      * when the source was named */
     CHECK_EQ_INT(px_fusion_weights_for(NULL, &g, "table", NULL, NULL, &w), PX_OK);
