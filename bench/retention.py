@@ -3,6 +3,9 @@
 For each model, ONNX Runtime on the CPU times, in one process:
   whole       the model, optimized at LEVEL by ONNX Runtime when the session
               is created (what the owner would get without proteus);
+  null        the same optimized whole model in a second session: null/whole
+              is the benchmark's own error (it should be 1.000; its spread is
+              what two identical models differ by in this run);
   VARIANT     the model through proteus: obfuscate -k 0 --allow-weak
               --allow-unverified --seed SEED plus the variant's own options
               (e.g. --fusion-from table / ort:all), optimize --with ort:LEVEL,
@@ -10,8 +13,10 @@ For each model, ONNX Runtime on the CPU times, in one process:
               (it was optimized already).
 Method (every number is a ratio against `whole` measured in the same pass):
   - all sessions are created first, with THREADS intra-op threads (default 1:
-    a second thread on a shared 2-core machine adds more noise than speed)
-    and 1 inter-op thread; each is run WARMUP times before any timing;
+    a second thread on a shared 2-core machine adds more noise than speed;
+    with more, the pool's threads do not spin between runs, so one
+    session's idle threads do not slow the next) and 1 inter-op thread;
+    each is run WARMUP times before any timing;
   - a pass times ITERS rounds; in each round every configuration runs once,
     back to back, in an order reversed every other pass, so slow drifts of
     the machine fall on all configurations alike;
@@ -20,7 +25,10 @@ Method (every number is a ratio against `whole` measured in the same pass):
   - per model: the median of the per-pass ratios, and their spread (min-max
     over passes); ms columns are medians of the per-pass medians;
   - summary per group (tuning / held-out) and variant: the geometric mean of
-    the per-model ratios and the worst one.
+    the per-model ratios and the worst one;
+  - besides time, what does not depend on the machine's noise: node and
+    layout-conversion (ReorderInput/ReorderOutput) counts of the whole model
+    as ONNX Runtime optimizes it and of each stitched model.
 Only run() is timed (inputs are made once, outputs are not checked inside the
 timing); every stitched model's outputs are compared with the whole model's
 once, before timing (max |difference| relative to the output's range).
@@ -28,7 +36,10 @@ once, before timing (max |difference| relative to the output's range).
 Model names: a corpus name (corpus/models/NAME.onnx or corpus/holdout/
 NAME.onnx; weightless files are filled with `proteus rehydrate --seed 1`),
 rw:NAME (build/realworld/NAME.onnx, made by corpus/realworld/fetch.py),
-timm:NAME (build/timm/NAME.onnx, made by bench/timm_export.py), or a path.
+timm:NAME (build/timm/NAME.onnx, made by bench/timm_export.py), or a path;
+NAME@INPUT=D0,D1,...[+INPUT=...] fixes inputs with symbolic dims to those
+lengths in the model file itself before anything else (whole and stitched
+models then run the same shapes).
 
 usage: bench/retention.py --tuning NAME... --held-out NAME... \\
          [--variant NAME=OBFUSCATE_ARGS]... [--level all] [--passes 7] [--iters 20] \\
@@ -52,11 +63,29 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 
 from proteus_py.inputs import make_inputs  # noqa: E402
-from proteus_py.ort import session  # noqa: E402
+from proteus_py.ort import LOG_SEVERITY_SESSION  # noqa: E402
 
 # keys are sealed; the benchmark's throwaway keys use a fixed passphrase
 os.environ.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
 DEFAULT_VARIANTS = ["table=--fusion-from table", "learned=--fusion-from ort:all"]
+
+
+def session(path, level, threads, optimized_path=None):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = {
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = LOG_SEVERITY_SESSION
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimized_path:
+        so.optimized_model_filepath = optimized_path
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def sh(proteus, *args):
@@ -94,15 +123,41 @@ def weightless(path):
     return False
 
 
+def fix_shapes(src, dst, spec):
+    """src with the inputs named in spec ("x=1,3,48,192+y=...") given those
+    dims, written to dst."""
+    m = onnx.load(src)
+    want = {}
+    for item in spec.split("+"):
+        k, _, dims = item.partition("=")
+        want[k] = [int(d) for d in dims.split(",")]
+    for vi in m.graph.input:
+        if vi.name in want:
+            shape = vi.type.tensor_type.shape
+            del shape.dim[:]
+            for d in want.pop(vi.name):
+                shape.dim.add().dim_value = d
+    if want:
+        raise SystemExit(f"retention: no input {sorted(want)} in {src}")
+    onnx.save(m, dst)
+
+
 def prepare(a, name, work):
     """The model to time (weights filled where the file has none), and the
     stitched model of every variant with what the pipeline reported."""
+    name, _, shapes = name.partition("@")
     path, disp, rehydrate = resolve(name)
     model = os.path.join(work, "model.onnx")
     if rehydrate or (rehydrate is None and weightless(path)):
         sh(a.proteus, "rehydrate", path, model, "--seed", 1)
+    elif shapes:
+        model = path
     else:
         model = path
+    if shapes:
+        fixed = os.path.join(work, "model-fixed.onnx")
+        fix_shapes(model, fixed, shapes)
+        model = fixed
     info, stitched = {}, {}
     for vname, vargs in a.variants:
         b, k, o, r = (os.path.join(work, f"{vname}-{x}") for x in ("bucket", "key", "opt", "re.onnx"))
@@ -110,7 +165,7 @@ def prepare(a, name, work):
         out = sh(a.proteus, "obfuscate", model, "-o", b, "--key", k, "--seed", a.seed, "-k", 0, "--allow-weak",
                  "--allow-unverified", *vargs)
         sh(a.proteus, "optimize", b, "-o", o, "--with", f"ort:{a.level}", "-j", 2)
-        sh(a.proteus, "reassemble", o, "--key", k, "-o", r)
+        sh(a.proteus, "reassemble", o, "--key", k, "-o", r, "--allow-unverified")
         summary = next((l for l in out.splitlines() if "subgraphs" in l), out.strip().splitlines()[-1])
         info[vname] = {"pipeline_s": round(time.time() - t0, 1), "obfuscate": summary.strip()}
         stitched[vname] = r
@@ -128,11 +183,20 @@ def max_rel_diff(ref, got):
     return worst
 
 
-def time_model(a, model, stitched):
+def node_counts(path):
+    """(nodes, layout conversions) of a model file."""
+    g = onnx.load(path, load_external_data=False).graph
+    return len(g.node), sum(n.op_type in ("ReorderInput", "ReorderOutput") for n in g.node)
+
+
+def time_model(a, model, stitched, work):
     feeds = make_inputs(model, seed=0)
-    sessions = {"whole": session(model, a.level, threads=a.threads)}
+    opt = os.path.join(work, "whole-opt.onnx")
+    session(model, a.level, 1, optimized_path=opt)
+    counts = {"whole": node_counts(opt), **{v: node_counts(p) for v, p in stitched.items()}}
+    sessions = {"whole": session(model, a.level, a.threads), "null": session(model, a.level, a.threads)}
     for v, path in stitched.items():
-        sessions[v] = session(path, "disabled", threads=a.threads)
+        sessions[v] = session(path, "disabled", a.threads)
     outs = {k: [o.name for o in s.get_outputs()] for k, s in sessions.items()}
     ref = sessions["whole"].run(outs["whole"], feeds)
     check = {v: max_rel_diff(ref, sessions[v].run(outs[v], feeds)) for v in stitched}
@@ -151,17 +215,18 @@ def time_model(a, model, stitched):
                 ts[k].append(time.perf_counter() - t)
         for k in names:
             per_pass[k].append(statistics.median(ts[k]) * 1e3)
-    return per_pass, check
+    return per_pass, check, counts
 
 
 def bench_model(a, name, group):
     with tempfile.TemporaryDirectory(prefix="proteus-retention-") as work:
         disp, model, stitched, info = prepare(a, name, work)
-        per_pass, check = time_model(a, model, stitched)
+        per_pass, check, counts = time_model(a, model, stitched, work)
     row = {"model": disp, "group": group, "level": a.level, "threads": a.threads, "passes": a.passes,
            "iters": a.iters, "ms": {k: round(statistics.median(v), 3) for k, v in per_pass.items()},
-           "info": info, "max_rel_diff": {k: float(f"{v:.3g}") for k, v in check.items()}}
-    for v in stitched:
+           "info": info, "nodes": {k: v[0] for k, v in counts.items()},
+           "reorders": {k: v[1] for k, v in counts.items()}, "max_rel_diff": {k: float(f"{v:.3g}") for k, v in check.items()}}
+    for v in ["null", *stitched]:
         ratios = [x / w for x, w in zip(per_pass[v], per_pass["whole"])]
         row[f"ratio_{v}"] = round(statistics.median(ratios), 4)
         row[f"spread_{v}"] = [round(min(ratios), 4), round(max(ratios), 4)]
@@ -174,22 +239,27 @@ def gmean(xs):
 
 
 def print_table(rows):
-    variants = [k[6:] for k in rows[0] if k.startswith("ratio_")] if rows else []
-    head = "| group | model | whole ms | " + " | ".join(f"{v} ms | {v}/whole (spread)" for v in variants) + " |"
+    variants = [k[6:] for k in rows[0] if k.startswith("ratio_") and k != "ratio_null"] if rows else []
+    head = ("| group | model | whole ms | null/whole (spread) | " +
+            " | ".join(f"{v} ms | {v}/whole (spread)" for v in variants) +
+            " | nodes (reorders): whole / " + " / ".join(variants) + " |")
     print(head)
-    print("|" + "---|" * (3 + 2 * len(variants)))
+    print("|" + "---|" * (5 + 2 * len(variants)))
     for r in rows:
-        cells = [r["group"], r["model"], f"{r['ms']['whole']:.2f}"]
+        s = r["spread_null"]
+        cells = [r["group"], r["model"], f"{r['ms']['whole']:.2f}", f"{r['ratio_null']:.3f} ({s[0]:.3f}-{s[1]:.3f})"]
         for v in variants:
             s = r[f"spread_{v}"]
             cells += [f"{r['ms'][v]:.2f}", f"{r[f'ratio_{v}']:.3f} ({s[0]:.3f}-{s[1]:.3f})"]
+        if "nodes" in r:
+            cells.append(" / ".join(f"{r['nodes'][k]} ({r['reorders'][k]})" for k in ["whole", *variants]))
         print("| " + " | ".join(cells) + " |")
     print()
-    print("| group | models | " + " | ".join(f"{v}: geomean | {v}: worst" for v in variants) + " |")
-    print("|" + "---|" * (2 + 2 * len(variants)))
+    print("| group | models | null: geomean | " + " | ".join(f"{v}: geomean | {v}: worst" for v in variants) + " |")
+    print("|" + "---|" * (3 + 2 * len(variants)))
     for g in dict.fromkeys(r["group"] for r in rows):
         rs = [r for r in rows if r["group"] == g]
-        cells = [g, str(len(rs))]
+        cells = [g, str(len(rs)), f"{gmean([r['ratio_null'] for r in rs]):.3f}"]
         for v in variants:
             xs = [r[f"ratio_{v}"] for r in rs]
             worst = max(rs, key=lambda r: r[f"ratio_{v}"])
