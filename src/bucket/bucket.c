@@ -214,10 +214,26 @@ static px_status copy_new_file(const char *src, const char *dst)
         }
         if (st) break;
     }
-    if (!st && fsync(out) != 0) st = px_fail(PX_ERR_IO, "%s: cannot sync: %s", dst, strerror(errno));
     close(in);
     if (close(out) != 0 && !st) st = px_fail(PX_ERR_IO, "%s: cannot write: %s", dst, strerror(errno));
     if (st) unlink(dst);
+    return st;
+}
+
+/* A file's external data ("<file>.data"), when it has one. */
+static px_status copy_external(const char *src, const char *dst)
+{
+    size_t a = strlen(src) + 6, b = strlen(dst) + 6;
+    char *s = malloc(a), *d = malloc(b);
+    px_status st = s && d ? PX_OK : px_nomem();
+    struct stat sb;
+    if (!st) {
+        snprintf(s, a, "%s.data", src);
+        snprintf(d, b, "%s.data", dst);
+        if (stat(s, &sb) == 0) st = copy_new_file(s, d);
+    }
+    free(s);
+    free(d);
     return st;
 }
 
@@ -246,8 +262,12 @@ static void report_stale(const char *bucket_dir, const px_obfuscate_opts *o)
 
 static void remove_tree(const char *dir, char **paths, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (paths[i]) unlink(paths[i]);
+    for (int i = 0; i < n; i++) {
+        if (!paths[i]) continue;
+        unlink(paths[i]);
+        char ext[4096];
+        if (snprintf(ext, sizeof ext, "%s.data", paths[i]) < (int)sizeof ext) unlink(ext);
+    }
     char *m = px_path_join(dir, "manifest.json");
     if (m) {
         unlink(m);
@@ -449,7 +469,7 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         if ((st = key_tensor(&key, g, g->outputs[i], &key.outputs[key.n_outputs++]))) goto out;
 
     px_anon_header hdr = {g->ir_version, g->opsets, g->n_opsets};
-    px_save_opts save = {.all_value_info = 1};
+    px_save_opts save = {.all_value_info = 1, .no_sync = 1}; /* staging: the copies are synced */
     for (int p = 0; p < part.n_parts; p++) {
         px_key_part *kp = &key.parts[p];
         kp->file = names[p];
@@ -493,6 +513,17 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     for (int r = 0; r < n_files; r++) {
         if ((st = px_cancel_check())) goto out;
         if ((st = copy_new_file(stage[by_name[r].idx], paths[by_name[r].idx]))) goto out;
+        if ((st = copy_external(stage[by_name[r].idx], paths[by_name[r].idx]))) goto out;
+    }
+    /* one sync for every copy (per-file fsyncs cost a minute on a busy disk) */
+    {
+        int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || syncfs(dfd) != 0) {
+            st = px_fail(PX_ERR_IO, "%s: cannot sync: %s", bucket_dir, strerror(errno));
+            if (dfd >= 0) close(dfd);
+            goto out;
+        }
+        close(dfd);
     }
     /* only now: freed inode numbers would otherwise be reused in role order */
     remove_tree(stagedir, stage, n_files);

@@ -60,6 +60,8 @@ typedef struct px_save_opts {
      * (or always, when force_external is set).  0 = default (1024). */
     size_t external_min_bytes;
     int force_external;
+    /* skip fsync (a scratch file: whoever keeps it syncs it) */
+    int no_sync;
 } px_save_opts;
 
 /* Writes g to path atomically (a temporary beside it, fsync, rename).

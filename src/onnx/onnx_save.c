@@ -405,6 +405,7 @@ px_status px_onnx_save(const px_graph *g, const char *path, const px_save_opts *
             goto done;
         }
         if ((st = px_atomic_open(&ext, ext_path))) goto done;
+        ext.no_sync = opts && opts->no_sync;
         S.ext_file = &ext;
     }
     Onnx__ModelProto *mp = build_model(&S);
@@ -418,6 +419,7 @@ px_status px_onnx_save(const px_graph *g, const char *path, const px_save_opts *
         goto done;
     }
     if ((st = px_atomic_open(&out, path))) goto done;
+    out.no_sync = opts && opts->no_sync;
     file_sink sink = {{sink_append}, &out};
     onnx__model_proto__pack_to_buffer(mp, &sink.base);
     px_atomic_write(&out, g->extra, g->extra_len);

@@ -104,7 +104,7 @@ px_status px_atomic_commit(px_atomic *a)
     px_status st = PX_OK;
     if (!a->f) return px_fail(PX_ERR_IO, "internal: commit of a closed file");
     if (fflush(a->f) != 0 && !a->failed) a->failed = errno;
-    if (!a->failed && fsync(fileno(a->f)) != 0) a->failed = errno;
+    if (!a->failed && !a->no_sync && fsync(fileno(a->f)) != 0) a->failed = errno;
     if (fclose(a->f) != 0 && !a->failed) a->failed = errno;
     a->f = NULL;
     if (a->failed) {
@@ -113,7 +113,7 @@ px_status px_atomic_commit(px_atomic *a)
     } else if (rename(a->tmp_path, a->final_path) != 0) {
         st = px_fail(PX_ERR_IO, "%s: cannot rename into place: %s", a->final_path, strerror(errno));
         unlink(a->tmp_path);
-    } else {
+    } else if (!a->no_sync) {
         char *dir = px_path_dirname(a->final_path);
         if (dir) {
             int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -13,6 +13,7 @@ typedef struct px_atomic {
     char *final_path;
     char *tmp_path;
     int failed;          /* a write failed; commit will refuse */
+    int no_sync;         /* set after open: skip the fsyncs (scratch files a later step syncs) */
 } px_atomic;
 
 px_status px_atomic_open(px_atomic *a, const char *path);
