@@ -14,9 +14,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     assert SMALL, "expected squeezenet/mobilenet/distilbert in the corpus"
     for m in SMALL:
         a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.onnx"
-        proteus("rehydrate", m, a, "--seed", 1)
-        proteus("rehydrate", m, b, "--seed", 1)
-        proteus("rehydrate", m, c, "--seed", 2)
+        proteus("rehydrate", m, a, "--seed", 1, "--force")
+        proteus("rehydrate", m, b, "--seed", 1, "--force")
+        proteus("rehydrate", m, c, "--seed", 2, "--force")
         assert filecmp.cmp(a, b, shallow=False)
         assert not filecmp.cmp(a, c, shallow=False)
 
@@ -24,7 +24,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 def test_fills_only_missing(tmp_path):
     for m in SMALL:
         out = tmp_path / "r.onnx"
-        proteus("rehydrate", m, out)
+        proteus("rehydrate", m, out, "--force")
         src = {t.name: t for t in onnx.load(m).graph.initializer}
         dst = {t.name: t for t in onnx.load(str(out)).graph.initializer}
         assert src.keys() == dst.keys()
