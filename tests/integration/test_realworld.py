@@ -141,8 +141,8 @@ def _run(entry, workdir, proteus, allow_unverified, steps_after):
 
 # ----------------------------------------------------------------- pytest
 
-# Observed with the tree of 2026-11-29 ~05:45 UTC (HEAD 103ce8c plus the work
-# in progress then): model -> why the pipeline fails today.  A fix flips the
+# Observed with the tree of 2026-11-29 06:00 UTC (HEAD dd546cf, with the
+# fusion probe of 283b4e0): model -> why the pipeline fails today.  A fix flips the
 # test to XPASS, which fails the run: then drop the entry.  The causes (letters
 # as in docs/realworld.md) and what hides behind some of them are explained there.
 NEG = ("B verify: --input-shape is refused for an input declared with dim_value -1 "
@@ -150,7 +150,7 @@ NEG = ("B verify: --input-shape is refused for an input declared with dim_value 
 ORT_TOL = ("C verify: beyond rtol 1e-4, as is (nearly) the whole model optimized by ONNX Runtime "
            "at 'all': the optimizer's own float error, not the stitching")
 PROBE_TOL = ("E reassemble: ONNX Runtime's legitimate output is refused by the fingerprint check "
-             "('computes something else than what was sent': an element 2-5e-4 of the range, "
+             "('computes something else than what was sent': an element 2-6e-4 of the range, "
              "or a projection off by 2.4e-07 where 5.25e-09 is allowed)")
 PROBE_QDQ = ("E reassemble: ONNX Runtime turns QDQ groups into integer kernels whose outputs differ by "
              "one or more quanta; the fingerprint check refuses them")
@@ -180,9 +180,10 @@ DIMS_AT_CUT = ("D obfuscate: a real subgraph cannot be fingerprinted: symbolic d
                "Conv on a length-1 signal)")
 UNVERIFIED_XFAIL = {
     **{m: SHAPE_AT_CUT for m in ("ppocrv4-rec", "ppocrv3-rec", "ddddocr-common", "captcha-crnn", "magika-v1",
-                                 "nudenet-320n", "ddddocr-common-dyn", "captcha-crnn-dyn", "magika-v1-fp16",
-                                 "nudenet-320n-nms")},
-    **{m: DIMS_AT_CUT for m in ("silero-vad-16k-sequence", "ppocrv4-det-fp16", "nudenet-320n-fp16")},
+                                 "nudenet-320n", "magika-v1-dyn", "ddddocr-common-dyn", "captcha-crnn-dyn",
+                                 "magika-v1-fp16", "nudenet-320n-nms")},
+    **{m: DIMS_AT_CUT for m in ("silero-vad-16k-sequence", "nudenet-320n-qdq", "ppocrv4-det-fp16",
+                                "nudenet-320n-fp16")},
 }
 
 try:
