@@ -90,7 +90,8 @@ typedef struct atoms {
     int *size;          /* nodes per atom */
     int n_edges;        /* atom edges, one per (producer atom, consumer node input) */
     int *eu, *ev;
-    float *w;           /* per edge: what cutting it costs (NULL: no weights) */
+    float *w;           /* per edge: what cutting its value costs (NULL: no weights) */
+    float *wk;          /* per edge: its share of that (w over the value's edges) */
     int *val;           /* with weights: per edge, the value it carries */
     int *by_val;        /* with weights: edge ids grouped by value */
     int *succ_start, *succ;  /* CSR successors (with duplicates) */
@@ -103,6 +104,7 @@ static void atoms_free(atoms *A)
     free(A->eu);
     free(A->ev);
     free(A->w);
+    free(A->wk);
     free(A->val);
     free(A->by_val);
     free(A->succ_start);
@@ -190,10 +192,11 @@ static px_status build_atoms(const px_graph *g, const char *is_const, const px_p
     A->ev = malloc((cap + 1) * sizeof *A->ev);
     if (o && o->edge_weight) {
         A->w = malloc((cap + 1) * sizeof *A->w);
+        A->wk = malloc((cap + 1) * sizeof *A->wk);
         A->val = malloc((cap + 1) * sizeof *A->val);
         A->by_val = malloc((cap + 1) * sizeof *A->by_val);
     }
-    if (!A->eu || !A->ev || (o && o->edge_weight && (!A->w || !A->val || !A->by_val))) {
+    if (!A->eu || !A->ev || (o && o->edge_weight && (!A->w || !A->wk || !A->val || !A->by_val))) {
         st = px_nomem();
         goto out;
     }
@@ -224,6 +227,9 @@ static px_status build_atoms(const px_graph *g, const char *is_const, const px_p
             goto out;
         }
         for (int e = 0; e < A->n_edges; e++) start[A->val[e] + 1]++;
+        /* a value read by m other atoms costs its weight once however many
+         * of those edges are cut: each edge carries 1/m of it */
+        for (int e = 0; e < A->n_edges; e++) A->wk[e] = A->w[e] / (float)start[A->val[e] + 1];
         for (int v = 0; v < g->n_values; v++) start[v + 1] += start[v];
         for (int e = 0; e < A->n_edges; e++) A->by_val[start[A->val[e]]++] = e;
         free(start);
@@ -353,16 +359,17 @@ static int by_key(const void *pa, const void *pb)
 
 /* Phase 2: one randomized contraction from the glued state.  Without
  * weights every edge order is equally likely; with weights, an edge of
- * weight w comes first with probability proportional to w (keys
- * -ln(u)/w, Efraimidis-Spirakis), so heavy edges end up inside parts. */
+ * weight w (its value's, or with shared its share of it) comes first with
+ * probability proportional to w (keys -ln(u)/w, Efraimidis-Spirakis), so
+ * heavy edges end up inside parts. */
 static int run_trial(const atoms *A, trial *T, px_rng *rng, int clusters, int target, int cap, int *order,
-                     edge_key *keys)
+                     edge_key *keys, int shared)
 {
     for (int e = 0; e < A->n_edges; e++) order[e] = e;
     if (A->w) {
         for (int e = 0; e < A->n_edges; e++) {
             double u = px_rng_unit(rng);
-            keys[e].key = -log(u > 0 ? u : 1e-300) / A->w[e];
+            keys[e].key = -log(u > 0 ? u : 1e-300) / (shared ? A->wk[e] : A->w[e]);
             keys[e].e = e;
         }
         qsort(keys, (size_t)A->n_edges, sizeof *keys, by_key);
@@ -563,7 +570,12 @@ px_status px_partition_graph(px_graph *g, const px_partition_opts *opts, px_part
     int best_cut = 0, best_clusters = 0;
     for (int t = 0; t < trials; t++) {
         trial_copy(&A, &T, &T0);
-        int clusters = run_trial(&A, &T, &rng, glued, target, cap, order, keys);
+        /* with weights, every other trial draws edges by their share of
+         * their value's weight (a value read by several parts costs its
+         * weight once), the others by the whole weight (a cost that sits on
+         * one reader, such as an Add fused as a sum): two kinds of
+         * candidates, one score */
+        int clusters = run_trial(&A, &T, &rng, glued, target, cap, order, keys, t % 2);
         int cut;
         double wcut;
         int n_small;
