@@ -208,11 +208,18 @@ def time_model(a, model, stitched, work):
     for p in range(a.passes):
         order = names if p % 2 == 0 else names[::-1]
         ts = {k: [] for k in names}
-        for _ in range(a.iters):
+        if a.blocks:  # the earlier design: each configuration's runs in one block
             for k in order:
-                t = time.perf_counter()
-                sessions[k].run(outs[k], feeds)
-                ts[k].append(time.perf_counter() - t)
+                for _ in range(a.iters):
+                    t = time.perf_counter()
+                    sessions[k].run(outs[k], feeds)
+                    ts[k].append(time.perf_counter() - t)
+        else:
+            for _ in range(a.iters):
+                for k in order:
+                    t = time.perf_counter()
+                    sessions[k].run(outs[k], feeds)
+                    ts[k].append(time.perf_counter() - t)
         for k in names:
             per_pass[k].append(statistics.median(ts[k]) * 1e3)
     return per_pass, check, counts
@@ -222,7 +229,7 @@ def bench_model(a, name, group):
     with tempfile.TemporaryDirectory(prefix="proteus-retention-") as work:
         disp, model, stitched, info = prepare(a, name, work)
         per_pass, check, counts = time_model(a, model, stitched, work)
-    row = {"model": disp, "group": group, "level": a.level, "threads": a.threads, "passes": a.passes,
+    row = {"model": disp, "group": group, "level": a.level, "threads": a.threads, "blocks": a.blocks, "passes": a.passes,
            "iters": a.iters, "ms": {k: round(statistics.median(v), 3) for k, v in per_pass.items()},
            "info": info, "nodes": {k: v[0] for k, v in counts.items()},
            "reorders": {k: v[1] for k, v in counts.items()}, "max_rel_diff": {k: float(f"{v:.3g}") for k, v in check.items()}}
@@ -281,6 +288,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--proteus", default=os.path.join(ROOT, "build", "proteus"))
     ap.add_argument("--out", help="append one JSON line per model here")
+    ap.add_argument("--blocks", action="store_true",
+                    help="time each configuration's ITERS runs in one block (the earlier, biased design; for comparison)")
     a = ap.parse_args()
     if a.table:
         print_table([json.loads(l) for l in open(a.table) if l.strip()])
@@ -291,7 +300,7 @@ def main():
         if not name or name == "whole":
             raise SystemExit(f"retention: bad --variant '{spec}'")
         a.variants.append((name, shlex.split(args)))
-    todo = [(m, "tuning") for m in a.tuning] + [(m, "held-out") for m in a.held_out]
+    todo = [(m, "held-out") for m in a.held_out] + [(m, "tuning") for m in a.tuning]
     if not todo:
         raise SystemExit("retention: give --tuning and/or --held-out models")
     print("# " + " ".join(shlex.quote(x) for x in sys.argv), flush=True)
