@@ -9,7 +9,8 @@
 /* Rules, applied in passes over the sorted graph (linear time each; at
  * most 4 passes) until none fires:
  *  - ReorderOutput -> ReorderInput (com.microsoft.nchwc) of the same
- *    layout, when the channel count needs no block padding;
+ *    layout (with block padding too: ReorderInput pads to the same block
+ *    count, and blocked kernels never read padding into real channels);
  *  - Transpose(P) -> Transpose(Q) with Q after P the identity;
  *  - Cast(A->B) -> Cast(B->A) when B holds every value of A;
  *  - Identity.

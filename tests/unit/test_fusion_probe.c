@@ -7,6 +7,7 @@
 #include "ir/graph.h"
 #include "partition/fusion_probe.h"
 #include "partition/partition.h"
+#include "reassemble/seam.h"
 #include "shape/shape_infer.h"
 #include "testing.h"
 
@@ -195,10 +196,47 @@ static void test_partition_with_weights(void)
     px_graph_free(&g);
 }
 
+static void nchwc(px_graph *g, const char *op, const char *in, const char *out, int64_t channels)
+{
+    int n = px_graph_add_node(g, op, "com.microsoft.nchwc", out);
+    int i = px_graph_value(g, in), o = px_graph_value(g, out);
+    px_node_set_inputs(g, n, &i, 1);
+    px_node_set_outputs(g, n, &o, 1);
+    if (channels) {
+        px_attr a = {.name = "channels", .type = PX_ATTR_INT, .i = channels};
+        px_node_add_attr(g, n, &a);
+    }
+}
+
+/* What the learned cuts leave at seams: a ReorderOutput -> ReorderInput pair
+ * goes with block padding too (24 channels: padded to 32 in 16-blocks). */
+static void test_seam_reorders_with_padding(void)
+{
+    for (int64_t ch = 24; ch <= 32; ch += 8) {
+        px_graph g;
+        px_graph_init(&g);
+        g.ir_version = 8;
+        px_graph_set_opset(&g, "", 17);
+        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        px_graph_add_input(&g, px_graph_value(&g, "x"));
+        nchwc(&g, "ReorderInput", "x", "b1", 0);
+        nchwc(&g, "ReorderOutput", "b1", "p1", ch); /* the seam: end of one file */
+        nchwc(&g, "ReorderInput", "p1", "b2", 0);   /* start of the next */
+        nchwc(&g, "ReorderOutput", "b2", "y", ch);
+        px_graph_add_output(&g, px_graph_find(&g, "y"));
+        int removed = -1;
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(removed, 2);
+        CHECK_EQ_INT(g.n_nodes, 2);
+        px_graph_free(&g);
+    }
+}
+
 int main(void)
 {
     RUN(test_source_parse);
     RUN(test_weights_from_json);
     RUN(test_partition_with_weights);
+    RUN(test_seam_reorders_with_padding);
     return test_summary("test_fusion_probe");
 }
