@@ -49,7 +49,7 @@ def _dims(vi, symbolic=1, known=None):
     length) or `symbolic`."""
     out = []
     for d in vi.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
+        if d.HasField("dim_value") and d.dim_value >= 0:  # -1: a dynamic dim (paddle2onnx)
             out.append(d.dim_value)
         elif known and d.HasField("dim_param") and d.dim_param in known:
             out.append(known[d.dim_param])
@@ -102,7 +102,7 @@ def check_shapes(model, shapes):
             raise ValueError(f"--input-shape: input '{name}' has rank {len(dims)}, not {len(shape)} "
                              f"(its shape: {shape_text(vi)})")
         for i, (d, v) in enumerate(zip(dims, shape)):
-            if d.HasField("dim_value") and d.dim_value != v:
+            if d.HasField("dim_value") and d.dim_value >= 0 and d.dim_value != v:  # -1: dynamic (paddle2onnx)
                 raise ValueError(f"--input-shape: dim {i} of input '{name}' is fixed at {d.dim_value}, not {v} "
                                  f"(its shape: {shape_text(vi)})")
 

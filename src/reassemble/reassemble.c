@@ -481,6 +481,10 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
     if (!st) st = px_graph_sort(&out);
     if (!st && !(opts && opts->no_seam_cleanup)) st = px_seam_cleanup(&out, &stats->seam_removed);
     if (!st) st = prune(&out);
+    /* never write a model whose nodes read what nothing defines */
+    if (!st && (st = px_graph_validate(&out)))
+        px_fail_prefix(st, "%s: the stitched model is invalid (a proteus defect; --no-seam-cleanup may avoid it)",
+                       out_path);
     if (!st) {
         stats->n_parts = key.n_parts;
         stats->n_nodes = out.n_nodes;

@@ -68,11 +68,9 @@ static px_status seam_pass(px_graph *g, int *removed)
     for (int i = 0; i < nn; i++) {
         px_node *b = &g->nodes[i];
         for (int j = 0; j < b->n_inputs; j++) {
+            /* (uses[r] already counts this read: moved over when aliased) */
             int r = resolve(alias, b->inputs[j]);
-            if (r != b->inputs[j]) {
-                uses[r]++;
-                b->inputs[j] = r;
-            }
+            if (r != b->inputs[j]) b->inputs[j] = r;
         }
         if (b->n_inputs < 1 || b->n_outputs != 1 || b->inputs[0] < 0 || b->outputs[0] < 0) continue;
         int out = b->outputs[0];
@@ -105,8 +103,10 @@ static px_status seam_pass(px_graph *g, int *removed)
             if (!match) continue;
             to = src;
         }
-        /* b goes: its readers read `to` instead */
+        /* b goes: its readers (all later in topological order) read `to`
+         * instead, so they count as readers of `to` from now on */
         alias[out] = to;
+        uses[to] += uses[out];
         dead[i] = 1;
         n++;
         for (int j = 0; j < b->n_inputs; j++)

@@ -100,6 +100,43 @@ static void test_partition_convex_balanced_deterministic(void)
 
 /* QDQ models: DequantizeLinear -> op -> QuantizeLinear becomes one
  * quantized op in ONNX Runtime; the partitioner never cuts inside it. */
+/* Seam clean-up removes a ReorderOutput -> ReorderInput pair reached
+ * through an Identity, but keeps the ReorderOutput while another reader of
+ * the Identity's output (visited later) still needs it.  (A real-world OCR
+ * model lost it and the stitched model did not load.) */
+static void test_seam_keeps_a_still_read_producer(void)
+{
+    px_graph g;
+    px_graph_init(&g);
+    g.ir_version = 8;
+    px_graph_set_opset(&g, "", 17);
+    px_graph_add_input(&g, value(&g, "x"));
+    px_graph_add_input(&g, value(&g, "z"));
+    int ro = px_graph_add_node(&g, "ReorderOutput", "com.microsoft.nchwc", "ro");
+    int in = value(&g, "x"), t0 = value(&g, "t0");
+    px_node_set_inputs(&g, ro, &in, 1);
+    px_node_set_outputs(&g, ro, &t0, 1);
+    px_attr ch = {.name = "channels", .type = PX_ATTR_INT, .i = 8};
+    px_node_add_attr(&g, ro, &ch);
+    node(&g, "Identity", "id", "t0", NULL, "t1");
+    int ri = px_graph_add_node(&g, "ReorderInput", "com.microsoft.nchwc", "ri");
+    int t1 = px_graph_find(&g, "t1"), y1 = value(&g, "y1");
+    px_node_set_inputs(&g, ri, &t1, 1);
+    px_node_set_outputs(&g, ri, &y1, 1);
+    /* the Concat also reads what the ReorderInput feeds: it comes after it */
+    node(&g, "Relu", "after", "y1", NULL, "y1r");
+    node(&g, "Concat", "cat", "t1", "y1r", "y2");
+    px_graph_add_output(&g, px_graph_find(&g, "y2"));
+    CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+    int removed = 0;
+    CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+    CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+    int has_ro = 0;
+    for (int i = 0; i < g.n_nodes; i++) has_ro |= !strcmp(g.nodes[i].op_type, "ReorderOutput");
+    CHECK(has_ro);
+    px_graph_free(&g);
+}
+
 static void test_partition_keeps_qdq_groups(void)
 {
     px_graph g;
@@ -411,6 +448,7 @@ int main(void)
     RUN(test_partition_convex_balanced_deterministic);
     RUN(test_partition_keeps_fusions_and_replicates_constants);
     RUN(test_partition_keeps_qdq_groups);
+    RUN(test_seam_keeps_a_still_read_producer);
     RUN(test_seam_rules);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
