@@ -36,6 +36,7 @@ request: {"tol": T (optional, overrides rtol), "items": [{"file", "expect"}]}
 import base64
 import hashlib
 import json
+import re
 import sys
 
 import numpy as np
@@ -131,7 +132,10 @@ def _run(path, seed, s=None, shapes=None, symbolic=1):
 
 
 def _err_line(e):
-    return (str(e).splitlines() or [type(e).__name__])[0][:300]
+    line = (str(e).splitlines() or [type(e).__name__])[0]
+    # ONNX Runtime names the (temporary) path it loaded: the file is named by the caller
+    line = re.sub(r"Load model from \S+ failed:", "", line).strip()
+    return line[:300]
 
 
 TRIES = 8
