@@ -13,6 +13,7 @@
 #include "bucket/anonymize.h"
 #include "bucket/key.h"
 #include "bucket/probe.h"
+#include "partition/fusion_probe.h"
 #include "ir/body.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
@@ -396,7 +397,15 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
         if (want < 3) want = 3;
         if (g->n_nodes / 12 < want) po.n_parts = g->n_nodes < want ? g->n_nodes : want;
     }
-    if ((st = px_partition_graph(g, &po, &part))) {
+    float *fw = NULL;
+    if (!(st = px_fusion_weights_for(o.model_path, g, o.fusion_from ? o.fusion_from : "table", o.warn, o.warn_ctx,
+                                     &fw))) {
+        po.edge_weight = fw;
+        po.n_edge_weight = fw ? g->n_values : 0;
+        st = px_partition_graph(g, &po, &part);
+        free(fw);
+    }
+    if (st) {
         px_owner_keys_wipe(&okeys);
         return st;
     }
@@ -593,7 +602,9 @@ px_status px_obfuscate(const char *model_path, const char *bucket_dir, const cha
     px_graph_init(&g);
     px_status st = px_onnx_load_inlined(model_path, &g);
     if (!st) {
-        st = px_obfuscate_graph(&g, bucket_dir, key_path, opts, stats);
+        px_obfuscate_opts oo = opts ? *opts : (px_obfuscate_opts){0};
+        if (!oo.model_path) oo.model_path = model_path;
+        st = px_obfuscate_graph(&g, bucket_dir, key_path, &oo, stats);
         if (st && st != PX_ERR_IO && st != PX_ERR_USAGE && st != PX_ERR_INTERRUPTED) px_fail_prefix(st, "%s", model_path);
     }
     px_graph_free(&g);

@@ -22,6 +22,11 @@ typedef struct px_obfuscate_opts {
     int weightless;     /* accept a model without weight data */
     int force;          /* replace an existing key file */
     const char *const *input_shapes; /* "NAME=D0,D1,..." for the fingerprints' inputs */
+    /* --fusion-from: where fusion groups come from ("table", the default, or
+     * "ort:all" / "ort:extended" / "ort:basic": learned from ONNX Runtime
+     * optimizing the whole model, see partition/fusion_probe.h) */
+    const char *fusion_from;
+    const char *model_path; /* the file g came from (set by px_obfuscate): for the fusion probe */
     int n_input_shapes;
     const px_secret *secret; /* seals the key; required */
     /* called after each step of a long stage (may be NULL) */

@@ -6,6 +6,7 @@
 
 #include "bucket/bucket.h"
 #include "cli/cli.h"
+#include "partition/fusion_probe.h"
 #include "util/cancel.h"
 #include "util/json.h"
 
@@ -66,7 +67,8 @@ int cmd_obfuscate(int argc, char **argv)
     static const char *help =
         "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
         "                         [--seed N] [--force] [--allow-weak] [--weightless] [--allow-unverified]\n"
-        "                         [--input-shape NAME=D0,D1,...]... [--no-probe] [--json]\n"
+        "                         [--input-shape NAME=D0,D1,...]... [--fusion-from table|ort:all|ort:extended]\n"
+        "                         [--no-probe] [--json]\n"
         "Partitions MODEL into subgraphs (about S nodes each, default 12, and at least 3 for a small\n"
         "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
         "(anonymous subgraph files and manifest.json, nothing secret) and KEY (what the owner needs to\n"
@@ -87,6 +89,9 @@ int cmd_obfuscate(int argc, char **argv)
         "(reassemble then needs --allow-unverified). Symbolic dims are tried at 1, 32 and 8; give\n"
         "--input-shape NAME=D0,D1,... (repeatable) for inputs that need other lengths (a detector's\n"
         "image size): symbols it fixes apply wherever they occur. --json prints a summary object.\n"
+        "--fusion-from ort:all learns which values ONNX Runtime fuses, keeps blocked or re-exposes when\n"
+        "it optimizes the whole model here, and cuts where that costs least (default: table, the\n"
+        "built-in fusion patterns; see docs/benchmarks.md for what each retains).\n"
         "Ctrl-C stops cleanly: nothing is left behind.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
@@ -108,12 +113,17 @@ int cmd_obfuscate(int argc, char **argv)
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "-o") || !strcmp(a, "--key") || !strcmp(a, "-k") || !strcmp(a, "--subgraph-size") ||
-            !strcmp(a, "-n") || !strcmp(a, "--seed") || !strcmp(a, "--sentinels")) {
+            !strcmp(a, "-n") || !strcmp(a, "--seed") || !strcmp(a, "--sentinels") || !strcmp(a, "--fusion-from")) {
             if (!has) return cli_usage("obfuscate", "%s needs a value", a);
             const char *val = argv[++i];
             if (!strcmp(a, "-o")) bucket = val;
             else if (!strcmp(a, "--key")) key = val;
             else if (!strcmp(a, "--sentinels")) o.sentinels = val;
+            else if (!strcmp(a, "--fusion-from")) {
+                px_fusion_source fs;
+                if (px_fusion_source_parse(val, &fs)) return cli_usage("obfuscate", "%s", px_last_error());
+                o.fusion_from = val;
+            }
             else {
                 if (cli_parse_u64(val, &v) || v > 1000000) return cli_usage("obfuscate", "bad number '%s'", val);
                 if (!strcmp(a, "-k")) o.k = (int)v;

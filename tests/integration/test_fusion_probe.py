@@ -164,3 +164,17 @@ def test_default_falls_back_with_one_warning(r18, tmp_path):
     (tmp_path / "w.onnx").write_bytes(open(R18, "rb").read())
     out = proteus("partition", tmp_path / "w.onnx", "--seed", 1)
     assert json.loads(out.stdout)["fusion_from"] == "table" and out.stderr == ""  # weightless: silently
+
+
+def test_obfuscate_fusion_from(mv2, tmp_path):
+    """obfuscate --fusion-from ort:all cuts by the learned groups and the
+    pipeline still reassembles to the same model; a bad value is a usage
+    error."""
+    b, k = tmp_path / "b", tmp_path / "k"
+    proteus("obfuscate", mv2, "-o", b, "--key", k, "-k", 0, "--allow-weak", "--fusion-from", "ort:all")
+    proteus("optimize", b, "-o", tmp_path / "o", "--with", "ort:all")
+    proteus("reassemble", tmp_path / "o", "--key", k, "-o", tmp_path / "r.onnx")
+    assert json.loads(proteus("verify", mv2, tmp_path / "r.onnx", "--json").stdout)["ok"]
+    u = proteus("obfuscate", mv2, "-o", tmp_path / "b2", "--key", tmp_path / "k2", "--fusion-from", "ort:fast",
+                check=False)
+    assert u.returncode == 2 and "ort:fast" in u.stderr and not (tmp_path / "k2").exists()
