@@ -63,7 +63,7 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 
 from proteus_py.inputs import make_inputs  # noqa: E402
-from proteus_py.ort import LOG_SEVERITY_SESSION  # noqa: E402
+from proteus_py.ort import session as ort_session  # noqa: E402
 
 # keys are sealed; the benchmark's throwaway keys use a fixed passphrase
 os.environ.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
@@ -71,21 +71,7 @@ DEFAULT_VARIANTS = ["table=--fusion-from table", "learned=--fusion-from ort:all"
 
 
 def session(path, level, threads, optimized_path=None):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.graph_optimization_level = {
-        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[level]
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = LOG_SEVERITY_SESSION
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if optimized_path:
-        so.optimized_model_filepath = optimized_path
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ort_session(path, level, threads, optimized_path=optimized_path, spin=False)
 
 
 def sh(proteus, *args):

@@ -12,7 +12,9 @@ LOG_SEVERITY_SESSION = 4
 ort.set_default_logger_severity(LOG_SEVERITY_DEFAULT)
 
 
-def session(path, level="disabled", threads=2, optimized_path=None):
+def session(path, level="disabled", threads=2, optimized_path=None, spin=True):
+    """spin=False: idle intra-op threads sleep instead of spinning (timings
+    that interleave several sessions, bench/retention.py)."""
     so = ort.SessionOptions()
     so.graph_optimization_level = {
         "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -23,6 +25,8 @@ def session(path, level="disabled", threads=2, optimized_path=None):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = LOG_SEVERITY_SESSION
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized_path:
         so.optimized_model_filepath = optimized_path
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

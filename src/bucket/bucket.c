@@ -156,8 +156,17 @@ static px_status write_real(const px_graph *g, px_graph *sub, const px_part_io *
     if (!kp->inputs || !kp->outputs) st = px_nomem();
     for (int i = 0; i < io->n_inputs && !st; i++) st = key_tensor(key, g, io->inputs[i], &kp->inputs[i]);
     for (int i = 0; i < io->n_outputs && !st; i++) st = key_tensor(key, g, io->outputs[i], &kp->outputs[i]);
+    /* what was sent bounds what may come back (reassemble) */
+    int64_t params = 0;
+    kp->sent_nodes = anon.n_nodes;
+    px_graph_param_count(&anon, &params, &kp->sent_tensor_bytes);
     if (!st) st = px_onnx_save(&anon, path, save);
     px_graph_free(&anon);
+    struct stat fs;
+    char ext[4096];
+    if (!st && stat(path, &fs) == 0) kp->sent_bytes = (int64_t)fs.st_size;
+    if (!st && snprintf(ext, sizeof ext, "%s.data", path) < (int)sizeof ext && stat(ext, &fs) == 0)
+        kp->sent_bytes += (int64_t)fs.st_size;
     return st;
 }
 

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "onnx/onnx_io.h"
 #include "shape/shape_infer.h"
@@ -118,25 +117,7 @@ px_status px_probe_parts(px_key *key, char **paths, int n, px_graph *g, const ch
                          const px_owner_keys *okeys, int no_probe, int *unprobed, char *why, size_t why_len)
 {
     px_status st = PX_OK;
-    for (int i = 0; i < n && !st; i++) {
-        px_graph pg;
-        px_graph_init(&pg);
-        struct stat fs;
-        if ((st = px_onnx_load(paths[i], &pg))) break;
-        int64_t params = 0, tbytes = 0;
-        px_graph_param_count(&pg, &params, &tbytes);
-        key->parts[i].sent_nodes = pg.n_nodes;
-        key->parts[i].sent_tensor_bytes = tbytes;
-        px_graph_free(&pg);
-        key->parts[i].sent_bytes = stat(paths[i], &fs) == 0 ? (int64_t)fs.st_size : 0;
-        size_t pl = strlen(paths[i]) + 8;
-        char *ext = malloc(pl);
-        if (!ext) return px_nomem();
-        snprintf(ext, pl, "%s.data", paths[i]);
-        if (stat(ext, &fs) == 0) key->parts[i].sent_bytes += (int64_t)fs.st_size;
-        free(ext);
-    }
-    if (st || no_probe) return st;
+    if (no_probe) return PX_OK;
     if (n_specs && (st = apply_specs(g, specs, n_specs))) return st;
     char *req = NULL;
     size_t req_len = 0;

@@ -57,21 +57,27 @@ static px_status list_add(name_list *l, const char *s)
     return px_strmap_put(&l->seen, s, 1) ? px_nomem() : PX_OK;
 }
 
-static px_status define_graph(const Onnx__GraphProto *g, px_strmap *def)
+/* Calls fn for every name graph g defines: its inputs, initializers
+ * (sparse ones too) and node outputs. */
+static px_status each_defined(const Onnx__GraphProto *g, px_status (*fn)(void *ctx, const char *name), void *ctx)
 {
-    int bad = 0;
-    for (size_t i = 0; i < g->n_input; i++)
-        if (g->input[i]->name) bad |= px_strmap_put(def, g->input[i]->name, 1);
-    for (size_t i = 0; i < g->n_initializer; i++)
-        if (g->initializer[i]->name) bad |= px_strmap_put(def, g->initializer[i]->name, 1);
-    for (size_t i = 0; i < g->n_sparse_initializer; i++)
-        if (g->sparse_initializer[i]->values && g->sparse_initializer[i]->values->name)
-            bad |= px_strmap_put(def, g->sparse_initializer[i]->values->name, 1);
-    for (size_t i = 0; i < g->n_node; i++)
-        for (size_t j = 0; j < g->node[i]->n_output; j++)
-            if (g->node[i]->output[j] && *g->node[i]->output[j]) bad |= px_strmap_put(def, g->node[i]->output[j], 1);
-    return bad ? px_nomem() : PX_OK;
+    px_status st = PX_OK;
+    for (size_t i = 0; i < g->n_input && !st; i++) st = fn(ctx, g->input[i]->name);
+    for (size_t i = 0; i < g->n_initializer && !st; i++) st = fn(ctx, g->initializer[i]->name);
+    for (size_t i = 0; i < g->n_sparse_initializer && !st; i++)
+        if (g->sparse_initializer[i]->values) st = fn(ctx, g->sparse_initializer[i]->values->name);
+    for (size_t i = 0; i < g->n_node && !st; i++)
+        for (size_t j = 0; j < g->node[i]->n_output && !st; j++) st = fn(ctx, g->node[i]->output[j]);
+    return st;
 }
+
+static px_status put_defined(void *ctx, const char *name)
+{
+    if (!name || !*name) return PX_OK;
+    return px_strmap_put(ctx, name, 1) ? px_nomem() : PX_OK;
+}
+
+static px_status define_graph(const Onnx__GraphProto *g, px_strmap *def) { return each_defined(g, put_defined, def); }
 
 /* Adds to out the names graph g reads but does not define. */
 static px_status graph_free(const Onnx__GraphProto *g, name_list *out, int depth)
@@ -196,6 +202,17 @@ static px_status define(rewriter *w, scope *s, const char *name)
     return px_strmap_put(&s->map, name, s->n++) ? px_nomem() : PX_OK;
 }
 
+struct define_ctx {
+    rewriter *w;
+    scope *s;
+};
+
+static px_status define_cb(void *ctx, const char *name)
+{
+    struct define_ctx *d = ctx;
+    return define(d->w, d->s, name);
+}
+
 static char *ren(const rewriter *w, const scope *s, char *name)
 {
     if (!name || !*name) return name;
@@ -277,12 +294,8 @@ static px_status rewrite_graph(rewriter *w, Onnx__GraphProto *g, const scope *pa
     px_status st = PX_OK;
     /* everything this graph defines first: a node may read a value a later
      * node defines only in an invalid graph, but renaming stays consistent */
-    for (size_t i = 0; i < g->n_input && !st; i++) st = define(w, &s, g->input[i]->name);
-    for (size_t i = 0; i < g->n_initializer && !st; i++) st = define(w, &s, g->initializer[i]->name);
-    for (size_t i = 0; i < g->n_sparse_initializer && !st; i++)
-        if (g->sparse_initializer[i]->values) st = define(w, &s, g->sparse_initializer[i]->values->name);
-    for (size_t i = 0; i < g->n_node && !st; i++)
-        for (size_t j = 0; j < g->node[i]->n_output && !st; j++) st = define(w, &s, g->node[i]->output[j]);
+    struct define_ctx dc = {w, &s};
+    st = each_defined(g, define_cb, &dc);
     for (size_t i = 0; i < g->n_node && !st; i++) st = rewrite_node(w, g->node[i], &s, syms, depth);
     for (size_t i = 0; i < g->n_initializer && !st; i++) st = rewrite_tensor_name(w, g->initializer[i], &s);
     for (size_t i = 0; i < g->n_sparse_initializer && !st; i++) {
