@@ -22,6 +22,10 @@ typedef struct px_obfuscate_opts {
     int weightless;     /* accept a model without weight data */
     int force;          /* replace an existing key file */
     const char *const *input_shapes; /* "NAME=D0,D1,..." for the fingerprints' inputs */
+    /* "NAME=FILE.npy": values for inputs random draws do not suit (a sample
+     * rate, a flag), used wherever proteus runs the whole model */
+    const char *const *input_files;
+    int n_input_files;
     /* --fusion-from: where fusion groups come from ("table", the default, or
      * "ort:all" / "ort:extended" / "ort:basic": learned from ONNX Runtime
      * optimizing the whole model, see partition/fusion_probe.h) */

@@ -67,7 +67,8 @@ int cmd_obfuscate(int argc, char **argv)
     static const char *help =
         "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
         "                         [--seed N] [--force] [--allow-weak] [--weightless] [--allow-unverified]\n"
-        "                         [--input-shape NAME=D0,D1,...]... [--fusion-from table|ort:all|ort:extended]\n"
+        "                         [--input-shape NAME=D0,D1,...]... [--input NAME=FILE.npy]...\n"
+        "                         [--fusion-from table|ort:all|ort:extended]\n"
         "                         [--no-probe] [--json]\n"
         "Partitions MODEL into subgraphs (about S nodes each, default 12, and at least 3 for a small\n"
         "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
@@ -88,7 +89,9 @@ int cmd_obfuscate(int argc, char **argv)
         "so that reassemble can tell a file that computes something else; --no-probe skips that\n"
         "(reassemble then needs --allow-unverified). Symbolic dims are tried at 1, 32 and 8; give\n"
         "--input-shape NAME=D0,D1,... (repeatable) for inputs that need other lengths (a detector's\n"
-        "image size): symbols it fixes apply wherever they occur. --json prints a summary object.\n"
+        "image size): symbols it fixes apply wherever they occur; --input NAME=FILE.npy (repeatable)\n"
+        "gives an input its value where random ones do not suit (a sample rate, a flag).\n"
+        "--json prints a summary object.\n"
         "--fusion-from ort:all learns which values ONNX Runtime fuses, keeps blocked or re-exposes when\n"
         "it optimizes the whole model here, and cuts where that costs least (default: table, the\n"
         "built-in fusion patterns; see docs/benchmarks.md for what each retains).\n"
@@ -104,7 +107,7 @@ int cmd_obfuscate(int argc, char **argv)
     cli_secret_opts so = {0};
     int json = 0;
     uint64_t v;
-    const char *shapes[64];
+    const char *shapes[64], *files[64];
     for (int i = 0; i < argc; i++) {
         int lim = cli_parse_limit_opt("obfuscate", argc, argv, &i);
         if (!lim) lim = cli_parse_secret_opt("obfuscate", argc, argv, &i, &so);
@@ -136,6 +139,14 @@ int cmd_obfuscate(int argc, char **argv)
             if (o.n_input_shapes == (int)(sizeof shapes / sizeof *shapes))
                 return cli_usage("obfuscate", "too many %s options", a);
             shapes[o.n_input_shapes++] = argv[++i];
+        } else if (!strcmp(a, "--input")) {
+            if (!has) return cli_usage("obfuscate", "%s needs NAME=FILE.npy", a);
+            const char *eq = strchr(argv[i + 1], '=');
+            if (!eq || eq == argv[i + 1] || !eq[1])
+                return cli_usage("obfuscate", "--input %s: want NAME=FILE.npy", argv[i + 1]);
+            if (o.n_input_files == (int)(sizeof files / sizeof *files))
+                return cli_usage("obfuscate", "too many %s options", a);
+            files[o.n_input_files++] = argv[++i];
         } else if (!strcmp(a, "--no-probe")) o.no_probe = 1;
         else if (!strcmp(a, "--force")) o.force = 1;
         else if (!strcmp(a, "--allow-weak")) o.allow_weak = 1;
@@ -150,6 +161,7 @@ int cmd_obfuscate(int argc, char **argv)
     if (o.subgraph_size && o.n_parts) return cli_usage("obfuscate", "give --subgraph-size or -n, not both%s", "");
     if (o.k < 0) o.k = DEFAULT_K;
     o.input_shapes = shapes;
+    o.input_files = files;
     if (o.no_probe) o.allow_unverified = 1;
     o.warn = warn_line;
     if (isatty(2)) o.progress = progress_line;
