@@ -55,6 +55,10 @@ int cmd_optimize(int argc, char **argv);
 int cmd_reassemble(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_train_generator(int argc, char **argv);
+/* Replaces this process with `python -m module argv...` (the Python half);
+ * returns 1 after printing why only when that cannot start. */
+int cli_exec_python(const char *cmd, const char *module, int argc, char **argv);
 int cmd_key(int argc, char **argv);
 
 #endif

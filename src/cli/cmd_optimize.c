@@ -162,18 +162,5 @@ int cmd_verify(int argc, char **argv)
                "exit 1; a usage error exits 2.\n");
         return 0;
     }
-    char **args = calloc((size_t)argc + 5, sizeof *args);
-    if (!args) return 1;
-    int k = 0;
-    args[k++] = (char *)px_python();
-    args[k++] = "-m";
-    args[k++] = "proteus_py.verify";
-    for (int i = 0; i < argc; i++) args[k++] = argv[i];
-    args[k] = NULL;
-    fflush(stdout);
-    px_python_env();
-    execvp(args[0], args);
-    fprintf(stderr, "proteus: verify: cannot run %s: the Python environment is missing (run scripts/setup)\n", args[0]);
-    free(args);
-    return 1;
+    return cli_exec_python("verify", "proteus_py.verify", argc, argv);
 }

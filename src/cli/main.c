@@ -36,6 +36,7 @@ static const char *usage_text =
     "  audit BUCKET --key KEY [--json] [--out DIR]   attack the bucket, report what is left hidden\n"
     "  key show KEY [--json]           which files are real, in model order, and their sentinels\n"
     "  key passwd KEY                  re-seal the key under a new passphrase or secret\n"
+    "  train-generator DIR... -o FILE  refit the learned sentinel generator to real models (Python)\n"
     "\n"
     "commands (models):\n"
     "  inspect MODEL [--json]          nodes, op histogram, inputs/outputs, params, FLOPs\n"
@@ -370,6 +371,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "reassemble")) return cmd_reassemble(argc, argv);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
     if (!strcmp(cmd, "audit")) return cmd_audit(argc, argv);
+    if (!strcmp(cmd, "train-generator")) return cmd_train_generator(argc, argv);
     if (!strcmp(cmd, "key")) return cmd_key(argc, argv);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(cmd, "shapes")) return cmd_shapes(argc, argv);
