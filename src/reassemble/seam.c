@@ -1,5 +1,6 @@
 #include "reassemble/seam.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,9 +132,239 @@ static px_status seam_pass(px_graph *g, int *removed)
     return st;
 }
 
+static int same_shape(const px_shape *a, const px_shape *b)
+{
+    if (a->rank < 0 || a->rank != b->rank) return 0;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->dims[d].v >= 0 ? a->dims[d].v != b->dims[d].v
+                              : !a->dims[d].sym || !b->dims[d].sym || strcmp(a->dims[d].sym, b->dims[d].sym))
+            return 0;
+    }
+    return 1;
+}
+
+/* v's producer when it is a ReorderOutput back to NCHW (the blocked tensor
+ * it reorders is then nodes[.].inputs[0]); else -1. */
+static int nchw_reorder(const px_graph *g, int v)
+{
+    int p = v >= 0 ? g->values[v].producer : -1;
+    if (p < 0) return -1;
+    const px_node *n = &g->nodes[p];
+    if (!is_op(n, "com.microsoft.nchwc", "ReorderOutput") || n->n_inputs < 1 || n->inputs[0] < 0 ||
+        px_attr_int(n, "channels_last", 0) != 0)
+        return -1;
+    return p;
+}
+
+static int n_uses(const px_graph *g, int v)
+{
+    return (g->values[v].flags & PX_VAL_OUTPUT) ? 1 << 20 : g->cons_start[v + 1] - g->cons_start[v];
+}
+
+/* Re-does at a seam what ONNX Runtime's NCHWc transformer does inside one
+ * graph and cannot do across a cut: a residual Add of two blocked tensors
+ * (each brought back to NCHW by a ReorderOutput) goes into the convolution
+ * producing one of them as its Sum input, and a Relu after it as the
+ * convolution's activation.  The conditions are the transformer's own: the
+ * convolution has one reader and no activation yet, and the two tensors
+ * have the same shape and channel count (no broadcast).  Then the Add's
+ * result is that convolution's output reordered once; the other operand's
+ * ReorderOutput goes when nothing else reads it. */
+static px_status fuse_sums(px_graph *g, int *fused, int *removed)
+{
+    *fused = *removed = 0;
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    int nn = g->n_nodes;
+    char *dead = calloc((size_t)nn + 1, 1);
+    /* blocked tensors now read as a Sum: the index does not count that read,
+     * and their convolution must not take a sum of its own */
+    char *summed = calloc((size_t)g->n_values + 1, 1);
+    if (!dead || !summed) {
+        free(dead);
+        free(summed);
+        return px_nomem();
+    }
+    for (int i = 0; i < nn && !st; i++) {
+        px_node *add = &g->nodes[i];
+        if (dead[i] || !is_op(add, "", "Add") || add->n_inputs != 2 || add->n_outputs != 1 || add->outputs[0] < 0 ||
+            add->inputs[0] < 0 || add->inputs[1] < 0 || add->inputs[0] == add->inputs[1])
+            continue;
+        int ra = nchw_reorder(g, add->inputs[0]), rb = nchw_reorder(g, add->inputs[1]);
+        if (ra < 0 || rb < 0 || dead[ra] || dead[rb]) continue;
+        if (px_attr_int(&g->nodes[ra], "channels", -1) != px_attr_int(&g->nodes[rb], "channels", -2) ||
+            !same_shape(&g->values[add->inputs[0]].shape, &g->values[add->inputs[1]].shape) ||
+            g->values[add->inputs[0]].dtype != PX_DT_FLOAT)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            int y = add->inputs[side], s = add->inputs[1 - side];
+            int ry = side ? rb : ra, rs = side ? ra : rb;
+            int c = g->nodes[ry].inputs[0], t = g->nodes[rs].inputs[0];
+            int pc = g->values[c].producer;
+            if (pc < 0 || dead[pc] || summed[c] || n_uses(g, y) != 1 || n_uses(g, c) != 1) continue;
+            px_node *conv = &g->nodes[pc];
+            if (!is_op(conv, "com.microsoft.nchwc", "Conv") || conv->n_inputs < 2 || conv->n_inputs > 3 ||
+                px_node_attr(conv, "activation"))
+                continue;
+            int z = add->outputs[0], out = z, relu = -1;
+            if (n_uses(g, z) == 1) {
+                int r = g->cons[g->cons_start[z]];
+                if (is_op(&g->nodes[r], "", "Relu") && g->nodes[r].n_outputs == 1 && g->nodes[r].outputs[0] >= 0) {
+                    relu = r;
+                    out = g->nodes[r].outputs[0];
+                }
+            }
+            int in[4] = {conv->inputs[0], conv->inputs[1], conv->n_inputs > 2 ? conv->inputs[2] : -1, t};
+            if ((st = px_node_set_inputs(g, pc, in, 4))) break;
+            summed[t] = 1;
+            if (relu >= 0) {
+                px_attr act = {.name = "activation", .type = PX_ATTR_STRING, .s = "Relu", .s_len = 4};
+                if ((st = px_node_add_attr(g, pc, &act))) break;
+                dead[relu] = 1;
+                ++*removed;
+            }
+            /* the ReorderOutput of the convolution now yields the sum */
+            if ((st = px_node_set_outputs(g, ry, &out, 1))) break;
+            g->values[y].producer = -1;
+            dead[i] = 1;
+            ++*removed;
+            if (n_uses(g, s) == 1) { /* the Add was its only reader */
+                dead[rs] = 1;
+                ++*removed;
+            }
+            ++*fused;
+            break;
+        }
+    }
+    if (!st && *fused) st = px_graph_remove_nodes(g, dead);
+    if (!st && *fused) st = px_graph_sort(g);
+    free(dead);
+    free(summed);
+    return st;
+}
+
+/* ONNX Runtime's NCHWc transformer keeps a channel Concat of blocked
+ * tensors blocked when every input's channel count fills whole blocks; a
+ * cut between the Concat and its producers leaves a ReorderOutput on every
+ * input and a ReorderInput after it.  Here the Concat reads the blocked
+ * tensors and one ReorderOutput follows it (which the pair rule then
+ * cancels against the ReorderInput).  Channel counts must be multiples of
+ * 16: whole blocks for every block size MLAS uses (8 with AVX2, 16 with
+ * AVX-512), so no padding ends up inside the concatenation.  Only done when
+ * a ReorderInput reads the result, so a pair goes. */
+#define NCHWC_WHOLE_BLOCKS 16
+
+static int reads_back(const px_graph *g, int v)
+{
+    for (int k = g->cons_start[v]; k < g->cons_start[v + 1]; k++)
+        if (is_op(&g->nodes[g->cons[k]], "com.microsoft.nchwc", "ReorderInput") &&
+            px_attr_int(&g->nodes[g->cons[k]], "channels_last", 0) == 0)
+            return 1;
+    return 0;
+}
+
+static int concat_blocked(const px_graph *g, const px_node *n, int64_t *channels)
+{
+    if (!is_op(n, "", "Concat") || n->n_inputs < 2 || n->n_outputs != 1 || n->outputs[0] < 0) return 0;
+    const px_value *z = &g->values[n->outputs[0]];
+    int64_t axis = px_attr_int(n, "axis", 0);
+    /* blocked tensors are 4-D: the output's rank, or else every input's */
+    int rank = z->shape.rank;
+    for (int j = 0; rank < 0 && j < n->n_inputs; j++)
+        if (n->inputs[j] >= 0 && g->values[n->inputs[j]].shape.rank == 4) rank = 4;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (n->inputs[j] < 0 || (g->values[n->inputs[j]].shape.rank >= 0 && g->values[n->inputs[j]].shape.rank != 4))
+            return 0;
+    if (rank != 4 || (axis != 1 && axis != -3) || (z->dtype != PX_DT_FLOAT && z->dtype != PX_DT_UNDEFINED)) return 0;
+    if ((z->flags & PX_VAL_OUTPUT) || !reads_back(g, n->outputs[0])) return 0;
+    *channels = 0;
+    for (int j = 0; j < n->n_inputs; j++) {
+        int r = nchw_reorder(g, n->inputs[j]);
+        if (r < 0) return 0;
+        int64_t ch = px_attr_int(&g->nodes[r], "channels", 0);
+        if (ch <= 0 || ch % NCHWC_WHOLE_BLOCKS) return 0;
+        *channels += ch;
+    }
+    return 1;
+}
+
+static px_status fuse_concats(px_graph *g, int *removed)
+{
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    int nn = g->n_nodes, nc = 0;
+    int *cand = malloc(((size_t)nn + 1) * sizeof *cand);
+    int64_t *chans = malloc(((size_t)nn + 1) * sizeof *chans);
+    char *dead = calloc((size_t)nn + 1, 1);
+    if (!cand || !chans || !dead) {
+        st = px_nomem();
+        goto out;
+    }
+    for (int i = 0; i < nn; i++)
+        if (concat_blocked(g, &g->nodes[i], &chans[nc])) cand[nc++] = i;
+    for (int c = 0; c < nc && !st; c++) {
+        int i = cand[c], n_in = g->nodes[i].n_inputs, z = g->nodes[i].outputs[0];
+        int *ins = malloc((size_t)n_in * sizeof *ins);
+        if (!ins) {
+            st = px_nomem();
+            break;
+        }
+        for (int j = 0; j < n_in; j++) {
+            int r = nchw_reorder(g, g->nodes[i].inputs[j]), y = g->nodes[i].inputs[j], reads = 0;
+            ins[j] = g->nodes[r].inputs[0];
+            for (int k = 0; k < n_in; k++) reads += g->nodes[i].inputs[k] == y;
+            if (n_uses(g, y) == reads && !dead[r]) { /* the Concat was its only reader */
+                dead[r] = 1;
+                ++*removed;
+            }
+        }
+        char name[512];
+        int u = -1;
+        for (int t = 0; u < 0 && t < 1000; t++) {
+            snprintf(name, sizeof name, "%s_nchwc%s%.0d", g->values[z].name, t ? "_" : "", t);
+            if (px_graph_find(g, name) < 0) u = px_graph_add_value(g, name);
+        }
+        int ro = u < 0 ? -1 : px_graph_add_node(g, "ReorderOutput", "com.microsoft.nchwc", name);
+        if (ro < 0) {
+            free(ins);
+            st = u < 0 ? px_fail(PX_ERR_LIMIT, "seam: no free name for a blocked Concat") : px_nomem();
+            break;
+        }
+        g->values[u].dtype = PX_DT_FLOAT;
+        px_attr ch = {.name = "channels", .type = PX_ATTR_INT, .i = chans[c]};
+        if (!(st = px_node_set_inputs(g, i, ins, n_in)) && !(st = px_node_set_outputs(g, i, &u, 1)) &&
+            !(st = px_node_set_inputs(g, ro, &u, 1)) && !(st = px_node_set_outputs(g, ro, &z, 1)))
+            st = px_node_add_attr(g, ro, &ch);
+        free(ins);
+        --*removed; /* the ReorderOutput added */
+    }
+    if (!st && nc) {
+        /* nodes added after the first nn are kept (dead has nn entries) */
+        char *all = calloc((size_t)g->n_nodes + 1, 1);
+        if (!all) st = px_nomem();
+        else {
+            memcpy(all, dead, (size_t)nn);
+            st = px_graph_remove_nodes(g, all);
+            free(all);
+        }
+        if (!st) st = px_graph_sort(g);
+    }
+out:
+    free(cand);
+    free(chans);
+    free(dead);
+    return st;
+}
+
 px_status px_seam_cleanup(px_graph *g, int *removed)
 {
     *removed = 0;
+    int fused = 0;
+    px_status fst = fuse_sums(g, &fused, removed);
+    int concat_removed = 0;
+    if (!fst) fst = fuse_concats(g, &concat_removed);
+    if (fst) return fst;
+    *removed += concat_removed;
     /* one pass finds every pair a pass can; a few more catch pairs that only
      * meet once a later node is gone (rare): bounded, so never quadratic */
     for (int pass = 0; pass < 4; pass++) {

@@ -137,6 +137,152 @@ static void test_seam_keeps_a_still_read_producer(void)
     px_graph_free(&g);
 }
 
+static int nchwc_node(px_graph *g, const char *op, const char *name, const char *const *ins, int n_in,
+                      const char *out)
+{
+    int n = px_graph_add_node(g, op, "com.microsoft.nchwc", name);
+    int iv[4];
+    for (int i = 0; i < n_in; i++) iv[i] = value(g, ins[i]);
+    px_node_set_inputs(g, n, iv, n_in);
+    int o = value(g, out);
+    px_node_set_outputs(g, n, &o, 1);
+    if (!strcmp(op, "ReorderOutput")) {
+        px_attr ch = {.name = "channels", .type = PX_ATTR_INT, .i = 8};
+        px_node_add_attr(g, n, &ch);
+    }
+    return n;
+}
+
+/* What stitching leaves where a cut separated a residual Add from the
+ * convolution before it: Add(ReorderOutput(conv), ReorderOutput(skip)) ->
+ * Relu -> ReorderInput.  variant 0: fusable; 1: the convolution already has
+ * an activation on both sides; 2: the skip has another shape (broadcast). */
+static void build_residual(px_graph *g, int variant)
+{
+    px_graph_init(g);
+    g->ir_version = 8;
+    px_graph_set_opset(g, "", 17);
+    px_graph_set_opset(g, "com.microsoft.nchwc", 1);
+    const char *inputs[6] = {"x", "w", "b", "w2", "b2", "w3"};
+    for (int i = 0; i < 6; i++) px_graph_add_input(g, value(g, inputs[i]));
+    const char *c_in[3] = {"x", "w", "b"}, *t_in[3] = {"x", "w2", "b2"}, *ro_c[1] = {"c"}, *ro_t[1] = {"t"},
+               *ri[1] = {"r"}, *last[2] = {"q", "w3"}, *ro_o[1] = {"o"};
+    int conv = nchwc_node(g, "Conv", "conv", c_in, 3, "c");
+    int skip = nchwc_node(g, "Conv", "skip", t_in, 3, "t");
+    px_attr relu = {.name = "activation", .type = PX_ATTR_STRING, .s = "Relu", .s_len = 4};
+    px_node_add_attr(g, skip, &relu);
+    if (variant == 1) px_node_add_attr(g, conv, &relu);
+    nchwc_node(g, "ReorderOutput", "ro_c", ro_c, 1, "y");
+    nchwc_node(g, "ReorderOutput", "ro_t", ro_t, 1, "s");
+    node(g, "Add", "add", "y", "s", "a");
+    if (variant == 2) { /* (after node(), which gives every value it names [1, 8]) */
+        int64_t d[4] = {1, 8, 1, 1};
+        px_shape_set_known(g, &g->values[px_graph_find(g, "s")].shape, 4, d);
+    }
+    node(g, "Relu", "relu", "a", NULL, "r");
+    nchwc_node(g, "ReorderInput", "ri", ri, 1, "q");
+    nchwc_node(g, "Conv", "next", last, 2, "o");
+    nchwc_node(g, "ReorderOutput", "ro_o", ro_o, 1, "out");
+    px_graph_add_output(g, px_graph_find(g, "out"));
+}
+
+static int count_op(const px_graph *g, const char *op)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op);
+    return n;
+}
+
+/* The residual Add goes into the convolution as its Sum, the Relu as its
+ * activation (what ONNX Runtime does inside one graph), and the reorder
+ * pairs around it cancel; not when the convolution has an activation
+ * already or the operands would broadcast. */
+static void test_seam_fuses_residual_add(void)
+{
+    px_graph g;
+    build_residual(&g, 0);
+    CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+    int removed = 0;
+    CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+    CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+    CHECK_EQ_INT(count_op(&g, "Add"), 0);
+    CHECK_EQ_INT(count_op(&g, "Relu"), 0);
+    CHECK_EQ_INT(count_op(&g, "ReorderInput"), 0);
+    CHECK_EQ_INT(count_op(&g, "ReorderOutput"), 1);
+    CHECK_EQ_INT(g.n_nodes, 4);
+    CHECK_EQ_INT(removed, 5); /* add, relu, ro_t; then ro_c with ri (a pair) */
+    for (int i = 0; i < g.n_nodes; i++) {
+        const px_node *n = &g.nodes[i];
+        if (!strcmp(n->name, "conv")) {
+            CHECK_EQ_INT(n->n_inputs, 4);
+            CHECK_STR(g.values[n->inputs[3]].name, "t");
+            CHECK_STR(px_attr_string(n, "activation", ""), "Relu");
+        }
+        if (!strcmp(n->name, "next")) CHECK_STR(g.values[n->inputs[0]].name, "c");
+    }
+    px_graph_free(&g);
+    for (int variant = 1; variant <= 2; variant++) {
+        build_residual(&g, variant);
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+        CHECK_EQ_INT(count_op(&g, "Add"), 1);
+        CHECK_EQ_INT(count_op(&g, "Relu"), 1);
+        CHECK_EQ_INT(removed, 0);
+        px_graph_free(&g);
+    }
+}
+
+/* A channel Concat across a cut reads the blocked tensors directly when
+ * every input fills whole blocks (multiples of 16 channels); the reorder
+ * pair after it then cancels.  With 8 channels it stays as it is. */
+static void test_seam_blocked_concat(void)
+{
+    for (int whole = 1; whole >= 0; whole--) {
+        px_graph g;
+        px_graph_init(&g);
+        g.ir_version = 8;
+        px_graph_set_opset(&g, "", 17);
+        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        const char *inputs[4] = {"x", "w", "w2", "w3"};
+        for (int i = 0; i < 4; i++) px_graph_add_input(&g, value(&g, inputs[i]));
+        const char *a_in[2] = {"x", "w"}, *b_in[2] = {"x", "w2"}, *ro_a[1] = {"a"}, *ro_b[1] = {"b"},
+                   *ri[1] = {"cat"}, *last[2] = {"q", "w3"}, *ro_o[1] = {"o"};
+        nchwc_node(&g, "Conv", "ca", a_in, 2, "a");
+        nchwc_node(&g, "Conv", "cb", b_in, 2, "b");
+        int r1 = nchwc_node(&g, "ReorderOutput", "ro_a", ro_a, 1, "ya");
+        int r2 = nchwc_node(&g, "ReorderOutput", "ro_b", ro_b, 1, "yb");
+        g.nodes[r1].attrs[0].i = whole ? 16 : 8;
+        g.nodes[r2].attrs[0].i = whole ? 32 : 8;
+        int cat = node(&g, "Concat", "concat", "ya", "yb", "cat");
+        px_attr axis = {.name = "axis", .type = PX_ATTR_INT, .i = 1};
+        px_node_add_attr(&g, cat, &axis);
+        nchwc_node(&g, "ReorderInput", "ri", ri, 1, "q");
+        int64_t d[4] = {1, 48, 4, 4}; /* (after every node(): it gives what it names [1, 8]) */
+        const char *four[3] = {"ya", "yb", "cat"};
+        for (int i = 0; i < 3; i++) px_shape_set_known(&g, &g.values[px_graph_find(&g, four[i])].shape, 4, d);
+        nchwc_node(&g, "Conv", "next", last, 2, "o");
+        nchwc_node(&g, "ReorderOutput", "ro_o", ro_o, 1, "out");
+        px_graph_add_output(&g, px_graph_find(&g, "out"));
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        int removed = 0;
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+        CHECK_EQ_INT(count_op(&g, "ReorderInput"), whole ? 0 : 1);
+        CHECK_EQ_INT(count_op(&g, "ReorderOutput"), whole ? 1 : 3);
+        CHECK_EQ_INT(removed, whole ? 3 : 0); /* ro_a, ro_b; then the added ReorderOutput with ri */
+        for (int i = 0; whole && i < g.n_nodes; i++) {
+            const px_node *n = &g.nodes[i];
+            if (!strcmp(n->op_type, "Concat")) {
+                CHECK_STR(g.values[n->inputs[0]].name, "a");
+                CHECK_STR(g.values[n->inputs[1]].name, "b");
+            }
+            if (!strcmp(n->name, "next")) CHECK_STR(g.nodes[g.values[n->inputs[0]].producer].op_type, "Concat");
+        }
+        px_graph_free(&g);
+    }
+}
+
 static void test_partition_keeps_qdq_groups(void)
 {
     px_graph g;
@@ -450,6 +596,8 @@ int main(void)
     RUN(test_partition_keeps_qdq_groups);
     RUN(test_seam_keeps_a_still_read_producer);
     RUN(test_seam_rules);
+    RUN(test_seam_fuses_residual_add);
+    RUN(test_seam_blocked_concat);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
     RUN(test_sentinel_generator);
