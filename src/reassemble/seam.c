@@ -243,6 +243,49 @@ static px_status fuse_sums(px_graph *g, int *fused, int *removed)
     return st;
 }
 
+/* x * HardSigmoid(x) with HardSwish's constants (alpha 1/6, beta 1/2) on
+ * the output of an NCHWc convolution without activation becomes that
+ * convolution's HardSwish activation, as ONNX Runtime fuses it inside one
+ * graph; a cut between the convolution and the Mul prevented it there. */
+static px_status fuse_hardswish(px_graph *g, int *removed)
+{
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    int nn = g->n_nodes, fused = 0;
+    char *dead = calloc((size_t)nn + 1, 1);
+    if (!dead) return px_nomem();
+    for (int i = 0; i < nn && !st; i++) {
+        const px_node *mul = &g->nodes[i];
+        if (!is_op(mul, "", "Mul") || mul->n_inputs != 2 || mul->n_outputs != 1 || mul->outputs[0] < 0 ||
+            mul->inputs[0] < 0 || mul->inputs[1] < 0)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            int x = mul->inputs[side], h = mul->inputs[1 - side];
+            int ph = g->values[h].producer, pc = g->values[x].producer;
+            if (ph < 0 || pc < 0 || dead[ph] || dead[pc] || n_uses(g, h) != 1 || n_uses(g, x) != 2) continue;
+            const px_node *hs = &g->nodes[ph], *conv = &g->nodes[pc];
+            const px_attr *alpha = px_node_attr(hs, "alpha"), *beta = px_node_attr(hs, "beta");
+            if (!is_op(hs, "", "HardSigmoid") || hs->n_inputs != 1 || hs->inputs[0] != x || !alpha || !beta ||
+                alpha->f != (float)(1.0 / 6.0) || beta->f != 0.5f)
+                continue;
+            if (!is_op(conv, "com.microsoft.nchwc", "Conv") || conv->n_outputs != 1 || px_node_attr(conv, "activation"))
+                continue;
+            px_attr act = {.name = "activation", .type = PX_ATTR_STRING, .s = "HardSwish", .s_len = 9};
+            int out = mul->outputs[0];
+            if ((st = px_node_add_attr(g, pc, &act)) || (st = px_node_set_outputs(g, pc, &out, 1))) break;
+            g->values[x].producer = -1;
+            dead[i] = dead[ph] = 1;
+            *removed += 2;
+            fused++;
+            break;
+        }
+    }
+    if (!st && fused) st = px_graph_remove_nodes(g, dead);
+    if (!st && fused) st = px_graph_sort(g);
+    free(dead);
+    return st;
+}
+
 /* ONNX Runtime's NCHWc transformer keeps a channel Concat of blocked
  * tensors blocked when every input's channel count fills whole blocks; a
  * cut between the Concat and its producers leaves a ReorderOutput on every
@@ -361,8 +404,10 @@ px_status px_seam_cleanup(px_graph *g, int *removed)
     *removed = 0;
     int fused = 0;
     px_status fst = fuse_sums(g, &fused, removed);
-    int concat_removed = 0;
+    int concat_removed = 0, hs_removed = 0;
+    if (!fst) fst = fuse_hardswish(g, &hs_removed);
     if (!fst) fst = fuse_concats(g, &concat_removed);
+    *removed += hs_removed;
     if (fst) return fst;
     *removed += concat_removed;
     /* one pass finds every pair a pass can; a few more catch pairs that only

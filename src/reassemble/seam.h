@@ -13,7 +13,12 @@
  *    count, and blocked kernels never read padding into real channels);
  *  - Transpose(P) -> Transpose(Q) with Q after P the identity;
  *  - Cast(A->B) -> Cast(B->A) when B holds every value of A;
- *  - Identity.
+ *  - Identity;
+ * and before them, what ONNX Runtime's NCHWc transformer does inside one
+ * graph but could not across a cut: a residual Add of two blocked tensors
+ * (+ Relu) into the convolution as its Sum (+ activation), x *
+ * HardSigmoid(x) into the convolution as HardSwish, a channel Concat of
+ * whole-block tensors kept blocked.
  * The first node of a pair goes only when nothing else reads its output;
  * a node producing a graph output stays.  *removed gets the number of nodes removed. */
 px_status px_seam_cleanup(px_graph *g, int *removed);

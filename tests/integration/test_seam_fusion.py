@@ -1,6 +1,7 @@
 """Seam clean-up re-does at cuts what ONNX Runtime's NCHWc transformer does
 inside one graph: residual Adds (and the Relu after them) go into the
-convolution as its Sum, channel Concats of blocked tensors stay blocked.
+convolution as its Sum, x * HardSigmoid(x) into it as HardSwish, channel
+Concats of blocked tensors stay blocked.
 On real CNNs cut by the default partition, the stitched model then has the
 layout conversions of the whole model optimized at once, and computes the
 same (verify)."""
@@ -30,7 +31,7 @@ def ops(m):
     return collections.Counter((n.domain, n.op_type) for n in m.graph.node)
 
 
-@pytest.mark.parametrize("name", ["resnet18-op17", "squeezenet1_1-op17"])
+@pytest.mark.parametrize("name", ["resnet18-op17", "squeezenet1_1-op17", "mobilenet_v3_large-op17"])
 def test_stitched_cnn_has_whole_model_layout(tmp_path, name):
     m = tmp_path / "m.onnx"
     proteus("rehydrate", os.path.join(MODELS, name + ".onnx"), m, "--seed", 1)
@@ -44,5 +45,5 @@ def test_stitched_cnn_has_whole_model_layout(tmp_path, name):
     reorders = lambda c: sum(v for (d, op), v in c.items() if op.startswith("Reorder"))  # noqa: E731
     # the partition cut these models in several places (n >= 3 by default)
     assert reorders(stitched) == reorders(whole), (stitched, whole)
-    for op in ("Add", "Concat", "Relu"):
+    for op in ("Add", "Concat", "Relu", "HardSigmoid", "Mul"):
         assert stitched[("", op)] == whole[("", op)], (op, stitched, whole)

@@ -283,6 +283,43 @@ static void test_seam_blocked_concat(void)
     }
 }
 
+/* x * HardSigmoid(x) after an NCHWc convolution becomes its HardSwish
+ * activation; with other HardSigmoid constants it is not HardSwish. */
+static void test_seam_fuses_hardswish(void)
+{
+    for (int exact = 1; exact >= 0; exact--) {
+        px_graph g;
+        px_graph_init(&g);
+        g.ir_version = 8;
+        px_graph_set_opset(&g, "", 17);
+        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        px_graph_add_input(&g, value(&g, "x"));
+        px_graph_add_input(&g, value(&g, "w"));
+        const char *c_in[2] = {"x", "w"}, *ro[1] = {"m"};
+        nchwc_node(&g, "Conv", "conv", c_in, 2, "c");
+        int hs = node(&g, "HardSigmoid", "hs", "c", NULL, "h");
+        px_attr alpha = {.name = "alpha", .type = PX_ATTR_FLOAT, .f = exact ? (float)(1.0 / 6.0) : 0.2f};
+        px_attr beta = {.name = "beta", .type = PX_ATTR_FLOAT, .f = 0.5f};
+        px_node_add_attr(&g, hs, &alpha);
+        px_node_add_attr(&g, hs, &beta);
+        node(&g, "Mul", "mul", "h", "c", "m");
+        nchwc_node(&g, "ReorderOutput", "ro", ro, 1, "out");
+        px_graph_add_output(&g, px_graph_find(&g, "out"));
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        int removed = 0;
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+        CHECK_EQ_INT(removed, exact ? 2 : 0);
+        CHECK_EQ_INT(g.n_nodes, exact ? 2 : 4);
+        for (int i = 0; exact && i < g.n_nodes; i++)
+            if (!strcmp(g.nodes[i].name, "conv")) {
+                CHECK_STR(px_attr_string(&g.nodes[i], "activation", ""), "HardSwish");
+                CHECK_STR(g.values[g.nodes[i].outputs[0]].name, "m");
+            }
+        px_graph_free(&g);
+    }
+}
+
 static void test_partition_keeps_qdq_groups(void)
 {
     px_graph g;
@@ -598,6 +635,7 @@ int main(void)
     RUN(test_seam_rules);
     RUN(test_seam_fuses_residual_add);
     RUN(test_seam_blocked_concat);
+    RUN(test_seam_fuses_hardswish);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
     RUN(test_sentinel_generator);
