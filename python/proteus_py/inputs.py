@@ -1,8 +1,14 @@
-"""Seeded random inputs for a model, in ranges the model accepts.
+"""A model's sample inputs: the owner's arrays, else seeded random ones in
+ranges the model accepts.
 
-Integer inputs that index an embedding (directly or through shape-preserving
-ops) get values below the smallest table they index; other integer inputs
-(masks, flags) get 0/1.  Floats are standard normal."""
+Random draws: integer inputs that index an embedding (directly or through
+shape-preserving ops) get values below the smallest table they index; other
+integer inputs (masks, flags) get 0/1.  Floats are standard normal.  Inputs
+for which random values do not suit (a sample rate, a sequence length, a
+flag that must be 1) are given as arrays: --input NAME=FILE.npy (polygraphy's
+convention; one .npy file per input, see parse_input_file, given_inputs and
+sample_inputs).  Errors are ValueError with one line naming the input and
+the file."""
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -146,3 +152,133 @@ def make_inputs(model, seed=0, symbolic=1, shapes=None):
             hi = bounds.get(vi.name) or 2
             feeds[vi.name] = rng.integers(0, hi, shape).astype(dt)
     return feeds
+
+
+# ----------------------------------------------------------- --input NAME=FILE.npy
+
+def parse_input_file(text):
+    """"NAME=FILE.npy" -> (name, path); ValueError naming the problem.  The
+    first '=' splits (input names rarely hold one; paths may)."""
+    name, eq, path = text.partition("=")
+    if not eq or not name or not path:
+        raise ValueError(f"--input '{text}': want NAME=FILE.npy (e.g. sr=sr.npy, made with numpy.save)")
+    return name, path
+
+
+def _np_dtype(vi):
+    et = vi.type.tensor_type.elem_type
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(et))
+    except Exception:  # noqa: BLE001 - a type numpy has no dtype for
+        return None
+
+
+def _converts_exactly(a, dt):
+    """a (ndarray) as dtype dt when no value changes and the kind is the
+    same (int to int, float to float, bool to bool); else None."""
+    kinds = {"b": "b", "i": "iu", "u": "iu", "f": "f"}
+    if a.dtype.kind not in kinds or dt.kind not in kinds[a.dtype.kind]:
+        return None
+    if dt.kind in "iu" and a.size:
+        info = np.iinfo(dt)
+        if int(a.min()) < info.min or int(a.max()) > info.max:
+            return None
+    with np.errstate(all="ignore"):
+        b = a.astype(dt)
+        back = b.astype(a.dtype)
+    if a.dtype.kind == "f":
+        same = np.array_equal(back, a, equal_nan=True)
+    else:
+        same = np.array_equal(back, a)
+    return b if same else None
+
+
+def given_inputs(model, files):
+    """{name: path of a .npy} -> {name: ndarray of the input's dtype}, each
+    checked against the model's input: the name exists, the dtype is the
+    input's (an array of the same kind whose values survive the conversion
+    is converted: np.save(f, 16000) is int64 where an int32 is wanted), the
+    rank and every fixed dim agree.  ValueError, one line naming the input
+    and the file."""
+    if isinstance(model, str):
+        model = onnx.load(model, load_external_data=False)
+    import os
+    ins = {vi.name: vi for vi in graph_inputs(model)}
+    out = {}
+    for name, path in (files or {}).items():
+        tag = f"--input {name}={path}"
+        vi = ins.get(name)
+        if vi is None:
+            raise ValueError(f"{tag}: the model has no input '{name}' (its inputs: {', '.join(ins) or 'none'})")
+        if not os.path.exists(path):
+            raise ValueError(f"{tag}: no such file")
+        if not os.path.isfile(path):
+            raise ValueError(f"{tag}: not a regular file")
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(6)
+        except OSError as e:
+            raise ValueError(f"{tag}: cannot read it ({e.strerror or e})") from None
+        if magic[:4] == b"PK\x03\x04":
+            raise ValueError(f"{tag}: an .npz archive, not one .npy array (save each input with numpy.save)")
+        if magic != b"\x93NUMPY":
+            raise ValueError(f"{tag}: not a .npy file (an array written by numpy.save)")
+        try:
+            a = np.load(path, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001
+            why = " ".join(str(e).split())[:200] or type(e).__name__
+            raise ValueError(f"{tag}: cannot read it as a .npy array (numpy.save's format; {why})") from None
+        dt = _np_dtype(vi)
+        want = str(dt) if dt is not None else onnx.TensorProto.DataType.Name(vi.type.tensor_type.elem_type).lower()
+        if dt is None:
+            raise ValueError(f"{tag}: input '{name}' has type {want}, which a .npy array cannot hold")
+        if a.dtype != dt:
+            b = _converts_exactly(a, dt)
+            if b is None:
+                raise ValueError(f"{tag}: the array is {a.dtype}, input '{name}' is {want} "
+                                 f"(save it as numpy.asarray(VALUE, numpy.{dt}))")
+            a = b
+        tt = vi.type.tensor_type
+        if tt.HasField("shape"):
+            dims = tt.shape.dim
+            if len(dims) != a.ndim:
+                raise ValueError(f"{tag}: the array has shape {list(a.shape)}, input '{name}' has rank "
+                                 f"{len(dims)} (its shape: {shape_text(vi)})")
+            for i, (d, v) in enumerate(zip(dims, a.shape)):
+                if d.HasField("dim_value") and d.dim_value >= 0 and d.dim_value != v:
+                    raise ValueError(f"{tag}: the array has shape {list(a.shape)}, but dim {i} of input "
+                                     f"'{name}' is fixed at {d.dim_value} (its shape: {shape_text(vi)})")
+        out[name] = a
+    return out
+
+
+def sample_inputs(model, seed=0, shapes=None, given=None, symbolic=1):
+    """The model's inputs: the arrays in `given` ({name: ndarray}, from
+    given_inputs) where given, the rest seeded random (make_inputs) of the
+    shapes in `shapes`, symbolic dims at `symbolic`.  A given array fixes the
+    symbols of its input's dims for the other inputs too.  ValueError when
+    an input is given both a shape and an array that disagree."""
+    shapes = dict(shapes or {})
+    given = given or {}
+    for name, a in given.items():
+        if name in shapes and list(shapes[name]) != list(a.shape):
+            raise ValueError(f"--input {name}: the array has shape {list(a.shape)}, "
+                             f"--input-shape says {list(shapes[name])}")
+        shapes[name] = list(a.shape)
+    feeds = make_inputs(model, seed=seed, symbolic=symbolic, shapes=shapes)
+    for name, a in given.items():
+        feeds[name] = a
+    return feeds
+
+
+def describe_draw(model, name, a):
+    """How make_inputs drew input `name` (array a): "sr int64 [] in 0..1",
+    "x float32 [1, 3, 224, 224] standard normal"."""
+    if a.dtype.kind == "f":
+        how = "standard normal"
+    elif a.dtype.kind == "b":
+        how = "random bools"
+    else:
+        hi = _index_bounds(model).get(name) or 2
+        how = f"in 0..{hi - 1}"
+    return f"{name} {a.dtype} {list(a.shape)} {how}"
