@@ -7,7 +7,7 @@ CSTD = -std=c11 -D_GNU_SOURCE
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -I$(BUILD)/gen $(EXTRA_CFLAGS)
-LDLIBS = -lprotobuf-c -lm -lpthread -lsodium
+LDLIBS = -lprotobuf-c -lm -lpthread -lsodium -lz3
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
@@ -106,7 +106,7 @@ fuzz:
 	cp fuzz/seeds-key/*.key build/fuzz/seeds/key/
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Ibuild/fuzz/gen -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -lsodium -o build/fuzz/bin/$$n || exit 1; done
+	    $$f build/fuzz/libproteus.a -lprotobuf-c -lm -lsodium -lz3 -o build/fuzz/bin/$$n || exit 1; done
 	build/fuzz/bin/fuzz_onnx_load -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 \
 	  build/fuzz/corpus-onnx build/fuzz/seeds/onnx fuzz/regressions/onnx > build/fuzz/onnx.log 2>&1; \
 	  rc=$$?; tail -n 1 build/fuzz/onnx.log; exit $$rc

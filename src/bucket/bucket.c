@@ -342,8 +342,8 @@ static void drop_unused_domains(px_graph *g)
     g->n_opsets = k;
 }
 
-px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *key_path,
-                             const px_obfuscate_opts *opts, px_obfuscate_stats *stats)
+static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char *key_path,
+                                 const px_obfuscate_opts *opts, const px_generator *genm, px_obfuscate_stats *stats)
 {
     px_obfuscate_opts o = opts ? *opts : (px_obfuscate_opts){0};
     memset(stats, 0, sizeof *stats);
@@ -352,9 +352,10 @@ px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *ke
     px_sentinel_opts sopts = {.kind = PX_SENTINEL_RANDOM};
     if (o.sentinels) {
         int kind = px_sentinel_kind_from_name(o.sentinels);
-        if (kind < 0) return px_fail(PX_ERR_USAGE, "--sentinels %s: unknown generator (known: random)", o.sentinels);
+        if (kind < 0) return px_fail(PX_ERR_USAGE, "--sentinels %s: unknown generator (known: random, learned)", o.sentinels);
         sopts.kind = (px_sentinel_kind)kind;
     }
+    sopts.generator = genm;
     sopts.weightless = px_sentinel_weightless(g);
     struct stat sb;
     if (stat(bucket_dir, &sb) == 0) return px_fail(PX_ERR_IO, "%s: already exists; remove it or pick another", bucket_dir);
@@ -598,6 +599,28 @@ out:
     px_key_free(&key);
     px_partition_free(&part);
     px_owner_keys_wipe(&okeys);
+    return st;
+}
+
+/* The learned generator's model is loaded (and checked) before anything is
+ * written. */
+px_status px_obfuscate_graph(px_graph *g, const char *bucket_dir, const char *key_path,
+                             const px_obfuscate_opts *opts, px_obfuscate_stats *stats)
+{
+    px_generator *genm = NULL;
+    int learned = opts && opts->sentinels && px_sentinel_kind_from_name(opts->sentinels) == PX_SENTINEL_LEARNED;
+    if (learned) {
+        char def[4096];
+        px_generator_default_path(def, sizeof def);
+        const char *path = opts->generator ? opts->generator : def;
+        if (!*path) return px_fail(PX_ERR_USAGE, "--sentinels learned: no generator file found; give --generator FILE");
+        px_status st = px_generator_load(path, &genm);
+        if (st) return st;
+    } else if (opts && opts->generator) {
+        return px_fail(PX_ERR_USAGE, "--generator is for --sentinels learned");
+    }
+    px_status st = obfuscate_graph(g, bucket_dir, key_path, opts, genm, stats);
+    px_generator_free(genm);
     return st;
 }
 

@@ -16,6 +16,7 @@ typedef struct px_obfuscate_opts {
     int n_parts;        /* if > 0, instead of subgraph_size */
     uint64_t seed;
     const char *sentinels; /* generator name; NULL = default */
+    const char *generator; /* --sentinels learned: the .pxg model file; NULL = the shipped one */
     int no_probe;       /* skip the functional fingerprints (no Python needed) */
     int allow_unverified; /* accept real parts that cannot be fingerprinted */
     int allow_weak;     /* accept a promise under n >= 3 and (k+1)^n >= 10^6 */

@@ -65,7 +65,8 @@ static void print_json(const px_obfuscate_stats *s, const px_obfuscate_opts *o, 
 int cmd_obfuscate(int argc, char **argv)
 {
     static const char *help =
-        "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN] [--subgraph-size S | -n N]\n"
+        "usage: proteus obfuscate MODEL -o BUCKET --key KEY [-k K] [--sentinels GEN [--generator FILE]]\n"
+        "                         [--subgraph-size S | -n N]\n"
         "                         [--seed N] [--force] [--allow-weak] [--weightless] [--allow-unverified]\n"
         "                         [--input-shape NAME=D0,D1,...]... [--input NAME=FILE.npy]...\n"
         "                         [--fusion-from table|ort:all|ort:extended]\n"
@@ -74,9 +75,13 @@ int cmd_obfuscate(int argc, char **argv)
         "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
         "(anonymous subgraph files and manifest.json, nothing secret) and KEY (what the owner needs to\n"
         "reassemble; keep it). Sentinels have exactly the interface of the real subgraph they hide.\n"
-        "--sentinels picks the generator: random (the default and, for now, the only one) grows random\n"
-        "operators on a random topology: a baseline that `proteus audit` shows to be weak against a\n"
-        "learned attacker; it hides little (a warning says so on every run).\n"
+        "--sentinels picks the generator: random (the default) grows random operators on a random\n"
+        "topology: a baseline that `proteus audit` shows to be weak against a learned attacker; it hides\n"
+        "little (a warning says so on every run). learned samples structure from a model fitted to real\n"
+        "subgraphs (--generator FILE, default the shipped data/generator/default.pxg; rebuilt by\n"
+        "`proteus train-generator`) and solves channel counts, kernels, strides and pads (Z3) so that\n"
+        "the interface fits exactly, with no adapter nodes; where no draw fits it, the random generator\n"
+        "stands in for that sentinel. Not yet the default: its audit is pending.\n"
         "What the optimizer sees: every file, real weights included, in the clear; the real subgraphs'\n"
         "interfaces and the shape skeleton. What it should not learn: which files are real and how\n"
         "they connect (the promise: (K+1)^n candidate models for n subgraphs).\n"
@@ -116,12 +121,14 @@ int cmd_obfuscate(int argc, char **argv)
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "-o") || !strcmp(a, "--key") || !strcmp(a, "-k") || !strcmp(a, "--subgraph-size") ||
-            !strcmp(a, "-n") || !strcmp(a, "--seed") || !strcmp(a, "--sentinels") || !strcmp(a, "--fusion-from")) {
+            !strcmp(a, "-n") || !strcmp(a, "--seed") || !strcmp(a, "--sentinels") || !strcmp(a, "--fusion-from") ||
+            !strcmp(a, "--generator")) {
             if (!has) return cli_usage("obfuscate", "%s needs a value", a);
             const char *val = argv[++i];
             if (!strcmp(a, "-o")) bucket = val;
             else if (!strcmp(a, "--key")) key = val;
             else if (!strcmp(a, "--sentinels")) o.sentinels = val;
+            else if (!strcmp(a, "--generator")) o.generator = val;
             else if (!strcmp(a, "--fusion-from")) {
                 px_fusion_source fs;
                 if (px_fusion_source_parse(val, &fs)) return cli_usage("obfuscate", "%s", px_last_error());

@@ -27,7 +27,7 @@ typedef struct gen {
     int *uses, cap_uses;         /* by value id */
 } gen;
 
-static const char *const kind_names[PX_SENTINEL_COUNT] = {"random"};
+static const char *const kind_names[PX_SENTINEL_COUNT] = {"random", "learned"};
 
 int px_sentinel_kind_from_name(const char *name)
 {
@@ -744,6 +744,7 @@ int px_sentinel_weightless(const px_graph *model)
 
 px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out)
 {
+    if (opts->kind == PX_SENTINEL_LEARNED) return px_sentinel_learned(opts, real, rng, out);
     px_graph_init(out);
     if (opts->kind != PX_SENTINEL_RANDOM) return px_fail(PX_ERR_USAGE, "unknown sentinel generator %d", (int)opts->kind);
     gen s = {.g = out, .rng = rng, .weightless = opts->weightless, .opset = px_graph_opset(real, "")};

@@ -6,6 +6,7 @@
 #define PX_SENTINEL_H
 
 #include "ir/graph.h"
+#include "sentinel/pxg.h"
 #include "util/rng.h"
 
 typedef enum px_sentinel_kind {
@@ -13,6 +14,9 @@ typedef enum px_sentinel_kind {
      * random operators, shapes that satisfy every op's rules.  A control
      * that `proteus audit` must be able to defeat, not a defence. */
     PX_SENTINEL_RANDOM = 0,
+    /* Structure sampled from a model fitted to real subgraphs (pxg.h),
+     * attributes solved (Z3) to fit the real interface exactly. */
+    PX_SENTINEL_LEARNED,
     PX_SENTINEL_COUNT
 } px_sentinel_kind;
 
@@ -26,6 +30,8 @@ typedef struct px_sentinel_opts {
      * weightless model (see px_sentinel_weightless): sentinels must not
      * differ from real subgraphs in that. */
     int weightless;
+    /* PX_SENTINEL_LEARNED: the fitted model (px_generator_load) */
+    const px_generator *generator;
 } px_sentinel_opts;
 
 /* Whether model is weightless: a float initializer of more than 16
@@ -36,5 +42,8 @@ int px_sentinel_weightless(const px_graph *model);
  * count are read; nothing else).  out is initialised here and has real's
  * ai.onnx opset; it is not anonymized. */
 px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out);
+
+/* The learned generator (learned.c); px_sentinel_generate dispatches to it. */
+px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out);
 
 #endif

@@ -1,0 +1,715 @@
+/* The learned sentinel generator: structure sampled from counts fitted to
+ * real subgraphs (a .pxg file in data/generator, see pxg.h), fitted to the real
+ * interface by solving for free attributes with Z3, weights drawn fresh.
+ *
+ * A sample grows a DAG from the real inputs: each node's op is drawn given
+ * the op that produced its operand (^ for an input), its operand is the
+ * newest value or an older one as often as in real subgraphs, binary ops
+ * join two values (residuals, concats, attention) or read a constant as
+ * often as real ones do.  Channel counts, features, kernels, strides and
+ * pads are Z3 variables over the values real models use (plus the
+ * interface's own dims), with a value drawn from the counts as a preference
+ * the solver drops only when it cannot hold.  Every input is read, every
+ * dead end is joined, and each real output is bound to a value of its rank
+ * whose dims must equal the real ones.  Nothing but the interface and the
+ * node count of the real subgraph is read.  A sample that cannot be fitted
+ * is redrawn; after MAX_ATTEMPTS the random generator stands in
+ * (PROTEUS_LEARNED_STRICT=1 makes that an error, for tests). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/build.h"
+#include "sentinel/learned_int.h"
+#include "sentinel/sentinel.h"
+#include "shape/shape_infer.h"
+
+enum { MAX_ATTEMPTS = 24, MAX_CORE_DROPS = 64, RLIMIT = 2000000 };
+
+/* ---- Z3 helpers ---- */
+
+Z3_ast l_int(lgen *L, int64_t v) { return Z3_mk_int64(L->z, v, L->I); }
+
+Z3_ast l_var(lgen *L, const char *prefix) { return Z3_mk_fresh_const(L->z, prefix, L->I); }
+
+void l_prefer(lgen *L, Z3_ast lit)
+{
+    if (L->n_assume == L->cap_assume) {
+        int cap = L->cap_assume ? L->cap_assume * 2 : 64;
+        Z3_ast *a = realloc(L->assume, (size_t)cap * sizeof *a);
+        if (!a) return; /* a preference lost under memory pressure changes nothing that matters */
+        L->assume = a;
+        L->cap_assume = cap;
+    }
+    /* check_assumptions takes Boolean constants: p -> lit */
+    Z3_ast p = Z3_mk_fresh_const(L->z, "pref", Z3_mk_bool_sort(L->z));
+    Z3_solver_assert(L->z, L->sol, Z3_mk_implies(L->z, p, lit));
+    L->assume[L->n_assume++] = p;
+}
+
+int l_draw(lgen *L, const double *w, int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) total += w[i];
+    if (!(total > 0)) return -1;
+    double r = px_rng_unit(L->rng) * total;
+    for (int i = 0; i < n; i++) {
+        if (r < w[i]) return i;
+        r -= w[i];
+    }
+    for (int i = n - 1; i >= 0; i--)
+        if (w[i] > 0) return i;
+    return -1;
+}
+
+void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
+              int n_extra)
+{
+    Z3_ast opts[320];
+    int64_t vals[320];
+    double w[320];
+    int k = 0;
+    for (int i = 0; i < n && k < 256; i++) {
+        char *end;
+        long long v = strtoll(words[i], &end, 10);
+        if (*end || v <= 0) continue;
+        vals[k] = v;
+        w[k++] = counts[i];
+    }
+    for (int i = 0; i < n_extra && k < 320; i++) {
+        vals[k] = extra[i];
+        w[k++] = 0; /* allowed, never preferred: the real interface is no style to copy */
+    }
+    if (!k) {
+        Z3_solver_assert(L->z, L->sol, Z3_mk_ge(L->z, var, l_int(L, 1)));
+        return;
+    }
+    for (int i = 0; i < k; i++) opts[i] = Z3_mk_eq(L->z, var, l_int(L, vals[i]));
+    Z3_solver_assert(L->z, L->sol, Z3_mk_or(L->z, (unsigned)k, opts));
+    int pick = l_draw(L, w, k);
+    if (pick >= 0) l_prefer(L, opts[pick]);
+}
+
+int64_t learned_dim_value(lgen *L, ldim d)
+{
+    Z3_ast r;
+    int64_t v = 0;
+    if (d.sym || !L->model) return 0;
+    if (Z3_model_eval(L->z, L->model, d.e, 1, &r) && Z3_get_numeral_int64(L->z, r, &v)) return v;
+    return 0;
+}
+
+/* ---- growing the skeleton ---- */
+
+static int op_named(const char *name)
+{
+    for (int i = 0; i < learned_n_ops; i++)
+        if (!strcmp(learned_ops[i].name, name)) return i;
+    return -1;
+}
+
+static int is_float_like(px_dtype dt) { return dt == PX_DT_FLOAT; }
+
+/* The subgraph size, from the fitted distribution near the real one (as
+ * random.c reads the node count: partition makes parts of like size). */
+static int sample_size(lgen *L)
+{
+    int real_n = L->real->n_nodes, lo = real_n * 2 / 3, hi = real_n * 3 / 2 + 1;
+    const char *w[256];
+    double c[256], wt[256];
+    int vals[256];
+    int n = px_generator_values(L->gen, "size", w, c, 256), k = 0;
+    for (int i = 0; i < n && i < 256; i++) {
+        int v = atoi(w[i]);
+        if (v < lo || v > hi || v < 1) continue;
+        vals[k] = v;
+        wt[k++] = c[i];
+    }
+    int pick = l_draw(L, wt, k);
+    int size = pick >= 0 ? vals[pick] : real_n;
+    if (size < 1) size = 1;
+    return size < L_MAX_NODES / 2 ? size : L_MAX_NODES / 2;
+}
+
+static int newest_value(const lgen *L)
+{
+    for (int i = L->nv - 1; i >= 0; i--)
+        if (L->v[i].producer >= 0) return i;
+    return -1;
+}
+
+/* The first operand: an unread input first (every input must be read), then
+ * the newest value or an older one, as often as real subgraphs do. */
+static int pick_operand(lgen *L)
+{
+    for (int i = 0; i < L->nv; i++)
+        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && L->v[i].rank >= 1) return i;
+    int newest = newest_value(L);
+    double pn = px_generator_count(L->gen, "operand newest") + 1, po = px_generator_count(L->gen, "operand older") + 1;
+    if (newest >= 0 && px_rng_unit(L->rng) * (pn + po) < pn) return newest;
+    int cand[L_MAX_VALS], n = 0;
+    for (int i = 0; i < L->nv; i++)
+        if (i != newest && L->v[i].rank >= 1 && !L->v[i].nonfloat) cand[n++] = i;
+    if (!n) return newest >= 0 ? newest : 0;
+    return cand[px_rng_below(L->rng, (uint64_t)n)];
+}
+
+/* A second operand for a join: a value nobody reads yet when there is one. */
+static int pick_partner(lgen *L, int op, int x)
+{
+    int unread[L_MAX_VALS], any[L_MAX_VALS], nu = 0, na = 0;
+    for (int i = 0; i < L->nv; i++) {
+        if (i == x || L->v[i].nonfloat || !learned_can_join(L, op, &L->v[x], &L->v[i])) continue;
+        any[na++] = i;
+        if (!L->v[i].uses) unread[nu++] = i;
+    }
+    if (nu) return unread[px_rng_below(L->rng, (uint64_t)nu)];
+    return na ? any[px_rng_below(L->rng, (uint64_t)na)] : -1;
+}
+
+/* A Concat axis real models use that fits rank r (not the batch axis). */
+static int concat_axis(lgen *L, int r)
+{
+    const char *w[16];
+    double c[16], wt[16];
+    int ax[16], k = 0;
+    int n = px_generator_values(L->gen, "attr Concat axis", w, c, 16);
+    for (int i = 0; i < n && i < 16; i++) {
+        int a = atoi(w[i]);
+        if (a < 0) a += r;
+        if (a < 1 || a >= r) continue;
+        ax[k] = a;
+        wt[k++] = c[i];
+    }
+    int pick = l_draw(L, wt, k);
+    return pick >= 0 ? ax[pick] : 1;
+}
+
+/* Everything a failed try undoes: values, nodes, preferences, solver scopes. */
+typedef struct snap {
+    int nv, nn, n_assume, scopes;
+} snap;
+
+static snap take(const lgen *L) { return (snap){L->nv, L->nn, L->n_assume, L->scopes}; }
+
+static void push(lgen *L)
+{
+    Z3_solver_push(L->z, L->sol);
+    L->scopes++;
+}
+
+static void rollback(lgen *L, snap s)
+{
+    for (int i = s.nn; i < L->nn; i++)
+        for (int j = 0; j < 2; j++)
+            if (L->n[i].in[j] >= 0) L->v[L->n[i].in[j]].uses--;
+    if (L->scopes > s.scopes) Z3_solver_pop(L->z, L->sol, (unsigned)(L->scopes - s.scopes));
+    L->scopes = s.scopes;
+    L->nv = s.nv;
+    L->nn = s.nn;
+    L->n_assume = s.n_assume;
+}
+
+/* Adds node op(x[, y]) if it fits and keeps the constraints satisfiable;
+ * otherwise leaves everything as it was and returns 0. */
+static int try_node_ex(lgen *L, int op, int x, int y, int check)
+{
+    if (L->nn >= L_MAX_NODES || L->nv >= L_MAX_VALS) return 0;
+    lnode *nd = &L->n[L->nn];
+    memset(nd, 0, sizeof *nd);
+    nd->op = op;
+    nd->in[0] = x;
+    nd->in[1] = y;
+    nd->n_in = y >= 0 ? 2 : 1;
+    nd->choice = (int)px_rng_below(L->rng, 1000);
+    if (learned_ops[op].kind == LK_CONCAT) nd->choice = concat_axis(L, L->v[x].rank);
+    snap s = take(L);
+    push(L);
+    int built = learned_build(L, nd);
+    if (built && (built == 2 || !check || Z3_solver_check(L->z, L->sol) == Z3_L_TRUE)) {
+        L->v[x].uses++;
+        if (y >= 0) L->v[y].uses++;
+        L->nn++;
+        return 1;
+    }
+    rollback(L, s);
+    return 0;
+}
+
+static int try_node(lgen *L, int op, int x, int y) { return try_node_ex(L, op, x, y, 1); }
+
+static void grow(lgen *L, int size)
+{
+    double w[64];
+    for (int tries = 0; L->nn < size && tries < size * 8; tries++) {
+        int x = pick_operand(L);
+        const lval *xv = &L->v[x];
+        const char *prev = xv->producer >= 0 ? learned_ops[L->n[xv->producer].op].name : "^";
+        if (xv->producer >= 0 && learned_ops[L->n[xv->producer].op].kind == LK_CAST) prev = "^";
+        char key[96];
+        for (int i = 0; i < learned_n_ops; i++) {
+            w[i] = 0;
+            if (learned_ops[i].kind == LK_CAST || !learned_applies(L, i, xv)) continue;
+            snprintf(key, sizeof key, "next %s %s", prev, learned_ops[i].name);
+            w[i] = px_generator_count(L->gen, key) + 0.01; /* smoothing: unseen transitions stay rare */
+        }
+        int op = l_draw(L, w, learned_n_ops);
+        if (op < 0) continue;
+        lkind k = learned_ops[op].kind;
+        int y = -1;
+        if (k == LK_BINARY || k == LK_MATMUL || k == LK_CONCAT) {
+            snprintf(key, sizeof key, "join %s", learned_ops[op].name);
+            double pj = px_generator_count(L->gen, key);
+            snprintf(key, sizeof key, "const %s", learned_ops[op].name);
+            double pc = px_generator_count(L->gen, key);
+            if (k == LK_CONCAT || px_rng_unit(L->rng) * (pj + pc + 1) < pj) y = pick_partner(L, op, x);
+            if (k == LK_CONCAT && y < 0) continue;
+        }
+        try_node(L, op, x, y);
+    }
+}
+
+/* Joins value b into a (a residual Add, or a Concat), either way round. */
+static int join_pair(lgen *L, int a, int b)
+{
+    static const char *const joins[] = {"Add", "Mul", "Concat"};
+    double w[3];
+    for (int i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "join %s", joins[i]);
+        w[i] = px_generator_count(L->gen, key) + 1;
+    }
+    for (int t = 0; t < 4; t++) {
+        int op = op_named(joins[l_draw(L, w, 3)]);
+        int x = t % 2 ? b : a, y = t % 2 ? a : b;
+        if (learned_can_join(L, op, &L->v[x], &L->v[y]) && try_node(L, op, x, y)) return 1;
+    }
+    return 0;
+}
+
+static int n_sinks(const lgen *L, int *sinks)
+{
+    int n = 0;
+    for (int i = 0; i < L->nv; i++)
+        if (L->v[i].producer >= 0 && !L->v[i].uses) sinks[n++] = i;
+    return n;
+}
+
+/* Ops that give a value new dims, to reach an output's dims or a join
+ * partner's: what real blocks end in, drawn by the fitted transitions. */
+static const char *const bridge_ops[] = {"Conv", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                         "Flatten", "Transpose"};
+enum { N_BRIDGES = (int)(sizeof bridge_ops / sizeof *bridge_ops) };
+
+/* A bridge op for value i, drawn by weight among those not yet tried
+ * (tried: a bit per bridge); -1 when none is left. */
+static int draw_bridge(lgen *L, int i, unsigned *tried)
+{
+    double w[N_BRIDGES];
+    const lval *x = &L->v[i];
+    const char *prev = x->producer >= 0 ? learned_ops[L->n[x->producer].op].name : "^";
+    for (int b = 0; b < N_BRIDGES; b++) {
+        int op = op_named(bridge_ops[b]);
+        w[b] = 0;
+        if ((*tried >> b & 1) || !learned_applies(L, op, x)) continue;
+        char key[96];
+        snprintf(key, sizeof key, "next %s %s", prev, bridge_ops[b]);
+        w[b] = px_generator_count(L->gen, key) + 0.5;
+    }
+    int b = l_draw(L, w, N_BRIDGES);
+    if (b < 0) return -1;
+    *tried |= 1u << b;
+    return op_named(bridge_ops[b]);
+}
+
+/* Joins b into some produced value, b as it is or through one bridge op. */
+static int join_somewhere(lgen *L, int b)
+{
+    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
+    for (int j = ns - 1; j >= 0; j--)
+        if (sinks[j] != b && join_pair(L, sinks[j], b)) return 1;
+    for (int j = L->nv - 1; j >= 0; j--)
+        if (j != b && L->v[j].producer >= 0 && join_pair(L, j, b)) return 1;
+    unsigned tried = 0;
+    for (int t = 0; t < 3; t++) {
+        int op = draw_bridge(L, b, &tried);
+        if (op < 0) break;
+        snap s = take(L);
+        if (try_node_ex(L, op, b, -1, 0)) { /* the join's check covers the bridge */
+            int nb = L->nv - 1;
+            ns = n_sinks(L, sinks);
+            for (int j = ns - 1; j >= 0; j--)
+                if (sinks[j] != nb && join_pair(L, sinks[j], nb)) return 1;
+        }
+        rollback(L, s);
+    }
+    return 0;
+}
+
+/* No dead ends: every input read, at most as many unread values as outputs. */
+static int close_ends(lgen *L, int n_out)
+{
+    for (int i = 0; i < L->nv; i++)
+        if (L->v[i].producer < 0 && !L->v[i].uses && !join_somewhere(L, i)) return 0;
+    for (;;) {
+        int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
+        if (ns <= n_out) return 1;
+        if (!join_somewhere(L, sinks[0])) return 0;
+    }
+}
+
+/* Whether a real symbolic dim is one of the inputs' (then it must pass
+ * through; an inferred, unbound one is free). */
+static int sym_bound(const px_graph *real, const char *sym)
+{
+    for (int j = 0; j < real->n_inputs; j++) {
+        const px_shape *sh = &real->values[real->inputs[j]].shape;
+        for (int a = 0; a < sh->rank; a++)
+            if (sh->dims[a].v < 0 && sh->dims[a].sym && !strcmp(sh->dims[a].sym, sym)) return 1;
+    }
+    return 0;
+}
+
+/* Value v becomes output o: its dims must equal the real ones. */
+static int bind_output(lgen *L, int v, const px_value *rv)
+{
+    const lval *x = &L->v[v];
+    if (x->rank != rv->shape.rank) return 0;
+    for (int a = 0; a < x->rank; a++) {
+        int64_t n;
+        /* a dim already fixed to another number: no need to ask the solver */
+        if (!x->d[a].sym && rv->shape.dims[a].v >= 0 && Z3_is_numeral_ast(L->z, x->d[a].e) &&
+            Z3_get_numeral_int64(L->z, x->d[a].e, &n) && n != rv->shape.dims[a].v)
+            return 0;
+    }
+    snap s = take(L);
+    push(L);
+    int ok = 1;
+    for (int a = 0; a < x->rank && ok; a++) {
+        px_dim rd = rv->shape.dims[a];
+        if (rd.v >= 0) {
+            if (x->d[a].sym) ok = 0;
+            else Z3_solver_assert(L->z, L->sol, Z3_mk_eq(L->z, x->d[a].e, l_int(L, rd.v)));
+        } else if (rd.sym && sym_bound(L->real, rd.sym)) {
+            ok = x->d[a].sym && !strcmp(x->d[a].sym, rd.sym);
+        }
+    }
+    if (ok && Z3_solver_check(L->z, L->sol) == Z3_L_TRUE) return 1;
+    rollback(L, s);
+    return 0;
+}
+
+/* Value i as output rv, else i through up to depth bridge ops; the bound
+ * value, or -1 with everything undone. */
+static int reach(lgen *L, int i, const px_value *rv, int depth)
+{
+    if (bind_output(L, i, rv)) return i;
+    unsigned tried = 0;
+    for (int t = 0; t < 2 && depth > 0; t++) {
+        int op = draw_bridge(L, i, &tried);
+        if (op < 0) break;
+        snap s = take(L);
+        if (try_node_ex(L, op, i, -1, 0)) { /* the binding's check covers the bridge */
+            int r = reach(L, L->nv - 1, rv, depth - 1);
+            if (r >= 0) return r;
+        }
+        rollback(L, s);
+    }
+    return -1;
+}
+
+static int taken_by(const int *outv, int n, int v)
+{
+    for (int j = 0; j < n; j++)
+        if (outv[j] == v) return 1;
+    return 0;
+}
+
+/* Each real output gets a value whose dims can equal its own: unread values
+ * first (they must be outputs), then the newest others, each directly or
+ * through bridge ops.  Unread values left over are joined into an output's
+ * value (the join keeps its dims). */
+static int bind_outputs(lgen *L, int *outv)
+{
+    const px_graph *real = L->real;
+    for (int o = 0; o < real->n_outputs; o++) {
+        const px_value *rv = &real->values[real->outputs[o]];
+        int cand[L_MAX_VALS], nc = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = L->nv - 1; i >= 0; i--)
+                if (L->v[i].producer >= 0 && !taken_by(outv, o, i) && !L->v[i].uses == !pass) cand[nc++] = i;
+        outv[o] = -1;
+        /* a head (pool, flatten, linear) may take three bridges */
+        for (int depth = 0; depth <= 3 && outv[o] < 0; depth++)
+            for (int c = 0; c < nc && outv[o] < 0 && (depth == 0 || c < (depth == 1 ? 2 : 1)); c++)
+                outv[o] = reach(L, cand[c], rv, depth);
+        if (outv[o] < 0) return 0;
+    }
+    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
+    for (int i = 0; i < ns; i++) {
+        if (taken_by(outv, real->n_outputs, sinks[i])) continue;
+        int done = 0;
+        for (int o = 0; o < real->n_outputs && !done; o++) {
+            int op = op_named(px_rng_unit(L->rng) < 0.7 ? "Add" : "Mul");
+            if (learned_can_join(L, op, &L->v[outv[o]], &L->v[sinks[i]]) && try_node(L, op, outv[o], sinks[i])) {
+                outv[o] = L->nv - 1;
+                done = 1;
+            }
+        }
+        if (!done) return 0;
+    }
+    return 1;
+}
+
+/* Solves with as many preferred values as can hold. */
+static int solve(lgen *L)
+{
+    for (int drops = 0; drops < MAX_CORE_DROPS; drops++) {
+        Z3_lbool r = Z3_solver_check_assumptions(L->z, L->sol, (unsigned)L->n_assume, L->assume);
+        if (r == Z3_L_TRUE) {
+            L->model = Z3_solver_get_model(L->z, L->sol);
+            Z3_model_inc_ref(L->z, L->model);
+            return 1;
+        }
+        if (r != Z3_L_FALSE) return 0;
+        Z3_ast_vector core = Z3_solver_get_unsat_core(L->z, L->sol);
+        Z3_ast_vector_inc_ref(L->z, core);
+        unsigned n = Z3_ast_vector_size(L->z, core);
+        Z3_ast drop = n ? Z3_ast_vector_get(L->z, core, (unsigned)px_rng_below(L->rng, n)) : NULL;
+        Z3_ast_vector_dec_ref(L->z, core);
+        if (!drop) return 0;
+        for (int i = 0; i < L->n_assume; i++)
+            if (Z3_is_eq_ast(L->z, L->assume[i], drop)) {
+                L->assume[i] = L->assume[--L->n_assume];
+                break;
+            }
+    }
+    return 0;
+}
+
+/* Weights within bounds once dims are known. */
+static int sizes_ok(lgen *L)
+{
+    for (int i = 0; i < L->nn; i++) {
+        lnode *nd = &L->n[i];
+        for (int j = 0; j < L_MAX_VARS; j++) {
+            Z3_ast r;
+            nd->val[j] = 0;
+            if (nd->var[j] && Z3_model_eval(L->z, L->model, nd->var[j], 1, &r)) Z3_get_numeral_int64(L->z, r, &nd->val[j]);
+        }
+        const lval *x = &L->v[nd->in[0]];
+        int64_t in = x->rank >= 1 && !x->d[x->rank - 1].sym ? learned_dim_value(L, x->d[x->rank - 1]) : 0;
+        int64_t c = x->rank >= 2 && !x->d[1].sym ? learned_dim_value(L, x->d[1]) : 0;
+        double elems = 0;
+        switch (learned_ops[nd->op].kind) {
+        case LK_CONV: elems = (double)nd->val[0] * (double)(nd->val[4] ? 1 : c) * (double)nd->val[1] * (double)nd->val[1]; break;
+        case LK_MATMUL: case LK_GEMM: elems = nd->in[1] < 0 ? (double)in * (double)nd->val[0] : 0; break;
+        default: break;
+        }
+        if (elems > L->max_weight) return 0;
+    }
+    return 1;
+}
+
+/* ---- one attempt ---- */
+
+static px_status add_inputs(lgen *L)
+{
+    const px_graph *real = L->real;
+    /* weights as large as the real file's largest (files sized alike), at least 8 MiB */
+    L->max_weight = L_MAX_WEIGHT_ELEMS;
+    for (int i = 0; i < real->n_inits; i++) {
+        const px_tensor *t = real->values[real->inits[i]].init;
+        if (t && px_dtype_is_float(t->dtype) && t->numel > L->max_weight) L->max_weight = t->numel;
+    }
+    L->n_iface = 0;
+    for (int io = 0; io < 2; io++) {
+        int n = io ? real->n_outputs : real->n_inputs;
+        for (int j = 0; j < n; j++) {
+            const px_shape *sh = &real->values[io ? real->outputs[j] : real->inputs[j]].shape;
+            for (int a = 0; a < sh->rank; a++) {
+                int64_t d = sh->dims[a].v, seen = 0;
+                for (int k = 0; k < L->n_iface; k++) seen |= L->iface[k] == d;
+                if (d > 1 && !seen && L->n_iface < 32) L->iface[L->n_iface++] = d;
+            }
+        }
+    }
+    for (int j = 0; j < real->n_inputs; j++) {
+        const px_value *rv = &real->values[real->inputs[j]];
+        if (rv->flags & PX_VAL_INIT) continue;
+        if (rv->shape.rank < 0 || rv->shape.rank > L_MAX_RANK || rv->type_raw || !px_dtype_valid(rv->dtype) ||
+            rv->dtype == PX_DT_STRING || rv->dtype == PX_DT_UNDEFINED)
+            return px_fail(PX_ERR_UNSUPPORTED, "input %d: a type or rank the learned generator cannot start from", j);
+        lval *v = &L->v[L->nv];
+        memset(v, 0, sizeof *v);
+        v->rank = rv->shape.rank;
+        v->producer = -1;
+        v->input = j;
+        for (int a = 0; a < v->rank; a++) {
+            px_dim d = rv->shape.dims[a];
+            if (d.v >= 0) v->d[a].e = l_int(L, d.v);
+            else if (d.sym) v->d[a].sym = d.sym;
+            else {
+                /* an unknown dim: a name of its own, equal to nothing else */
+                char *nm = L->unknown_names[L->n_unknown++ % L_MAX_VALS];
+                snprintf(nm, sizeof L->unknown_names[0], "?%d", L->n_unknown % 100000);
+                v->d[a].sym = nm;
+            }
+        }
+        v->nonfloat = !is_float_like(rv->dtype);
+        int x = L->nv++;
+        if (v->nonfloat && !try_node(L, learned_cast_op(), x, -1))
+            return px_fail(PX_ERR_UNSUPPORTED, "input %d: cannot cast", j);
+    }
+    return PX_OK;
+}
+
+static int fits(const px_shape *got, const px_shape *want, const px_graph *real)
+{
+    if (want->rank < 0) return 1;
+    if (got->rank != want->rank) return 0;
+    for (int a = 0; a < want->rank; a++) {
+        px_dim w = want->dims[a], g = got->dims[a];
+        if (w.v >= 0 && g.v != w.v) return 0;
+        if (w.v < 0 && w.sym && sym_bound(real, w.sym) && !(g.v < 0 && g.sym && !strcmp(g.sym, w.sym))) return 0;
+    }
+    return 1;
+}
+
+/* Writes the solved skeleton as the sentinel graph. */
+static px_status assemble(lgen *L, const int *outv, px_graph *g)
+{
+    const px_graph *real = L->real;
+    px_status st = px_graph_set_opset(g, "", L->opset);
+    L->g = g;
+    L->map = calloc((size_t)L->nv, sizeof *L->map);
+    if (!L->map) return px_nomem();
+    for (int i = 0; i < L->nv && !st; i++) {
+        if (L->v[i].producer >= 0) continue;
+        const px_value *rv = &real->values[real->inputs[L->v[i].input]];
+        int v = px_build_value(g, &L->counter);
+        if (v < 0) return px_nomem();
+        g->values[v].dtype = rv->dtype;
+        if (!(st = px_shape_copy(g, &g->values[v].shape, &rv->shape))) st = px_graph_add_input(g, v);
+        L->map[i] = v;
+    }
+    for (int i = 0; i < L->nn && !st; i++) st = learned_emit(L, &L->n[i]);
+    for (int o = 0; o < real->n_outputs && !st; o++) {
+        const px_value *rv = &real->values[real->outputs[o]];
+        int v = L->map[outv[o]], node;
+        if (rv->dtype != PX_DT_FLOAT) {
+            int in = v;
+            if ((st = px_build_node(L->g, &L->counter, "Cast", &in, 1, &v, &node)) || (st = px_build_attr_int(L->g, node, "to", rv->dtype))) break;
+        }
+        g->values[v].dtype = rv->dtype;
+        if ((st = px_shape_copy(g, &g->values[v].shape, &rv->shape)) || (st = px_graph_add_output(g, v))) break;
+    }
+    if (st) return st;
+    if ((st = px_shape_infer(g, NULL))) return st;
+    for (int o = 0; o < real->n_outputs; o++) {
+        const px_value *rv = &real->values[real->outputs[o]];
+        int v = g->outputs[o];
+        if (g->values[v].dtype != rv->dtype || !fits(&g->values[v].shape, &rv->shape, real))
+            return px_fail(PX_ERR_MISMATCH, "output %d does not come out as solved", o);
+        if ((st = px_shape_copy(g, &g->values[v].shape, &rv->shape))) return st;
+    }
+    return px_graph_validate(g);
+}
+
+static void attempt_reset(lgen *L)
+{
+    if (L->model) Z3_model_dec_ref(L->z, L->model);
+    L->model = NULL;
+    Z3_solver_reset(L->z, L->sol);
+    L->nv = L->nn = L->n_assume = L->scopes = 0;
+    L->n_unknown = 0;
+    free(L->map);
+    L->map = NULL;
+}
+
+/* One draw: 1 with *out filled, 0 when it did not fit (out untouched), or
+ * an error. */
+static px_status attempt(lgen *L, px_graph *out, int *ok)
+{
+    *ok = 0;
+    int outv[256];
+    if (L->real->n_outputs > 256) return px_fail(PX_ERR_UNSUPPORTED, "more than 256 outputs");
+    px_status st = add_inputs(L);
+    if (st) return st;
+    grow(L, sample_size(L));
+    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !solve(L) ? 2 : !sizes_ok(L) ? 3 : -1;
+    if (stage >= 0) {
+        L->fails[stage]++;
+        return PX_OK;
+    }
+    px_graph_init(out);
+    L->counter = 0;
+    st = assemble(L, outv, out);
+    if (st == PX_ERR_MISMATCH || st == PX_ERR_SHAPE || st == PX_ERR_INVALID) {
+        /* the solver and shape inference disagree: a bug to fix, but this draw is redrawn */
+        px_graph_free(out);
+        px_clear_error();
+        L->fails[4]++;
+        return PX_OK;
+    }
+    if (st) {
+        px_graph_free(out);
+        return st;
+    }
+    *ok = 1;
+    return PX_OK;
+}
+
+px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out)
+{
+    px_graph_init(out);
+    if (!opts->generator) return px_fail(PX_ERR_USAGE, "the learned sentinel generator needs a generator file");
+    lgen *L = calloc(1, sizeof *L);
+    if (!L) return px_nomem();
+    L->gen = opts->generator;
+    L->rng = rng;
+    L->real = real;
+    L->weightless = opts->weightless;
+    L->opset = px_graph_opset(real, "");
+    if (L->opset <= 0) L->opset = 17;
+    Z3_config cfg = Z3_mk_config();
+    Z3_set_param_value(cfg, "model", "true");
+    L->z = Z3_mk_context(cfg);
+    Z3_del_config(cfg);
+    Z3_set_error_handler(L->z, NULL);
+    L->I = Z3_mk_int_sort(L->z);
+    L->sol = Z3_mk_solver(L->z);
+    Z3_solver_inc_ref(L->z, L->sol);
+    /* a step budget, not a time limit: the same input gives the same answer on any machine */
+    Z3_params p = Z3_mk_params(L->z);
+    Z3_params_inc_ref(L->z, p);
+    Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "rlimit"), RLIMIT);
+    Z3_solver_set_params(L->z, L->sol, p);
+    Z3_params_dec_ref(L->z, p);
+    px_status st = PX_OK;
+    int ok = 0;
+    for (int a = 0; a < MAX_ATTEMPTS && !ok && !st; a++) {
+        attempt_reset(L);
+        st = attempt(L, out, &ok);
+    }
+    char why[160];
+    snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, solving %d, sizes %d, assembly %d)",
+             st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0], L->fails[1], L->fails[2], L->fails[3], L->fails[4]);
+    if (st == PX_ERR_UNSUPPORTED) {
+        px_clear_error();
+        st = PX_OK;
+    }
+    attempt_reset(L);
+    Z3_solver_dec_ref(L->z, L->sol);
+    Z3_del_context(L->z);
+    free(L->assume);
+    free(L);
+    if (st || ok) return st;
+    const char *strict = getenv("PROTEUS_LEARNED_STRICT");
+    if (strict && *strict == '1')
+        return px_fail(PX_ERR_UNSUPPORTED, "learned sentinel generator: no structure fitted the interface in %d draws%s",
+                       MAX_ATTEMPTS, why);
+    px_sentinel_opts ropts = *opts;
+    ropts.kind = PX_SENTINEL_RANDOM;
+    return px_sentinel_generate(&ropts, real, rng, out);
+}

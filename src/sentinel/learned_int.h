@@ -1,0 +1,117 @@
+/* Internals of the learned sentinel generator, shared by learned.c (growth,
+ * solving, assembly) and learned_ops.c (what each op does to shapes and how
+ * it is written).  A sentinel is first a skeleton: nodes over values whose
+ * dims are Z3 integer terms (or symbols passed through unchanged); free
+ * attributes are Z3 variables; the real interface becomes constraints; a
+ * solution fixes every attribute; then the ONNX graph is written. */
+#ifndef PX_LEARNED_INT_H
+#define PX_LEARNED_INT_H
+
+#include <z3.h>
+
+#include "ir/graph.h"
+#include "sentinel/pxg.h"
+#include "util/rng.h"
+
+enum {
+    L_MAX_VALS = 192,
+    L_MAX_NODES = 160,
+    L_MAX_RANK = 8,
+    L_MAX_VARS = 6,
+    L_MAX_WEIGHT_ELEMS = 1 << 21, /* one weight at most 8 MiB, as random.c */
+};
+
+/* A dim: a symbol passed through unchanged (sym != NULL: a symbolic dim of
+ * the real interface, or a made-up name for an unknown one), else a Z3 term. */
+typedef struct ldim {
+    Z3_ast e;
+    const char *sym;
+} ldim;
+
+typedef struct lval {
+    int rank;
+    ldim d[L_MAX_RANK];
+    int producer; /* skeleton node, -1 for a subgraph input */
+    int input;    /* real input index, -1 when produced */
+    int uses;
+    int nonfloat; /* an input of another dtype: read only by its Cast */
+} lval;
+
+typedef struct lnode {
+    int op;          /* index into learned_ops */
+    int in[2], n_in; /* skeleton values; in[1] of a binary op: -1 when its operand is a constant */
+    int out;
+    int choice;      /* a discrete choice made when sampling (axis, perm, constant shape) */
+    Z3_ast var[L_MAX_VARS]; /* free attributes, per op kind (see learned_ops.c) */
+    int64_t val[L_MAX_VARS]; /* their solved values */
+} lnode;
+
+typedef struct lgen {
+    const px_generator *gen;
+    px_rng *rng;
+    const px_graph *real;
+    int weightless;
+    int64_t opset;
+    Z3_context z;
+    Z3_solver sol;
+    Z3_sort I;
+    Z3_model model; /* the solution, once solved */
+    Z3_ast *assume; /* preferred values, as Boolean literals */
+    int n_assume, cap_assume;
+    int scopes; /* solver scopes pushed */
+    lval v[L_MAX_VALS];
+    int nv;
+    lnode n[L_MAX_NODES];
+    int nn;
+    int64_t max_weight; /* elements of one weight, at most */
+    int64_t iface[32]; /* the interface's known dims > 1: values a free channel count may take */
+    int n_iface;
+    int n_unknown; /* made-up symbols for unknown dims */
+    char unknown_names[L_MAX_VALS][16];
+    /* assembly */
+    px_graph *g;
+    int *map; /* skeleton value -> graph value */
+    int counter;
+    int fails[5]; /* draws that failed, by stage (for the strict mode's message) */
+} lgen;
+
+typedef enum lkind {
+    LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
+    LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_CAST
+} lkind;
+
+typedef struct lopdef {
+    const char *name;
+    lkind kind;
+    int min_opset;
+} lopdef;
+
+extern const lopdef learned_ops[];
+extern const int learned_n_ops;
+/* The op index of LK_CAST (inputs of another dtype, never sampled). */
+int learned_cast_op(void);
+
+/* Z3 helpers */
+Z3_ast l_int(lgen *L, int64_t v);
+Z3_ast l_var(lgen *L, const char *prefix);
+/* var takes one of vals (and the extra value, if > 0); prefers a value
+ * drawn from the counts (an assumption the solver may drop). */
+void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
+              int n_extra);
+void l_prefer(lgen *L, Z3_ast lit);
+int l_draw(lgen *L, const double *w, int n); /* index by weight; -1 if all zero */
+
+/* Whether op applies to x (rank, symbols), whether it can join x with y
+ * (binary, concat, matmul of two values); and building the node: its output
+ * value and constraints.  Returns 0 when it does not fit after all. */
+int learned_applies(lgen *L, int op, const lval *x);
+int learned_can_join(lgen *L, int op, const lval *x, const lval *y);
+int learned_build(lgen *L, lnode *nd);
+
+/* The solved value of a dim that is a term (0 for a symbol). */
+int64_t learned_dim_value(lgen *L, ldim d);
+
+/* Writes node nd (solved) into L->g. */
+px_status learned_emit(lgen *L, const lnode *nd);
+
+#endif

@@ -1,0 +1,485 @@
+/* What each op the learned generator builds does to shapes (as Z3
+ * constraints over its free attributes) and how it is written as ONNX.
+ * The op list is a table; an op the fitted model never saw after a given
+ * op is simply never drawn there. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir/build.h"
+#include "sentinel/learned_int.h"
+
+const lopdef learned_ops[] = {
+    {"Relu", LK_UNARY, 1},         {"Sigmoid", LK_UNARY, 1},      {"Tanh", LK_UNARY, 1},
+    {"HardSigmoid", LK_UNARY, 6},  {"LeakyRelu", LK_UNARY, 6},    {"HardSwish", LK_UNARY, 14},
+    {"Erf", LK_UNARY, 9},          {"Clip", LK_CLIP, 11},         {"Softmax", LK_SOFTMAX, 1},
+    {"Add", LK_BINARY, 7},         {"Mul", LK_BINARY, 7},         {"Sub", LK_BINARY, 7},
+    {"Div", LK_BINARY, 7},         {"Conv", LK_CONV, 1},          {"MaxPool", LK_POOL, 8},
+    {"AveragePool", LK_POOL, 7},   {"GlobalAveragePool", LK_GAP, 1}, {"BatchNormalization", LK_BN, 9},
+    {"MatMul", LK_MATMUL, 9},      {"Gemm", LK_GEMM, 9},          {"LayerNormalization", LK_LN, 17},
+    {"Flatten", LK_FLATTEN, 9},    {"Concat", LK_CONCAT, 4},      {"Transpose", LK_TRANSPOSE, 1},
+    {"ReduceMean", LK_REDUCE, 1},  {"Cast", LK_CAST, 6},
+};
+const int learned_n_ops = (int)(sizeof learned_ops / sizeof *learned_ops);
+
+int learned_cast_op(void) { return learned_n_ops - 1; }
+
+/* Transposes exporters write (attention heads, NCHW <-> NHWC), by rank. */
+static const int64_t perms3[][3] = {{0, 2, 1}, {1, 0, 2}};
+static const int64_t perms4[][4] = {{0, 2, 1, 3}, {0, 1, 3, 2}, {0, 2, 3, 1}, {0, 3, 1, 2}};
+
+/* Scalars that real graphs multiply or divide by (1/2, sqrt 2, sqrt d_head...). */
+static const float scalars[] = {0.5f, 1.41421354f, 8.0f, 2.0f, 0.125f, 1.0f, 3.0f, 6.0f};
+
+enum { V_OUT, V_K, V_S, V_P, V_DW }; /* lnode.var slots */
+
+static int is_expr(ldim d) { return !d.sym; }
+static int sym_eq(ldim a, ldim b) { return a.sym && b.sym && !strcmp(a.sym, b.sym); }
+
+/* a == b: symbols must be the same one; terms become a constraint. */
+static int eq_dims(lgen *L, ldim a, ldim b)
+{
+    if (a.sym || b.sym) return sym_eq(a, b);
+    Z3_solver_assert(L->z, L->sol, Z3_mk_eq(L->z, a.e, b.e));
+    return 1;
+}
+
+static int last_expr(const lval *x) { return x->rank >= 1 && is_expr(x->d[x->rank - 1]); }
+
+static int spatial_ok(const lval *x) { return (x->rank == 3 || x->rank == 4) && is_expr(x->d[1]); }
+
+int learned_applies(lgen *L, int op, const lval *x)
+{
+    const lopdef *o = &learned_ops[op];
+    if (o->min_opset > L->opset || x->rank < 1) return 0;
+    switch (o->kind) {
+    case LK_UNARY: case LK_CLIP: case LK_SOFTMAX: case LK_BINARY: return 1;
+    case LK_CONV: case LK_POOL: return spatial_ok(x);
+    case LK_GAP: return spatial_ok(x);
+    case LK_BN: return x->rank >= 2 && x->rank <= 4 && is_expr(x->d[1]);
+    case LK_MATMUL: return x->rank >= 2 && last_expr(x);
+    case LK_GEMM: return x->rank == 2 && last_expr(x);
+    case LK_LN: return last_expr(x);
+    case LK_FLATTEN: return x->rank >= 3 && x->rank <= 4;
+    case LK_CONCAT: return x->rank >= 2;
+    case LK_TRANSPOSE: return x->rank == 3 || x->rank == 4;
+    case LK_REDUCE: return x->rank >= 2;
+    default: return 0;
+    }
+}
+
+int learned_can_join(lgen *L, int op, const lval *x, const lval *y)
+{
+    switch (learned_ops[op].kind) {
+    case LK_BINARY: return y->rank <= x->rank;
+    case LK_CONCAT: return y->rank == x->rank;
+    case LK_MATMUL: return y->rank == x->rank && x->rank >= 2 && last_expr(x) && is_expr(y->d[y->rank - 2]);
+    default: return 0;
+    }
+}
+
+static int build(lgen *L, lnode *nd);
+
+static lval *out_of(lgen *L, lnode *nd, const lval *like)
+{
+    lval *o = &L->v[L->nv];
+    *o = *like;
+    o->producer = (int)(nd - L->n);
+    o->input = -1;
+    o->uses = 0;
+    nd->out = L->nv++;
+    return o;
+}
+
+static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface)
+{
+    const char *w[256];
+    double c[256];
+    int n = px_generator_values(L->gen, prefix, w, c, 256);
+    if (n > 256) n = 256;
+    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0);
+}
+
+/* out = floor((in + 2p - k) / s) + 1 over one spatial dim; a symbol only
+ * passes through a stride-1 "same" window. */
+static int window(lgen *L, lnode *nd, ldim in, ldim *out)
+{
+    Z3_context z = L->z;
+    Z3_ast k = nd->var[V_K], s = nd->var[V_S], p = nd->var[V_P];
+    Z3_ast two_p = Z3_mk_mul(z, 2, (Z3_ast[]){l_int(L, 2), p});
+    if (in.sym) {
+        Z3_solver_assert(z, L->sol, Z3_mk_eq(z, s, l_int(L, 1)));
+        Z3_solver_assert(z, L->sol, Z3_mk_eq(z, two_p, Z3_mk_sub(z, 2, (Z3_ast[]){k, l_int(L, 1)})));
+        *out = in;
+        return 1;
+    }
+    Z3_ast num = Z3_mk_sub(z, 2, (Z3_ast[]){Z3_mk_add(z, 2, (Z3_ast[]){in.e, two_p}), k});
+    Z3_ast o = l_var(L, "hw");
+    Z3_solver_assert(z, L->sol, Z3_mk_ge(z, num, l_int(L, 0)));
+    Z3_solver_assert(z, L->sol, Z3_mk_ge(z, o, l_int(L, 1)));
+    for (int64_t sv = 1; sv <= 4; sv++) {
+        Z3_ast lo = Z3_mk_le(z, Z3_mk_mul(z, 2, (Z3_ast[]){l_int(L, sv), Z3_mk_sub(z, 2, (Z3_ast[]){o, l_int(L, 1)})}), num);
+        Z3_ast hi = Z3_mk_lt(z, num, Z3_mk_mul(z, 2, (Z3_ast[]){l_int(L, sv), o}));
+        Z3_solver_assert(z, L->sol, Z3_mk_implies(z, Z3_mk_eq(z, s, l_int(L, sv)), Z3_mk_and(z, 2, (Z3_ast[]){lo, hi})));
+    }
+    out->sym = NULL;
+    out->e = o;
+    return 1;
+}
+
+/* Kernel, stride and pad of a Conv or Pool: values real models use, a pad
+ * that is zero or "same". */
+static void window_vars(lgen *L, lnode *nd, const char *op)
+{
+    Z3_context z = L->z;
+    char prefix[64];
+    nd->var[V_K] = l_var(L, "k");
+    nd->var[V_S] = l_var(L, "s");
+    nd->var[V_P] = l_var(L, "p");
+    snprintf(prefix, sizeof prefix, "attr %s kernel", op);
+    domain_from(L, nd->var[V_K], prefix, 0);
+    snprintf(prefix, sizeof prefix, "attr %s stride", op);
+    domain_from(L, nd->var[V_S], prefix, 0);
+    Z3_solver_assert(z, L->sol, Z3_mk_le(z, nd->var[V_S], l_int(L, 4)));
+    Z3_ast p = nd->var[V_P], k = nd->var[V_K];
+    Z3_ast zero = Z3_mk_eq(z, p, l_int(L, 0));
+    Z3_ast same = Z3_mk_eq(z, Z3_mk_mul(z, 2, (Z3_ast[]){l_int(L, 2), p}), Z3_mk_sub(z, 2, (Z3_ast[]){k, l_int(L, 1)}));
+    Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){zero, same}));
+    snprintf(prefix, sizeof prefix, "attr %s pad same", op);
+    double c_same = px_generator_count(L->gen, prefix);
+    snprintf(prefix, sizeof prefix, "attr %s pad zero", op);
+    double c_zero = px_generator_count(L->gen, prefix);
+    l_prefer(L, px_rng_unit(L->rng) * (c_same + c_zero + 1) < c_same + 0.5 ? same : zero);
+}
+
+static int build_conv(lgen *L, lnode *nd, const lval *x)
+{
+    Z3_context z = L->z;
+    window_vars(L, nd, "Conv");
+    nd->var[V_OUT] = l_var(L, "c");
+    nd->var[V_DW] = l_var(L, "dw");
+    domain_from(L, nd->var[V_OUT], "chan", 1);
+    Z3_ast dw = nd->var[V_DW];
+    Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){Z3_mk_eq(z, dw, l_int(L, 0)), Z3_mk_eq(z, dw, l_int(L, 1))}));
+    /* depthwise: one filter per channel, as MobileNets write it */
+    Z3_solver_assert(z, L->sol, Z3_mk_implies(z, Z3_mk_eq(z, dw, l_int(L, 1)), Z3_mk_eq(z, nd->var[V_OUT], x->d[1].e)));
+    double c1 = px_generator_count(L->gen, "attr Conv group 1"), cdw = px_generator_count(L->gen, "attr Conv group dw");
+    l_prefer(L, Z3_mk_eq(z, dw, l_int(L, px_rng_unit(L->rng) * (c1 + cdw + 1) < cdw ? 1 : 0)));
+    lval *o = out_of(L, nd, x);
+    o->d[1].sym = NULL;
+    o->d[1].e = nd->var[V_OUT];
+    for (int a = 2; a < x->rank; a++)
+        if (!window(L, nd, x->d[a], &o->d[a])) return 0;
+    return 1;
+}
+
+static int build_pool(lgen *L, lnode *nd, const lval *x)
+{
+    window_vars(L, nd, learned_ops[nd->op].name);
+    lval *o = out_of(L, nd, x);
+    for (int a = 2; a < x->rank; a++)
+        if (!window(L, nd, x->d[a], &o->d[a])) return 0;
+    return 1;
+}
+
+static int build_binary_join(lgen *L, lnode *nd, const lval *x, const lval *y)
+{
+    Z3_context z = L->z;
+    int off = x->rank - y->rank;
+    for (int a = 0; a < y->rank; a++) {
+        ldim dx = x->d[a + off], dy = y->d[a];
+        if (dy.sym) {
+            if (!sym_eq(dx, dy)) return 0;
+        } else if (dx.sym) {
+            Z3_solver_assert(z, L->sol, Z3_mk_eq(z, dy.e, l_int(L, 1)));
+        } else {
+            /* y broadcasts into x (an attention mask into scores) or matches it */
+            Z3_ast same = Z3_mk_eq(z, dx.e, dy.e);
+            Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){same, Z3_mk_eq(z, dy.e, l_int(L, 1))}));
+            l_prefer(L, same);
+        }
+    }
+    out_of(L, nd, x);
+    return 1;
+}
+
+static int build_concat(lgen *L, lnode *nd, const lval *x, const lval *y)
+{
+    int axis = nd->choice;
+    if (axis <= 0 || axis >= x->rank || x->d[axis].sym || y->d[axis].sym) return 0;
+    for (int a = 0; a < x->rank; a++)
+        if (a != axis && !eq_dims(L, x->d[a], y->d[a])) return 0;
+    lval *o = out_of(L, nd, x);
+    o->d[axis].e = Z3_mk_add(L->z, 2, (Z3_ast[]){x->d[axis].e, y->d[axis].e});
+    return 1;
+}
+
+static int build_matmul_join(lgen *L, lnode *nd, const lval *x, const lval *y)
+{
+    int r = x->rank;
+    for (int a = 0; a + 2 < r; a++)
+        if (!eq_dims(L, x->d[a], y->d[a])) return 0;
+    if (!eq_dims(L, x->d[r - 1], y->d[r - 2])) return 0;
+    lval *o = out_of(L, nd, x);
+    o->d[r - 1] = y->d[r - 1];
+    return 1;
+}
+
+/* A new last dim (MatMul or Gemm by a weight): a feature count real models use. */
+static int build_linear(lgen *L, lnode *nd, const lval *x)
+{
+    nd->var[V_OUT] = l_var(L, "f");
+    domain_from(L, nd->var[V_OUT], "chan", 1);
+    lval *o = out_of(L, nd, x);
+    o->d[x->rank - 1].sym = NULL;
+    o->d[x->rank - 1].e = nd->var[V_OUT];
+    return 1;
+}
+
+static int build_flatten(lgen *L, lnode *nd, const lval *x)
+{
+    Z3_ast f[L_MAX_RANK];
+    for (int a = 1; a < x->rank; a++) {
+        if (x->d[a].sym) return 0;
+        f[a - 1] = x->d[a].e;
+    }
+    lval *o = out_of(L, nd, x);
+    o->rank = 2;
+    o->d[1].sym = NULL;
+    o->d[1].e = Z3_mk_mul(L->z, (unsigned)(x->rank - 1), f);
+    return 1;
+}
+
+/* 1: built, constraints to check; 2: built with fresh variables only
+ * (nothing to check: solver calls are most of the time spent); 0: no fit. */
+int learned_build(lgen *L, lnode *nd)
+{
+    lkind k = learned_ops[nd->op].kind;
+    int r = build(L, nd);
+    if (!r) return 0;
+    return k == LK_CONV || k == LK_POOL || nd->in[1] >= 0 ? 1 : 2;
+}
+
+static int build(lgen *L, lnode *nd)
+{
+    const lval *x = &L->v[nd->in[0]];
+    const lval *y = nd->in[1] >= 0 ? &L->v[nd->in[1]] : NULL;
+    if (L->nv >= L_MAX_VALS) return 0;
+    switch (learned_ops[nd->op].kind) {
+    case LK_CONV: return build_conv(L, nd, x);
+    case LK_POOL: return build_pool(L, nd, x);
+    case LK_GAP: {
+        lval *o = out_of(L, nd, x);
+        for (int a = 2; a < x->rank; a++) o->d[a] = (ldim){.e = l_int(L, 1)};
+        return 1;
+    }
+    case LK_BINARY:
+        if (y) return build_binary_join(L, nd, x, y);
+        out_of(L, nd, x);
+        return 1;
+    case LK_CONCAT: return y && build_concat(L, nd, x, y);
+    case LK_MATMUL: return y ? build_matmul_join(L, nd, x, y) : build_linear(L, nd, x);
+    case LK_GEMM: return build_linear(L, nd, x);
+    case LK_FLATTEN: return build_flatten(L, nd, x);
+    case LK_TRANSPOSE: {
+        lval *o = out_of(L, nd, x);
+        const int64_t *perm = x->rank == 3 ? perms3[nd->choice % 2] : perms4[nd->choice % 4];
+        for (int a = 0; a < x->rank; a++) o->d[a] = x->d[perm[a]];
+        return 1;
+    }
+    case LK_REDUCE: {
+        lval *o = out_of(L, nd, x);
+        o->d[x->rank - 1] = (ldim){.e = l_int(L, 1)};
+        return 1;
+    }
+    default: /* elementwise, softmax, norms, cast: the shape passes through */
+        out_of(L, nd, x);
+        return 1;
+    }
+}
+
+/* ---- writing the solved skeleton ---- */
+
+enum role { R_KERNEL, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR };
+
+static double gauss(lgen *L)
+{
+    double u1 = px_rng_unit(L->rng), u2 = px_rng_unit(L->rng);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* A fresh float32 weight drawn by role, never from a real tensor; without
+ * data (> 16 elements) when the model is weightless. */
+static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, double fan_in, int *out)
+{
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, rank, dims);
+    if (!t) return px_nomem();
+    if (!(L->weightless && t->numel > 16)) {
+        px_status st = px_tensor_alloc_data(t);
+        if (st) {
+            px_tensor_free(t);
+            return st;
+        }
+        float *d = t->data;
+        double sd = 1.0 / sqrt(fan_in > 1 ? fan_in : 1);
+        for (int64_t i = 0; i < t->numel; i++) {
+            double x = role == R_KERNEL ? sd * gauss(L) : role == R_BIAS ? 0.02 * gauss(L)
+                     : role == R_GAMMA ? 1.0 + 0.1 * gauss(L) : role == R_BETA ? 0.05 * gauss(L)
+                     : role == R_MEAN ? 0.1 * gauss(L) : 0.5 + px_rng_unit(L->rng);
+            d[i] = (float)x;
+        }
+    }
+    return px_build_init(L->g, &L->counter, t, out);
+}
+
+static px_status scalar(lgen *L, float x, int *out)
+{
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 0, NULL);
+    px_status st = t ? px_tensor_alloc_data(t) : px_nomem();
+    if (st) {
+        px_tensor_free(t);
+        return st;
+    }
+    *(float *)t->data = x;
+    return px_build_init(L->g, &L->counter, t, out);
+}
+
+static int64_t dim_val(lgen *L, ldim d) { return learned_dim_value(L, d); }
+
+static px_status emit_window(lgen *L, const lnode *nd, int node, int spatial)
+{
+    int64_t ks[2], pads[4], strides[2], dil[2];
+    for (int i = 0; i < spatial; i++) {
+        ks[i] = nd->val[V_K];
+        strides[i] = nd->val[V_S];
+        pads[i] = pads[i + spatial] = nd->val[V_P];
+        dil[i] = 1;
+    }
+    px_status st = PX_OK;
+    if (learned_ops[nd->op].kind == LK_CONV) {
+        if (!st) st = px_build_attr_ints(L->g, node, "dilations", dil, spatial);
+        if (!st) st = px_build_attr_int(L->g, node, "group", nd->val[V_DW] ? dim_val(L, L->v[nd->in[0]].d[1]) : 1);
+    } else if (!strcmp(learned_ops[nd->op].name, "MaxPool") && L->opset >= 10) {
+        st = px_build_attr_int(L->g, node, "ceil_mode", 0);
+    }
+    if (!st) st = px_build_attr_ints(L->g, node, "kernel_shape", ks, spatial);
+    if (!st) st = px_build_attr_ints(L->g, node, "pads", pads, 2 * spatial);
+    if (!st) st = px_build_attr_ints(L->g, node, "strides", strides, spatial);
+    return st;
+}
+
+px_status learned_emit(lgen *L, const lnode *nd)
+{
+    const lopdef *o = &learned_ops[nd->op];
+    const lval *x = &L->v[nd->in[0]];
+    int ins[5] = {L->map[nd->in[0]], nd->in[1] >= 0 ? L->map[nd->in[1]] : -1, -1, -1, -1};
+    int n_in = nd->in[1] >= 0 ? 2 : 1, node, out;
+    px_status st = PX_OK;
+    int64_t c = x->rank >= 2 && !x->d[1].sym ? dim_val(L, x->d[1]) : 0;
+    int64_t last = x->rank >= 1 && !x->d[x->rank - 1].sym ? dim_val(L, x->d[x->rank - 1]) : 0;
+    switch (o->kind) {
+    case LK_CONV: {
+        int spatial = x->rank - 2;
+        int64_t g = nd->val[V_DW] ? c : 1, wd[4] = {nd->val[V_OUT], c / g, nd->val[V_K], nd->val[V_K]};
+        st = weight(L, 2 + spatial, wd, R_KERNEL, (double)(c / g) * nd->val[V_K] * (spatial == 2 ? nd->val[V_K] : 1), &ins[1]);
+        if (!st && nd->choice % 10 < 7) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]); /* most exports fold a bias in */
+        n_in = ins[2] >= 0 ? 3 : 2;
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, n_in, &out, &node);
+        if (!st) st = emit_window(L, nd, node, spatial);
+        break;
+    }
+    case LK_POOL:
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = emit_window(L, nd, node, x->rank - 2);
+        break;
+    case LK_BN:
+        for (int i = 0; i < 4 && !st; i++) st = weight(L, 1, &c, (enum role[]){R_GAMMA, R_BETA, R_MEAN, R_VAR}[i], 1, &ins[1 + i]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 5, &out, &node);
+        if (!st) st = px_build_attr_float(L->g, node, "epsilon", 1e-5f);
+        if (!st) st = px_build_attr_float(L->g, node, "momentum", 0.9f);
+        break;
+    case LK_LN:
+        st = weight(L, 1, &last, R_GAMMA, 1, &ins[1]);
+        if (!st) st = weight(L, 1, &last, R_BETA, 1, &ins[2]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        if (!st) st = px_build_attr_int(L->g, node, "axis", -1);
+        if (!st) st = px_build_attr_float(L->g, node, "epsilon", 1e-5f);
+        break;
+    case LK_MATMUL:
+        if (nd->in[1] < 0) {
+            int64_t wd[2] = {last, nd->val[V_OUT]};
+            st = weight(L, 2, wd, R_KERNEL, (double)last, &ins[1]);
+        }
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+        break;
+    case LK_GEMM: {
+        int64_t wd[2] = {nd->val[V_OUT], last};
+        st = weight(L, 2, wd, R_KERNEL, (double)last, &ins[1]);
+        if (!st) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        if (!st) st = px_build_attr_float(L->g, node, "alpha", 1.0f);
+        if (!st) st = px_build_attr_float(L->g, node, "beta", 1.0f);
+        if (!st) st = px_build_attr_int(L->g, node, "transB", 1);
+        break;
+    }
+    case LK_BINARY:
+        if (nd->in[1] < 0) {
+            /* a bias over the last dim, a per-channel scale, or a scalar */
+            int kind = nd->choice % 3;
+            if (kind == 1 && last > 0) {
+                st = weight(L, 1, &last, R_BIAS, 1, &ins[1]);
+            } else if (kind == 2 && x->rank == 4 && c > 0) {
+                int64_t wd[3] = {c, 1, 1};
+                st = weight(L, 3, wd, R_GAMMA, 1, &ins[1]);
+            } else {
+                st = scalar(L, scalars[nd->choice / 3 % (int)(sizeof scalars / sizeof *scalars)], &ins[1]);
+            }
+            n_in = 2;
+        }
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, n_in, &out, &node);
+        break;
+    case LK_CLIP:
+        st = scalar(L, 0.0f, &ins[1]);
+        if (!st) st = scalar(L, 6.0f, &ins[2]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        break;
+    case LK_SOFTMAX:
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", -1);
+        break;
+    case LK_FLATTEN:
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", 1);
+        break;
+    case LK_CONCAT:
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node))) st = px_build_attr_int(L->g, node, "axis", nd->choice);
+        break;
+    case LK_TRANSPOSE: {
+        const int64_t *perm = x->rank == 3 ? perms3[nd->choice % 2] : perms4[nd->choice % 4];
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_ints(L->g, node, "perm", perm, x->rank);
+        break;
+    }
+    case LK_REDUCE: {
+        int64_t axis = -1;
+        if (L->opset >= 18) {
+            if (!(st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]))) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+        } else if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) {
+            st = px_build_attr_ints(L->g, node, "axes", &axis, 1);
+        }
+        if (!st) st = px_build_attr_int(L->g, node, "keepdims", 1);
+        break;
+    }
+    case LK_CAST:
+        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "to", PX_DT_FLOAT);
+        break;
+    default:
+        if ((st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) break;
+        if (!strcmp(o->name, "LeakyRelu")) st = px_build_attr_float(L->g, node, "alpha", nd->choice % 2 ? 0.1f : 0.01f);
+        else if (!strcmp(o->name, "HardSigmoid")) {
+            st = px_build_attr_float(L->g, node, "alpha", 1.0f / 6);
+            if (!st) st = px_build_attr_float(L->g, node, "beta", 0.5f);
+        }
+        break;
+    }
+    if (st) return st;
+    L->map[nd->out] = out;
+    return PX_OK;
+}

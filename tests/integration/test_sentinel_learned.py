@@ -1,0 +1,179 @@
+"""The learned sentinel generator (obfuscate --sentinels learned): sentinels
+with exactly their real subgraph's interface and no adapter ops, valid ONNX
+that ONNX Runtime loads at every optimization level and runs, deterministic,
+and a pipeline that still reassembles and verifies; train-generator and the
+generator file's errors.
+
+Models held out of the shipped generator's training (corpus/holdout, and the
+real-world nudenet-320n and ppocrv5 families) are among those checked."""
+import json
+import os
+
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import ROOT, key_view, proteus
+from proteus_py.inputs import make_inputs
+
+MODELS = os.path.join(ROOT, "corpus", "models")
+HOLDOUT = os.path.join(ROOT, "corpus", "holdout")
+REALWORLD = os.path.join(ROOT, "build", "realworld")
+STRICT = dict(os.environ, PROTEUS_LEARNED_STRICT="1")  # no random stand-in: a draw that does not fit fails the run
+# what the random generator adapts shapes with, and the learned one must never write
+ADAPTERS = {"Reshape", "Expand", "Shape", "Gather"}
+
+
+def interface(path):
+    """dtype and shape (dims and symbol names) of every input and output, in order."""
+    m = onnx.load(path, load_external_data=False)
+
+    def sig(vi):
+        t = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
+                for d in t.shape.dim] if t.HasField("shape") else None
+        return (t.elem_type, None if dims is None else tuple(dims))
+
+    inits = {i.name for i in m.graph.initializer}
+    return [sig(v) for v in m.graph.input if v.name not in inits], [sig(v) for v in m.graph.output]
+
+
+def obfuscate(src, base, k, *extra, env=None, seed=7):
+    os.makedirs(base, exist_ok=True)
+    bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key")
+    proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", k, "--seed", seed, "--sentinels", "learned",
+            "--allow-weak", *extra, env=env)
+    return bucket, key
+
+
+def realworld(name):
+    path = os.path.join(REALWORLD, name + ".onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not fetched (corpus/realworld/fetch.py)")
+    return path
+
+
+def check_groups(bucket, key, strict):
+    view = key_view(key)
+    for g in view["groups"]:
+        want = interface(os.path.join(bucket, g["real"]))
+        for s in g["sentinels"]:
+            path = os.path.join(bucket, s)
+            assert interface(path) == want, (g["real"], s)
+            if strict:
+                ops = {n.op_type for n in onnx.load(path, load_external_data=False).graph.node}
+                assert not ops & ADAPTERS, (s, ops & ADAPTERS)
+    return view
+
+
+# CNNs, the dynamic-batch ResNet, and held-out models: every sentinel drawn
+# by the learned generator itself (strict).
+STRICT_MODELS = [os.path.join(MODELS, "squeezenet1_1-op13.onnx"), os.path.join(MODELS, "resnet18-dyn-op17.onnx"),
+                 os.path.join(MODELS, "alexnet-op17.onnx"), os.path.join(HOLDOUT, "resnet34-op17.onnx")]
+
+
+@pytest.mark.parametrize("src", STRICT_MODELS, ids=[os.path.basename(p)[:-5] for p in STRICT_MODELS])
+def test_learned_strict_interfaces(src, scratch):
+    bucket, key = obfuscate(src, str(scratch), 4, "--weightless", "--no-probe", env=STRICT)
+    view = check_groups(bucket, key, strict=True)
+    assert view["k"] == 4
+
+
+# Transformers and real-world models: where no draw fits a subgraph yet, the
+# random generator stands in, and the interfaces still match exactly.
+MIXED = ["bert-dyn-op17", "distilbert-op17"]
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_learned_interfaces_transformers(name, scratch):
+    bucket, key = obfuscate(os.path.join(MODELS, name + ".onnx"), str(scratch), 4, "--weightless", "--no-probe")
+    check_groups(bucket, key, strict=False)
+
+
+@pytest.mark.parametrize("name", ["nudenet-320n", "ppocrv5-det"])
+def test_learned_interfaces_realworld(name, scratch):
+    bucket, key = obfuscate(realworld(name), str(scratch), 4, "--no-probe")
+    check_groups(bucket, key, strict=False)
+
+
+LEVELS = [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+          ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, ort.GraphOptimizationLevel.ORT_ENABLE_ALL]
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1-op13", "resnet18-dyn-op17"])
+def test_learned_valid_and_runnable(name, scratch):
+    """With weights: every sentinel passes onnx.checker (full check), loads in
+    ONNX Runtime at every optimization level and runs on seeded inputs with
+    outputs of the declared dtypes and shapes."""
+    model = os.path.join(str(scratch), "model.onnx")
+    proteus("rehydrate", os.path.join(MODELS, name + ".onnx"), model, "--seed", 2)
+    bucket, key = obfuscate(model, os.path.join(str(scratch), "o"), 2, "--no-probe", env=STRICT)
+    view = check_groups(bucket, key, strict=True)
+    for s in (s for g in view["groups"] for s in g["sentinels"]):
+        path = os.path.join(bucket, s)
+        m = onnx.load(path)
+        onnx.checker.check_model(m, full_check=True)
+        for level in LEVELS:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = level
+            opts.log_severity_level = 3
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            if level != LEVELS[-1]:
+                continue
+            outs = sess.run(None, make_inputs(path, seed=1))
+            for o, decl in zip(outs, m.graph.output):
+                t = decl.type.tensor_type
+                assert o.dtype == onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+                dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+                assert o.ndim == len(dims) and all(d is None or d == n for d, n in zip(dims, o.shape)), (s, o.shape)
+
+
+def test_learned_deterministic(tmp_path):
+    src = os.path.join(MODELS, "squeezenet1_1-op13.onnx")
+    runs = []
+    for tag in ("a", "b"):
+        base = tmp_path / tag
+        base.mkdir()
+        bucket, _ = obfuscate(src, str(base), 3, "--weightless", "--no-probe")
+        runs.append({f: open(os.path.join(bucket, f), "rb").read() for f in sorted(os.listdir(bucket))})
+    assert runs[0] == runs[1]
+
+
+def test_learned_pipeline(scratch):
+    """obfuscate (fingerprinted) -> optimize ort:all -> reassemble -> verify."""
+    base = str(scratch)
+    model = os.path.join(base, "model.onnx")
+    proteus("rehydrate", os.path.join(MODELS, "squeezenet1_1-op13.onnx"), model, "--seed", 3)
+    bucket, key = obfuscate(model, base, 3, seed=1)
+    out, re_model = os.path.join(base, "opt"), os.path.join(base, "re.onnx")
+    proteus("optimize", bucket, "-o", out, "--with", "ort:all")
+    proteus("reassemble", out, "--key", key, "-o", re_model)
+    assert json.loads(proteus("verify", model, re_model, "--json").stdout)["ok"]
+
+
+def test_generator_file_errors(tmp_path):
+    src = os.path.join(MODELS, "resnet18-op17.onnx")
+    bad = tmp_path / "bad.pxg"
+    bad.write_text("pxg 1\nnext ^ Conv\n")
+    r = proteus("obfuscate", src, "-o", tmp_path / "b", "--key", tmp_path / "k", "--sentinels", "learned",
+                "--generator", bad, "--allow-weak", "--weightless", "--no-probe", check=False)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and f"{bad}:2: a next line has 3 words" in lines[0], r.stderr
+    r = proteus("obfuscate", src, "-o", tmp_path / "b", "--key", tmp_path / "k", "--generator", bad, check=False)
+    assert r.returncode == 1 and "--generator is for --sentinels learned" in r.stderr
+    assert not os.path.exists(tmp_path / "b") and not os.path.exists(tmp_path / "k")
+
+
+def test_train_generator(tmp_path):
+    """train-generator fits a file that obfuscate then uses; leaving the only
+    family out leaves nothing to fit."""
+    src = os.path.join(MODELS, "resnet18-op17.onnx")
+    out = tmp_path / "g.pxg"
+    env = dict(os.environ, PROTEUS=os.path.abspath(os.environ.get("PROTEUS", os.path.join(ROOT, "build", "proteus"))))
+    r = proteus("train-generator", src, "-o", out, env=env)
+    assert "1 models" in r.stdout
+    text = out.read_text()
+    assert text.startswith("pxg 1\n") and "next ^ Conv" in text and "attr Conv kernel 3" in text
+    obfuscate(src, str(tmp_path), 2, "--generator", out, "--weightless", "--no-probe")
+    r = proteus("train-generator", src, "-o", tmp_path / "h.pxg", "--exclude-family", "resnet18", env=env, check=False)
+    assert r.returncode == 1 and "no subgraphs harvested" in r.stderr

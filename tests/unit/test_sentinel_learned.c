@@ -1,0 +1,154 @@
+/* The learned sentinel generator: its model file's reader, and the
+ * sampler's invariants (exact interface, no adapter ops, valid, weightless
+ * like the model, deterministic) on parts of corpus models. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/onnx_io.h"
+#include "partition/extract.h"
+#include "partition/partition.h"
+#include "sentinel/pxg.h"
+#include "sentinel/sentinel.h"
+#include "shape/shape_infer.h"
+#include "testing.h"
+
+static void test_pxg_reader(void)
+{
+    static const char good[] = "pxg 1\n# comment\ninput fam a.onnx 00ff\nsize 12 5\nnext ^ Conv 7\nnext Conv Relu 3\n"
+                               "attr Conv kernel 3 9\nattr Conv kernel 1 4\nattr ConvX kernel 5 1\nchan 64 2\n";
+    px_generator *g;
+    CHECK_EQ_INT(px_generator_parse(good, sizeof good - 1, "g.pxg", &g), PX_OK);
+    CHECK(px_generator_count(g, "next ^ Conv") == 7);
+    CHECK(px_generator_count(g, "next Conv Relu") == 3);
+    CHECK(px_generator_count(g, "next Relu Conv") == 0);
+    const char *w[8];
+    double c[8];
+    CHECK_EQ_INT(px_generator_values(g, "attr Conv kernel", w, c, 8), 2);
+    CHECK_STR(w[0], "1");
+    CHECK(c[1] == 9);
+    CHECK_EQ_INT(px_generator_values(g, "size", w, c, 8), 1);
+    px_generator_free(g);
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"pxg 2\n", "g.pxg:1: not a proteus generator file of version 1"},
+        {"pxg 1\nnext ^ Conv\n", "g.pxg:2: a next line has 3 words"},
+        {"pxg 1\nsize 3 -1\n", "g.pxg:2: bad count '-1'"},
+        {"pxg 1\nbogus 1 2\n", "g.pxg:2: unknown line kind 'bogus'"},
+        {"pxg 1\nchan 3 1\nchan 3 2\n", "g.pxg: 'chan 3' twice"},
+        {"", "g.pxg: empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(px_generator_parse(bad[i].text, strlen(bad[i].text), "g.pxg", &g) != PX_OK);
+        CHECK(g == NULL);
+        CHECK_CONTAINS(px_last_error(), bad[i].msg);
+    }
+    CHECK(px_generator_load("/nonexistent/x.pxg", &g) != PX_OK);
+    CHECK_CONTAINS(px_last_error(), "/nonexistent/x.pxg");
+}
+
+static int same_value(const px_graph *a, int va, const px_graph *b, int vb)
+{
+    const px_value *x = &a->values[va], *y = &b->values[vb];
+    if (x->dtype != y->dtype || x->shape.rank != y->shape.rank) return 0;
+    for (int i = 0; i < x->shape.rank; i++) {
+        px_dim p = x->shape.dims[i], q = y->shape.dims[i];
+        if (p.v != q.v || !p.sym != !q.sym || (p.sym && strcmp(p.sym, q.sym))) return 0;
+    }
+    return 1;
+}
+
+/* A digest of a graph's ops, attributes' count and weights' bytes, to compare two draws. */
+static unsigned long long fingerprint(const px_graph *s)
+{
+    unsigned long long h = 1469598103934665603ull;
+    for (int i = 0; i < s->n_nodes; i++) {
+        for (const char *c = s->nodes[i].op_type; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        h = (h ^ (unsigned)s->nodes[i].n_attrs) * 1099511628211ull;
+    }
+    for (int i = 0; i < s->n_inits; i++) {
+        const px_tensor *t = s->values[s->inits[i]].init;
+        const unsigned char *d = t->data;
+        for (int64_t j = 0; d && j < t->numel * 4 && j < 4096; j++) h = (h ^ d[j]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void test_sampler_invariants(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/data/generator/default.pxg", PX_SOURCE_ROOT);
+    px_generator *gen;
+    CHECK_EQ_INT(px_generator_load(path, &gen), PX_OK);
+    if (!gen) return;
+    setenv("PROTEUS_LEARNED_STRICT", "1", 1); /* a draw that does not fit is an error here, not the random stand-in */
+    static const char *models[] = {"squeezenet1_1-op13", "resnet18-dyn-op17"};
+    static const char *adapters[] = {"Reshape", "Expand", "Shape", "Gather"};
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        snprintf(path, sizeof path, "%s/corpus/models/%s.onnx", PX_SOURCE_ROOT, models[m]);
+        px_graph g;
+        px_graph_init(&g);
+        CHECK_EQ_INT(px_onnx_load(path, &g), PX_OK);
+        CHECK_EQ_INT(px_shape_infer(&g, NULL), PX_OK);
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        px_partition part;
+        px_partition_opts po = {.seed = 5};
+        CHECK_EQ_INT(px_partition_graph(&g, &po, &part), PX_OK);
+        int bad = 0;
+        for (int p = 0; p < part.n_parts && p < 5; p++) { /* the first parts: a unit test, not the corpus sweep */
+            px_graph sub;
+            px_part_io io;
+            CHECK_EQ_INT(px_extract_part(&g, &part, p, &sub, &io), PX_OK);
+            for (int j = 0; j < 2; j++) {
+                px_sentinel_opts so = {.kind = PX_SENTINEL_LEARNED, .weightless = j == 0, .generator = gen};
+                px_graph s, s2;
+                px_rng rng, rng2;
+                px_rng_seed(&rng, (uint64_t)(p * 131 + j));
+                px_rng_seed(&rng2, (uint64_t)(p * 131 + j));
+                if (px_sentinel_generate(&so, &sub, &rng, &s) != PX_OK) {
+                    printf("  %s part %d: %s\n", models[m], p, px_last_error());
+                    bad++;
+                    continue;
+                }
+                int ok = s.n_inputs == sub.n_inputs && s.n_outputs == sub.n_outputs && s.n_nodes > 0;
+                for (int i = 0; ok && i < s.n_inputs; i++) ok = same_value(&s, s.inputs[i], &sub, sub.inputs[i]);
+                for (int i = 0; ok && i < s.n_outputs; i++) ok = same_value(&s, s.outputs[i], &sub, sub.outputs[i]);
+                ok = ok && px_graph_validate(&s) == PX_OK && px_shape_infer(&s, NULL) == PX_OK;
+                for (int i = 0; ok && i < s.n_nodes; i++)
+                    for (size_t a = 0; a < sizeof adapters / sizeof *adapters; a++) ok &= strcmp(s.nodes[i].op_type, adapters[a]) != 0;
+                for (int i = 0; ok && i < s.n_inits; i++) {
+                    const px_tensor *t = s.values[s.inits[i]].init;
+                    if (t->dtype == PX_DT_FLOAT && t->numel > 16) ok = (t->data != NULL) == !so.weightless;
+                }
+                if (ok && px_sentinel_generate(&so, &sub, &rng2, &s2) == PX_OK) {
+                    ok = fingerprint(&s) == fingerprint(&s2);
+                    px_graph_free(&s2);
+                } else {
+                    ok = 0;
+                }
+                if (!ok) {
+                    printf("  %s part %d draw %d: invariant broken\n", models[m], p, j);
+                    bad++;
+                }
+                px_graph_free(&s);
+            }
+            px_graph_free(&sub);
+            px_part_io_free(&io);
+        }
+        CHECK_EQ_INT(bad, 0);
+        px_partition_free(&part);
+        px_graph_free(&g);
+    }
+    unsetenv("PROTEUS_LEARNED_STRICT");
+    px_generator_free(gen);
+    CHECK_EQ_INT(px_sentinel_kind_from_name("learned"), PX_SENTINEL_LEARNED);
+    CHECK_STR(px_sentinel_kind_name(PX_SENTINEL_LEARNED), "learned");
+}
+
+int main(void)
+{
+    RUN(test_pxg_reader);
+    RUN(test_sampler_invariants);
+    return test_summary("sentinel_learned");
+}
