@@ -24,7 +24,10 @@
 #include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
 
-enum { MAX_ATTEMPTS = 24, MAX_CORE_DROPS = 64, RLIMIT = 2000000 };
+/* CHECK_BUDGET bounds the solver calls for one sentinel (counted, not
+ * timed: the same input gives the same sentinel on any machine); an
+ * interface no draw fits costs that much, then the random generator. */
+enum { MAX_ATTEMPTS = 24, MAX_CORE_DROPS = 64, RLIMIT = 2000000, CHECK_BUDGET = 1500 };
 
 /* ---- Z3 helpers ---- */
 
@@ -63,7 +66,7 @@ int l_draw(lgen *L, const double *w, int n)
 }
 
 void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
-              int n_extra)
+              int n_extra, const int64_t *style, int n_style)
 {
     Z3_ast opts[320];
     int64_t vals[320];
@@ -73,8 +76,10 @@ void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *count
         char *end;
         long long v = strtoll(words[i], &end, 10);
         if (*end || v <= 0) continue;
+        int mine = !n_style;
+        for (int j = 0; j < n_style && !mine; j++) mine = style[j] == v;
         vals[k] = v;
-        w[k++] = counts[i];
+        w[k++] = counts[i] * (mine ? 1.0 : 0.05); /* the model's own values first */
     }
     for (int i = 0; i < n_extra && k < 320; i++) {
         vals[k] = extra[i];
@@ -97,6 +102,14 @@ int64_t learned_dim_value(lgen *L, ldim d)
     if (d.sym || !L->model) return 0;
     if (Z3_model_eval(L->z, L->model, d.e, 1, &r) && Z3_get_numeral_int64(L->z, r, &v)) return v;
     return 0;
+}
+
+/* A solver check within the budget (over it: as if unsatisfiable). */
+static int sat(lgen *L)
+{
+    if (L->checks >= CHECK_BUDGET) return 0;
+    L->checks++;
+    return Z3_solver_check(L->z, L->sol) == Z3_L_TRUE;
 }
 
 /* ---- growing the skeleton ---- */
@@ -226,7 +239,7 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
     snap s = take(L);
     push(L);
     int built = learned_build(L, nd);
-    if (built && (built == 2 || !check || Z3_solver_check(L->z, L->sol) == Z3_L_TRUE)) {
+    if (built && (built == 2 || !check || sat(L))) {
         L->v[x].uses++;
         if (y >= 0) L->v[y].uses++;
         L->nn++;
@@ -251,7 +264,7 @@ static void grow(lgen *L, int size)
             w[i] = 0;
             if (learned_ops[i].kind == LK_CAST || !learned_applies(L, i, xv)) continue;
             snprintf(key, sizeof key, "next %s %s", prev, learned_ops[i].name);
-            w[i] = px_generator_count(L->gen, key) + 0.01; /* smoothing: unseen transitions stay rare */
+            w[i] = (px_generator_count(L->gen, key) + 0.01) * L->style[i]; /* smoothing: unseen transitions stay rare */
         }
         int op = l_draw(L, w, learned_n_ops);
         if (op < 0) continue;
@@ -277,7 +290,7 @@ static int join_pair(lgen *L, int a, int b)
     for (int i = 0; i < 3; i++) {
         char key[64];
         snprintf(key, sizeof key, "join %s", joins[i]);
-        w[i] = px_generator_count(L->gen, key) + 1;
+        w[i] = (px_generator_count(L->gen, key) + 1) * L->style[op_named(joins[i])];
     }
     for (int t = 0; t < 4; t++) {
         int op = op_named(joins[l_draw(L, w, 3)]);
@@ -314,7 +327,7 @@ static int draw_bridge(lgen *L, int i, unsigned *tried)
         if ((*tried >> b & 1) || !learned_applies(L, op, x)) continue;
         char key[96];
         snprintf(key, sizeof key, "next %s %s", prev, bridge_ops[b]);
-        w[b] = px_generator_count(L->gen, key) + 0.5;
+        w[b] = (px_generator_count(L->gen, key) + 0.5) * L->style[op];
     }
     int b = l_draw(L, w, N_BRIDGES);
     if (b < 0) return -1;
@@ -322,14 +335,16 @@ static int draw_bridge(lgen *L, int i, unsigned *tried)
     return op_named(bridge_ops[b]);
 }
 
-/* Joins b into some produced value, b as it is or through one bridge op. */
-static int join_somewhere(lgen *L, int b)
+/* Joins b into an unread value (or, unless sinks_only, any produced one),
+ * b as it is or through one bridge op.  Joining two unread values leaves
+ * one fewer. */
+static int join_somewhere(lgen *L, int b, int sinks_only)
 {
     int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
     for (int j = ns - 1; j >= 0; j--)
         if (sinks[j] != b && join_pair(L, sinks[j], b)) return 1;
-    for (int j = L->nv - 1; j >= 0; j--)
-        if (j != b && L->v[j].producer >= 0 && join_pair(L, j, b)) return 1;
+    for (int j = L->nv - 1; j >= 0 && !sinks_only; j--)
+        if (j != b && L->v[j].producer >= 0 && L->v[j].uses && join_pair(L, j, b)) return 1;
     unsigned tried = 0;
     for (int t = 0; t < 3; t++) {
         int op = draw_bridge(L, b, &tried);
@@ -350,11 +365,11 @@ static int join_somewhere(lgen *L, int b)
 static int close_ends(lgen *L, int n_out)
 {
     for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer < 0 && !L->v[i].uses && !join_somewhere(L, i)) return 0;
+        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && !join_somewhere(L, i, 0)) return 0;
     for (;;) {
         int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
         if (ns <= n_out) return 1;
-        if (!join_somewhere(L, sinks[0])) return 0;
+        if (!join_somewhere(L, sinks[0], 1)) return 0;
     }
 }
 
@@ -394,7 +409,7 @@ static int bind_output(lgen *L, int v, const px_value *rv)
             ok = x->d[a].sym && !strcmp(x->d[a].sym, rd.sym);
         }
     }
-    if (ok && Z3_solver_check(L->z, L->sol) == Z3_L_TRUE) return 1;
+    if (ok && sat(L)) return 1;
     rollback(L, s);
     return 0;
 }
@@ -441,7 +456,7 @@ static int bind_outputs(lgen *L, int *outv)
         outv[o] = -1;
         /* a head (pool, flatten, linear) may take three bridges */
         for (int depth = 0; depth <= 3 && outv[o] < 0; depth++)
-            for (int c = 0; c < nc && outv[o] < 0 && (depth == 0 || c < (depth == 1 ? 2 : 1)); c++)
+            for (int c = 0; c < nc && outv[o] < 0 && c < (depth == 0 ? 6 : depth == 1 ? 2 : 1); c++)
                 outv[o] = reach(L, cand[c], rv, depth);
         if (outv[o] < 0) return 0;
     }
@@ -465,6 +480,7 @@ static int bind_outputs(lgen *L, int *outv)
 static int solve(lgen *L)
 {
     for (int drops = 0; drops < MAX_CORE_DROPS; drops++) {
+        L->checks++;
         Z3_lbool r = Z3_solver_check_assumptions(L->z, L->sol, (unsigned)L->n_assume, L->assume);
         if (r == Z3_L_TRUE) {
             L->model = Z3_solver_get_model(L->z, L->sol);
@@ -660,6 +676,33 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     return PX_OK;
 }
 
+static void add_style(int64_t *set, int *n, int cap, int64_t v)
+{
+    for (int i = 0; i < *n; i++)
+        if (set[i] == v) return;
+    if (*n < cap && v > 0) set[(*n)++] = v;
+}
+
+/* Kernel sizes and channel counts node nd of the model uses. */
+static void note_style(lgen *L, const px_graph *m, const px_node *nd)
+{
+    static const char *const windowed[3] = {"Conv", "MaxPool", "AveragePool"};
+    for (int w = 0; w < 3; w++) {
+        if (strcmp(nd->op_type, windowed[w])) continue;
+        int n;
+        const int64_t *ks = px_attr_ints(nd, "kernel_shape", &n);
+        if (ks && n) add_style(L->style_k[w], &L->n_style_k[w], 16, ks[0]);
+    }
+    L->style_seen = 1;
+    if (!strcmp(nd->op_type, "Conv") && px_attr_int(nd, "group", 1) > 1) L->style_grouped = 1;
+    int conv = !strcmp(nd->op_type, "Conv"), lin = !strcmp(nd->op_type, "MatMul") || !strcmp(nd->op_type, "Gemm");
+    if ((conv || lin) && nd->n_outputs > 0 && nd->outputs[0] >= 0) {
+        const px_shape *sh = &m->values[nd->outputs[0]].shape;
+        int axis = conv ? 1 : sh->rank - 1;
+        if (sh->rank > axis && axis >= 0) add_style(L->style_c, &L->n_style_c, 64, sh->dims[axis].v);
+    }
+}
+
 px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out)
 {
     px_graph_init(out);
@@ -672,13 +715,21 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     L->weightless = opts->weightless;
     L->opset = px_graph_opset(real, "");
     if (L->opset <= 0) L->opset = 17;
+    /* the model's own ops, as its reals show them to the optimizer; others
+     * stay possible (a draw must still fit) but rare */
+    for (int i = 0; i < learned_n_ops; i++) L->style[i] = opts->model ? 0.02 : 1.0;
+    for (int j = 0; opts->model && j < opts->model->n_nodes; j++) {
+        int op = op_named(opts->model->nodes[j].op_type);
+        if (op >= 0) L->style[op] = 1.0;
+        note_style(L, opts->model, &opts->model->nodes[j]);
+    }
     Z3_config cfg = Z3_mk_config();
     Z3_set_param_value(cfg, "model", "true");
     L->z = Z3_mk_context(cfg);
     Z3_del_config(cfg);
     Z3_set_error_handler(L->z, NULL);
     L->I = Z3_mk_int_sort(L->z);
-    L->sol = Z3_mk_solver(L->z);
+    L->sol = Z3_mk_simple_solver(L->z); /* the SMT core alone: many small incremental checks */
     Z3_solver_inc_ref(L->z, L->sol);
     /* a step budget, not a time limit: the same input gives the same answer on any machine */
     Z3_params p = Z3_mk_params(L->z);
@@ -688,7 +739,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params_dec_ref(L->z, p);
     px_status st = PX_OK;
     int ok = 0;
-    for (int a = 0; a < MAX_ATTEMPTS && !ok && !st; a++) {
+    for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < CHECK_BUDGET; a++) {
         attempt_reset(L);
         st = attempt(L, out, &ok);
     }
@@ -707,8 +758,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     if (st || ok) return st;
     const char *strict = getenv("PROTEUS_LEARNED_STRICT");
     if (strict && *strict == '1')
-        return px_fail(PX_ERR_UNSUPPORTED, "learned sentinel generator: no structure fitted the interface in %d draws%s",
-                       MAX_ATTEMPTS, why);
+        return px_fail(PX_ERR_UNSUPPORTED, "learned sentinel generator: no structure fitted the interface%s", why);
     px_sentinel_opts ropts = *opts;
     ropts.kind = PX_SENTINEL_RANDOM;
     return px_sentinel_generate(&ropts, real, rng, out);

@@ -19,6 +19,7 @@ enum {
     L_MAX_RANK = 8,
     L_MAX_VARS = 6,
     L_MAX_WEIGHT_ELEMS = 1 << 21, /* one weight at most 8 MiB, as random.c */
+    L_MAX_OPS = 32,
 };
 
 /* A dim: a symbol passed through unchanged (sym != NULL: a symbolic dim of
@@ -72,12 +73,21 @@ typedef struct lgen {
     px_graph *g;
     int *map; /* skeleton value -> graph value */
     int counter;
+    double style[L_MAX_OPS]; /* per op: 1 when the model uses it, else rare (see learned.c) */
+    /* the model's own kernel sizes (Conv, MaxPool, AveragePool) and channel
+     * or feature counts: preferred over other values real models use */
+    int64_t style_k[3][16];
+    int n_style_k[3];
+    int64_t style_c[64];
+    int n_style_c;
+    int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
+    int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[5]; /* draws that failed, by stage (for the strict mode's message) */
 } lgen;
 
 typedef enum lkind {
     LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
-    LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_CAST
+    LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_CAST
 } lkind;
 
 typedef struct lopdef {
@@ -97,7 +107,7 @@ Z3_ast l_var(lgen *L, const char *prefix);
 /* var takes one of vals (and the extra value, if > 0); prefers a value
  * drawn from the counts (an assumption the solver may drop). */
 void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
-              int n_extra);
+              int n_extra, const int64_t *style, int n_style);
 void l_prefer(lgen *L, Z3_ast lit);
 int l_draw(lgen *L, const double *w, int n); /* index by weight; -1 if all zero */
 

@@ -18,15 +18,20 @@ const lopdef learned_ops[] = {
     {"AveragePool", LK_POOL, 7},   {"GlobalAveragePool", LK_GAP, 1}, {"BatchNormalization", LK_BN, 9},
     {"MatMul", LK_MATMUL, 9},      {"Gemm", LK_GEMM, 9},          {"LayerNormalization", LK_LN, 17},
     {"Flatten", LK_FLATTEN, 9},    {"Concat", LK_CONCAT, 4},      {"Transpose", LK_TRANSPOSE, 1},
-    {"ReduceMean", LK_REDUCE, 1},  {"Cast", LK_CAST, 6},
+    {"ReduceMean", LK_REDUCE, 1},  {"Reshape", LK_RESHAPE, 5},    {"Cast", LK_CAST, 6},
 };
 const int learned_n_ops = (int)(sizeof learned_ops / sizeof *learned_ops);
+_Static_assert(sizeof learned_ops / sizeof *learned_ops <= L_MAX_OPS, "lgen.style has a slot per op");
 
 int learned_cast_op(void) { return learned_n_ops - 1; }
 
 /* Transposes exporters write (attention heads, NCHW <-> NHWC), by rank. */
 static const int64_t perms3[][3] = {{0, 2, 1}, {1, 0, 2}};
 static const int64_t perms4[][4] = {{0, 2, 1, 3}, {0, 1, 3, 2}, {0, 2, 3, 1}, {0, 3, 1, 2}};
+
+/* Attention head counts real transformers use (a Reshape splits or merges them). */
+static const int64_t heads[] = {2, 4, 6, 8, 12, 16};
+enum { N_HEADS = (int)(sizeof heads / sizeof *heads) };
 
 /* Scalars that real graphs multiply or divide by (1/2, sqrt 2, sqrt d_head...). */
 static const float scalars[] = {0.5f, 1.41421354f, 8.0f, 2.0f, 0.125f, 1.0f, 3.0f, 6.0f};
@@ -64,16 +69,50 @@ int learned_applies(lgen *L, int op, const lval *x)
     case LK_CONCAT: return x->rank >= 2;
     case LK_TRANSPOSE: return x->rank == 3 || x->rank == 4;
     case LK_REDUCE: return x->rank >= 2;
+    case LK_RESHAPE: /* split the last dim into heads, or merge heads back */
+        return (x->rank == 3 && last_expr(x)) || (x->rank == 4 && last_expr(x) && is_expr(x->d[2]));
     default: return 0;
     }
 }
 
+/* The number a dim is already fixed to, or -1 (a symbol, or still free). */
+static int64_t fixed(lgen *L, ldim d)
+{
+    int64_t v;
+    if (d.sym || !Z3_is_numeral_ast(L->z, d.e) || !Z3_get_numeral_int64(L->z, d.e, &v)) return -1;
+    return v;
+}
+
+/* Whether dims a and b may still be equal (or b broadcast into a). */
+static int may_match(lgen *L, ldim a, ldim b, int broadcast)
+{
+    if (a.sym || b.sym) return (a.sym && b.sym && !strcmp(a.sym, b.sym)) || (broadcast && !b.sym);
+    int64_t va = fixed(L, a), vb = fixed(L, b);
+    return va < 0 || vb < 0 || va == vb || (broadcast && vb == 1);
+}
+
+/* Cheap structural test before any solver call: ranks, symbols and dims
+ * already fixed to other numbers rule most pairs out. */
 int learned_can_join(lgen *L, int op, const lval *x, const lval *y)
 {
+    int r = x->rank;
     switch (learned_ops[op].kind) {
-    case LK_BINARY: return y->rank <= x->rank;
-    case LK_CONCAT: return y->rank == x->rank;
-    case LK_MATMUL: return y->rank == x->rank && x->rank >= 2 && last_expr(x) && is_expr(y->d[y->rank - 2]);
+    case LK_BINARY:
+        if (y->rank > r) return 0;
+        for (int a = 0; a < y->rank; a++)
+            if (!may_match(L, x->d[a + r - y->rank], y->d[a], 1)) return 0;
+        return 1;
+    case LK_CONCAT: {
+        if (y->rank != r || r < 2) return 0;
+        int bad = 0;
+        for (int a = 0; a < r; a++) bad += !may_match(L, x->d[a], y->d[a], 0);
+        return bad <= 1; /* the axis may differ */
+    }
+    case LK_MATMUL:
+        if (y->rank != r || r < 2 || !last_expr(x) || !is_expr(y->d[r - 2])) return 0;
+        for (int a = 0; a + 2 < r; a++)
+            if (!may_match(L, x->d[a], y->d[a], 0)) return 0;
+        return may_match(L, x->d[r - 1], y->d[r - 2], 0);
     default: return 0;
     }
 }
@@ -91,13 +130,13 @@ static lval *out_of(lgen *L, lnode *nd, const lval *like)
     return o;
 }
 
-static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface)
+static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface, const int64_t *style, int n_style)
 {
     const char *w[256];
     double c[256];
     int n = px_generator_values(L->gen, prefix, w, c, 256);
     if (n > 256) n = 256;
-    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0);
+    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0, style, n_style);
 }
 
 /* out = floor((in + 2p - k) / s) + 1 over one spatial dim; a symbol only
@@ -136,10 +175,11 @@ static void window_vars(lgen *L, lnode *nd, const char *op)
     nd->var[V_K] = l_var(L, "k");
     nd->var[V_S] = l_var(L, "s");
     nd->var[V_P] = l_var(L, "p");
+    int w = !strcmp(op, "Conv") ? 0 : !strcmp(op, "MaxPool") ? 1 : 2;
     snprintf(prefix, sizeof prefix, "attr %s kernel", op);
-    domain_from(L, nd->var[V_K], prefix, 0);
+    domain_from(L, nd->var[V_K], prefix, 0, L->style_k[w], L->n_style_k[w]);
     snprintf(prefix, sizeof prefix, "attr %s stride", op);
-    domain_from(L, nd->var[V_S], prefix, 0);
+    domain_from(L, nd->var[V_S], prefix, 0, NULL, 0);
     Z3_solver_assert(z, L->sol, Z3_mk_le(z, nd->var[V_S], l_int(L, 4)));
     Z3_ast p = nd->var[V_P], k = nd->var[V_K];
     Z3_ast zero = Z3_mk_eq(z, p, l_int(L, 0));
@@ -158,12 +198,13 @@ static int build_conv(lgen *L, lnode *nd, const lval *x)
     window_vars(L, nd, "Conv");
     nd->var[V_OUT] = l_var(L, "c");
     nd->var[V_DW] = l_var(L, "dw");
-    domain_from(L, nd->var[V_OUT], "chan", 1);
+    domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
     Z3_ast dw = nd->var[V_DW];
     Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){Z3_mk_eq(z, dw, l_int(L, 0)), Z3_mk_eq(z, dw, l_int(L, 1))}));
     /* depthwise: one filter per channel, as MobileNets write it */
     Z3_solver_assert(z, L->sol, Z3_mk_implies(z, Z3_mk_eq(z, dw, l_int(L, 1)), Z3_mk_eq(z, nd->var[V_OUT], x->d[1].e)));
     double c1 = px_generator_count(L->gen, "attr Conv group 1"), cdw = px_generator_count(L->gen, "attr Conv group dw");
+    if (L->style_seen && !L->style_grouped) cdw *= 0.02; /* a model without depthwise Convs */
     l_prefer(L, Z3_mk_eq(z, dw, l_int(L, px_rng_unit(L->rng) * (c1 + cdw + 1) < cdw ? 1 : 0)));
     lval *o = out_of(L, nd, x);
     o->d[1].sym = NULL;
@@ -229,7 +270,7 @@ static int build_matmul_join(lgen *L, lnode *nd, const lval *x, const lval *y)
 static int build_linear(lgen *L, lnode *nd, const lval *x)
 {
     nd->var[V_OUT] = l_var(L, "f");
-    domain_from(L, nd->var[V_OUT], "chan", 1);
+    domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
     lval *o = out_of(L, nd, x);
     o->d[x->rank - 1].sym = NULL;
     o->d[x->rank - 1].e = nd->var[V_OUT];
@@ -252,12 +293,44 @@ static int build_flatten(lgen *L, lnode *nd, const lval *x)
 
 /* 1: built, constraints to check; 2: built with fresh variables only
  * (nothing to check: solver calls are most of the time spent); 0: no fit. */
+/* [.., D] -> [.., H, D/H] (rank 3 -> 4) or [.., H, E] -> [.., H*E] (4 -> 3),
+ * H a head count real models use: one linear case per head count. */
+static int build_reshape(lgen *L, lnode *nd, const lval *x)
+{
+    Z3_context z = L->z;
+    Z3_ast cases[N_HEADS];
+    lval *o = out_of(L, nd, x);
+    int r = x->rank;
+    nd->var[V_OUT] = l_var(L, "h");
+    nd->var[V_K] = l_var(L, "e");
+    Z3_ast h = nd->var[V_OUT], e = nd->var[V_K];
+    Z3_ast whole = r == 3 ? x->d[2].e : e, part = r == 3 ? e : x->d[3].e;
+    for (int i = 0; i < N_HEADS; i++) {
+        Z3_ast hv = l_int(L, heads[i]);
+        Z3_ast split = Z3_mk_eq(z, whole, Z3_mk_mul(z, 2, (Z3_ast[]){hv, part}));
+        Z3_ast head = Z3_mk_eq(z, r == 3 ? h : x->d[2].e, hv);
+        cases[i] = Z3_mk_and(z, 2, (Z3_ast[]){head, split});
+    }
+    Z3_solver_assert(z, L->sol, Z3_mk_or(z, N_HEADS, cases));
+    Z3_solver_assert(z, L->sol, Z3_mk_ge(z, e, l_int(L, 1)));
+    if (r == 3) {
+        l_prefer(L, Z3_mk_eq(z, h, l_int(L, heads[px_rng_below(L->rng, N_HEADS)])));
+        o->rank = 4;
+        o->d[2] = (ldim){.e = h};
+        o->d[3] = (ldim){.e = e};
+    } else {
+        o->rank = 3;
+        o->d[2] = (ldim){.e = e};
+    }
+    return 1;
+}
+
 int learned_build(lgen *L, lnode *nd)
 {
     lkind k = learned_ops[nd->op].kind;
     int r = build(L, nd);
     if (!r) return 0;
-    return k == LK_CONV || k == LK_POOL || nd->in[1] >= 0 ? 1 : 2;
+    return k == LK_CONV || k == LK_POOL || k == LK_RESHAPE || nd->in[1] >= 0 ? 1 : 2;
 }
 
 static int build(lgen *L, lnode *nd)
@@ -292,6 +365,7 @@ static int build(lgen *L, lnode *nd)
         o->d[x->rank - 1] = (ldim){.e = l_int(L, 1)};
         return 1;
     }
+    case LK_RESHAPE: return build_reshape(L, nd, x);
     default: /* elementwise, softmax, norms, cast: the shape passes through */
         out_of(L, nd, x);
         return 1;
@@ -465,6 +539,15 @@ px_status learned_emit(lgen *L, const lnode *nd)
             st = px_build_attr_ints(L->g, node, "axes", &axis, 1);
         }
         if (!st) st = px_build_attr_int(L->g, node, "keepdims", 1);
+        break;
+    }
+    case LK_RESHAPE: {
+        /* the target as exporters write it: numbers, 0 where a symbol is copied */
+        const lval *y = &L->v[nd->out];
+        int64_t target[L_MAX_RANK];
+        for (int a = 0; a < y->rank; a++) target[a] = y->d[a].sym ? 0 : dim_val(L, y->d[a]);
+        if (!(st = px_build_int64s(L->g, &L->counter, target, y->rank, &ins[1])))
+            st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
         break;
     }
     case LK_CAST:

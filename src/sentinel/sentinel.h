@@ -32,6 +32,9 @@ typedef struct px_sentinel_opts {
     int weightless;
     /* PX_SENTINEL_LEARNED: the fitted model (px_generator_load) */
     const px_generator *generator;
+    /* the whole model (may be NULL): the learned generator keeps to its op
+     * vocabulary, its style, which the bucket shows anyway */
+    const px_graph *model;
 } px_sentinel_opts;
 
 /* Whether model is weightless: a float initializer of more than 16
