@@ -357,6 +357,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     }
     sopts.generator = genm;
     sopts.model = g;
+    sopts.n_stand_in = &stats->n_stand_in;
     sopts.weightless = px_sentinel_weightless(g);
     struct stat sb;
     if (stat(bucket_dir, &sb) == 0) return px_fail(PX_ERR_IO, "%s: already exists; remove it or pick another", bucket_dir);

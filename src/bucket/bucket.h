@@ -46,6 +46,7 @@ typedef struct px_obfuscate_stats {
     int n_nodes, n_parts, n_files, cut_edges;
     int min_part, max_part;
     int n_unprobed;     /* real files that could not be fingerprinted */
+    int n_stand_in;     /* --sentinels learned: sentinels the random generator made instead */
 } px_obfuscate_stats;
 
 /* Partitions the model at model_path, writes the bucket directory (which

@@ -53,6 +53,8 @@ static void print_json(const px_obfuscate_stats *s, const px_obfuscate_opts *o, 
     px_json_str(&j, o->sentinels ? o->sentinels : "random");
     px_json_key(&j, "files");
     px_json_int(&j, s->n_files);
+    px_json_key(&j, "random_stand_ins");
+    px_json_int(&j, s->n_stand_in);
     px_json_key(&j, "unverified");
     px_json_int(&j, s->n_unprobed);
     px_json_key(&j, "seconds");
@@ -195,6 +197,9 @@ int cmd_obfuscate(int argc, char **argv)
     if (o.k > 0 && (!o.sentinels || !strcmp(o.sentinels, "random")))
         warn_line(NULL, "the 'random' sentinel generator is a baseline: a learned attacker names most real files "
                         "(run proteus audit); it hides little");
+    if (s.n_stand_in)
+        fprintf(stderr, "proteus: obfuscate: warning: %d of %d sentinels came from the random generator: no draw of the "
+                        "learned one fitted their interface\n", s.n_stand_in, s.n_files - s.n_parts);
     if (s.n_unprobed)
         fprintf(stderr, "proteus: obfuscate: warning: %d real subgraphs could not be fingerprinted; reassemble will "
                         "check only their interfaces (with --allow-unverified)\n", s.n_unprobed);

@@ -761,5 +761,6 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
         return px_fail(PX_ERR_UNSUPPORTED, "learned sentinel generator: no structure fitted the interface%s", why);
     px_sentinel_opts ropts = *opts;
     ropts.kind = PX_SENTINEL_RANDOM;
+    if (opts->n_stand_in) ++*opts->n_stand_in;
     return px_sentinel_generate(&ropts, real, rng, out);
 }

@@ -4,6 +4,7 @@
  * op is simply never drawn there. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/build.h"
@@ -206,6 +207,20 @@ static int build_conv(lgen *L, lnode *nd, const lval *x)
     double c1 = px_generator_count(L->gen, "attr Conv group 1"), cdw = px_generator_count(L->gen, "attr Conv group dw");
     if (L->style_seen && !L->style_grouped) cdw *= 0.02; /* a model without depthwise Convs */
     l_prefer(L, Z3_mk_eq(z, dw, l_int(L, px_rng_unit(L->rng) * (c1 + cdw + 1) < cdw ? 1 : 0)));
+    /* a weight within bounds, as a constraint when the input channels are
+     * known (else sizes_ok rejects the draw after solving) */
+    int64_t c = fixed(L, x->d[1]);
+    if (c > 0) {
+        const char *w[64];
+        double cnt[64];
+        int n = px_generator_values(L->gen, "attr Conv kernel", w, cnt, 64);
+        for (int i = 0; i < n && i < 64; i++) {
+            int64_t kv = atoll(w[i]), per = c * kv * (x->rank == 4 ? kv : 1);
+            if (kv <= 0 || per <= 0) continue;
+            Z3_ast cond = Z3_mk_and(z, 2, (Z3_ast[]){Z3_mk_eq(z, nd->var[V_K], l_int(L, kv)), Z3_mk_eq(z, dw, l_int(L, 0))});
+            Z3_solver_assert(z, L->sol, Z3_mk_implies(z, cond, Z3_mk_le(z, nd->var[V_OUT], l_int(L, L->max_weight / per))));
+        }
+    }
     lval *o = out_of(L, nd, x);
     o->d[1].sym = NULL;
     o->d[1].e = nd->var[V_OUT];
@@ -271,6 +286,8 @@ static int build_linear(lgen *L, lnode *nd, const lval *x)
 {
     nd->var[V_OUT] = l_var(L, "f");
     domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
+    int64_t in = fixed(L, x->d[x->rank - 1]);
+    if (in > 0) Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / in)));
     lval *o = out_of(L, nd, x);
     o->d[x->rank - 1].sym = NULL;
     o->d[x->rank - 1].e = nd->var[V_OUT];

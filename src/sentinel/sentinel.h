@@ -35,6 +35,9 @@ typedef struct px_sentinel_opts {
     /* the whole model (may be NULL): the learned generator keeps to its op
      * vocabulary, its style, which the bucket shows anyway */
     const px_graph *model;
+    /* counts sentinels the random generator made in the learned one's
+     * stead (no draw fitted); may be NULL */
+    int *n_stand_in;
 } px_sentinel_opts;
 
 /* Whether model is weightless: a float initializer of more than 16
