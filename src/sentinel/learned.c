@@ -11,10 +11,13 @@
  * interface's own dims), with a value drawn from the counts as a preference
  * the solver drops only when it cannot hold.  Every input is read, every
  * dead end is joined, and each real output is bound to a value of its rank
- * whose dims must equal the real ones.  Nothing but the interface and the
- * node count of the real subgraph is read.  A sample that cannot be fitted
- * is redrawn; after MAX_ATTEMPTS the random generator stands in
- * (PROTEUS_LEARNED_STRICT=1 makes that an error, for tests). */
+ * whose dims must equal the real ones.  Of the real subgraph only its
+ * interface and node count are read; of the whole model (opts->model) its
+ * style: op vocabulary, kernel sizes, channel counts, depthwise or not,
+ * which its real files show anyway.  A sample that cannot be fitted is
+ * redrawn; after MAX_ATTEMPTS or CHECK_BUDGET solver calls the random
+ * generator stands in and is counted (PROTEUS_LEARNED_STRICT=1 makes that
+ * an error, for tests). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
