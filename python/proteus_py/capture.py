@@ -13,13 +13,20 @@ their values; the rest are seeded random (proteus_py.inputs.make_inputs).
   python -m proteus_py.capture types < request.json -> JSON on stdout
       request: {"model": PATH, "values": [NAME...], "shapes": {input: [dims]},
                 "inputs": {input: "FILE.npy"}, "seed": N}
-      reply:   {"values": {NAME: {"dtype": "float32", "shape": [dims],
-                                  "vary": [bool per dim]}},
-                "missing": [NAME...]}  or {"error": "one line"}
-  "vary" marks dims that changed when the model's symbolic input dims were
-  given other lengths (a second run; absent when the inputs have no symbolic
-  dim; when the second run failed, only the first run's
-  dims are known: all true, treat them as unknown).
+      reply:   {"values": {NAME: {"dtype": "float32", "elem_type": 1,
+                                  "shape": [dims], "vary": [bool per dim]}},
+                "missing": [NAME...]}
+               or {"error": "one line"} ("unavailable": true when ONNX
+               Runtime cannot be imported)
+  "elem_type" is ONNX's TensorProto number; "missing" also lists values
+  that are no tensors (sequences, maps).
+  "vary" marks dims that changed when the model's symbolic input dims (as
+  the file declares them: those --input-shape fixes too) were given other
+  lengths (L + 64, else 2L, else 3L; all at once, else one dim_param or
+  unnamed dim at a time).  It is absent when the file's inputs have no
+  symbolic dim.  A symbolic dim the model runs with at no other length
+  tried counts as fixed: the dims that follow it are reported as not
+  varying.
 """
 import json
 import os
@@ -140,11 +147,86 @@ def _symbolic_inputs(model, shapes, files):
 
 
 SYMBOLIC = (1, 32, 8, 64)
+# A group's length L becomes these in turn until the model runs: L + 64
+# first (a length that strided convolutions and pools do not round back to
+# the same size: 1 and 2 both become 1 after a stride-2 layer), then 2L, 3L.
+_OTHER_LENGTHS = (lambda n: n + 64, lambda n: 2 * n, lambda n: 3 * n)
+
+
+def _groups(model):
+    """The model's symbolic input dims, grouped as they must change together:
+    {key: [(input, axis)...]}; key is the dim_param, or (input, axis) for a
+    dim with none (each its own group)."""
+    from proteus_py.inputs import graph_inputs
+    out = {}
+    for vi in graph_inputs(model):
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        for ax, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value >= 0:
+                continue
+            key = d.dim_param if d.HasField("dim_param") and d.dim_param else (vi.name, ax)
+            out.setdefault(key, []).append((vi.name, ax))
+    return out
+
+
+def _resized(a, axis, n):
+    """a with length n along axis (repeated, or cut)."""
+    reps = -(-n // max(a.shape[axis], 1))
+    a = np.concatenate([a] * max(reps, 1), axis=axis) if a.shape[axis] else np.zeros(
+        a.shape[:axis] + (n,) + a.shape[axis + 1:], a.dtype)
+    return np.take(a, range(n), axis=axis)
+
+
+def _perturbed_run(path, model, names, feeds, groups, keys, other, files, seed):
+    """capture() with the dims of the groups `keys` at other(length) (other
+    dims as in feeds, the first run's inputs); None when it fails."""
+    import tempfile
+    shapes = {n: list(a.shape) for n, a in feeds.items()}
+    changed = False
+    for k in keys:
+        for name, ax in groups[k]:
+            if name in shapes and ax < len(shapes[name]):
+                shapes[name][ax] = other(shapes[name][ax])
+                changed = True
+    if not changed:
+        return None
+    with tempfile.TemporaryDirectory(prefix=".proteus-capture-") as d:
+        files2 = {}
+        for name, p in (files or {}).items():
+            a = feeds.get(name)
+            if a is None or list(a.shape) == shapes.get(name):
+                files2[name] = p
+                continue
+            for ax, n in enumerate(shapes[name]):
+                if a.shape[ax] != n:
+                    a = _resized(a, ax, n)
+            files2[name] = os.path.join(d, f"{len(files2)}.npy")
+            np.save(files2[name], a)
+        try:
+            out, _ = capture(path, names, {n: v for n, v in shapes.items() if n not in files2}, files2, seed,
+                             model=model)
+            return out
+        except CaptureError:
+            return None
+
+
+def _elem_type(a):
+    """ONNX's element type number of an array (STRING for object arrays)."""
+    from onnx import helper, TensorProto
+    if a.dtype == object or a.dtype.kind in "US":
+        return TensorProto.STRING
+    return int(helper.np_dtype_to_tensor_dtype(a.dtype))
 
 
 def types(req):
     """The `types` request (see the module's doc)."""
-    import onnx
+    try:
+        import onnx
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        return {"error": f"ONNX Runtime cannot be used from {sys.executable} ({_short(e)})", "unavailable": True}
     path = req["model"]
     try:
         model = onnx.load(path)
@@ -154,7 +236,7 @@ def types(req):
     shapes, files, seed = req.get("shapes") or {}, req.get("inputs") or {}, int(req.get("seed", 0))
     # symbolic dims are tried at these lengths in turn (1 is cheapest; a
     # signal model needs more than one sample, a detector a side divisible by 32)
-    first, err, used = None, None, None
+    first, err, used, missing = None, None, None, []
     for sym in SYMBOLIC:
         try:
             first, missing = capture(path, names, shapes, files, seed, sym, model=model)
@@ -166,34 +248,62 @@ def types(req):
             break
     if first is None:
         return {"error": str(err)}
-    second = None
-    if _symbolic_inputs(model, shapes, files):
-        # symbolic dims at another length: dims that follow them change
-        second = {}
-        for sym in SYMBOLIC:
-            if sym == used:
-                continue
-            try:
-                second, _ = capture(path, names, shapes, files, seed, sym, model=model)
+    feeds = sample_inputs(model, seed=seed, shapes=shapes, files=files, symbolic=used)
+    groups = _groups(model)
+    # Every symbolic dim of the file, the owner's fixed ones included, is
+    # given other lengths: all at once, else one group at a time (a model
+    # may accept other batch sizes and only one signal length).  A group the
+    # model runs with at no other length tried is taken as fixed.
+    runs = []
+    if groups:
+        for f in _OTHER_LENGTHS:
+            r = _perturbed_run(path, model, names, feeds, groups, list(groups), f, files, seed)
+            if r is not None:
+                runs.append(r)
                 break
-            except CaptureError:
-                continue
-    out = {}
+        if not runs and len(groups) > 1:
+            for k in groups:
+                for f in _OTHER_LENGTHS:
+                    r = _perturbed_run(path, model, names, feeds, groups, [k], f, files, seed)
+                    if r is not None:
+                        runs.append(r)
+                        break
+    out, nontensor = {}, []
     for n, a in first.items():
-        rec = {"dtype": np.asarray(a).dtype.name, "shape": [int(d) for d in np.shape(a)]}
-        if second is not None:
-            b = second.get(n)
-            if b is None or np.ndim(b) != np.ndim(a):
-                rec["vary"] = [True] * np.ndim(a)
-            else:
-                rec["vary"] = [int(x) != int(y) for x, y in zip(np.shape(a), np.shape(b))]
+        if not isinstance(a, np.ndarray):
+            nontensor.append(n)  # a sequence or map: no tensor type to give
+            continue
+        try:
+            et = _elem_type(a)
+        except Exception:  # noqa: BLE001 (a dtype ONNX has no number for)
+            nontensor.append(n)
+            continue
+        rec = {"dtype": a.dtype.name, "elem_type": et, "shape": [int(d) for d in a.shape]}
+        if groups:
+            vary = [False] * a.ndim
+            for r in runs:
+                b = r.get(n)
+                if not isinstance(b, np.ndarray) or b.ndim != a.ndim:
+                    vary = [True] * a.ndim
+                    break
+                vary = [v or int(x) != int(y) for v, x, y in zip(vary, a.shape, b.shape)]
+            rec["vary"] = vary
         out[n] = rec
-    return {"values": out, "missing": missing}
+    return {"values": out, "missing": missing + nontensor}
+
+
+def _short(e):
+    return " ".join(str(e).split())[:300] or type(e).__name__
 
 
 def main():
     if len(sys.argv) == 2 and sys.argv[1] == "types":
-        print(json.dumps(types(json.load(sys.stdin))))
+        try:
+            req = json.load(sys.stdin)
+            reply = types(req)
+        except Exception as e:  # noqa: BLE001 (one line for the caller, no traceback)
+            reply = {"error": f"capture failed: {type(e).__name__}: {_short(e)}"}
+        print(json.dumps(reply))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

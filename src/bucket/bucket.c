@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bucket/anonymize.h"
+#include "bucket/capture.h"
 #include "bucket/key.h"
 #include "bucket/probe.h"
 #include "partition/fusion_probe.h"
@@ -387,6 +388,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     px_shape_report rep = {0};
     px_status st = px_shape_infer(g, &rep);
     if (st) return st;
+    px_capture_note cap; /* types from ONNX Runtime where inference stops */
+    if ((st = px_capture_types(g, &o, &rep, &cap))) return st;
     if ((st = px_graph_sort(g))) return st;
     report_model(g, &rep, &o);
 
@@ -522,8 +525,9 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     }
     key.n_parts = part.n_parts;
     char why[512] = "";
-    if ((st = px_probe_parts(&key, stage, part.n_parts, g, o.input_shapes, o.n_input_shapes, &okeys, o.no_probe,
-                             &stats->n_unprobed, why, sizeof why)))
+    px_probe_model pm = {o.model_path, o.input_shapes, o.n_input_shapes, o.input_files, o.n_input_files};
+    if ((st = px_probe_parts(&key, stage, part.n_parts, g, &pm, &okeys, o.no_probe, &stats->n_unprobed, why,
+                             sizeof why)))
         goto out;
     if (stats->n_unprobed && !o.allow_unverified) {
         st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
@@ -588,6 +592,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         }
     }
 out:
+    st = px_capture_explain(&cap, st);
     if (made_stage) remove_tree(stagedir, stage, n_files);
     if (made_dir) remove_tree(tmpdir, paths, n_files);
     for (int i = 0; paths && i < n_files; i++) free(paths[i]);

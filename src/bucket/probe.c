@@ -113,9 +113,60 @@ static void write_shapes(px_json *j, const px_key_part *kp, const px_graph *g)
     if (written) px_json_obj_end(j);
 }
 
-px_status px_probe_parts(px_key *key, char **paths, int n, px_graph *g, const char *const *specs, int n_specs,
+/* "NAME=D0,D1,..." as "NAME": [dims] (specs were checked by px_input_shapes_check). */
+static void write_spec_dims(px_json *j, const char *spec)
+{
+    shape_spec sp;
+    if (parse_spec(spec, &sp)) return;
+    px_json_key(j, sp.name);
+    px_json_arr_begin(j);
+    for (int d = 0; d < sp.rank; d++) px_json_int(j, sp.dims[d]);
+    px_json_arr_end(j);
+}
+
+/* The model's names of a part's inputs (the file's i0, i1, ... in order)
+ * and outputs: what the probe looks up in the whole model's run. */
+static void write_names(px_json *j, const char *key, const px_key_tensor *t, int n)
+{
+    px_json_key(j, key);
+    px_json_arr_begin(j);
+    for (int k = 0; k < n; k++) px_json_str(j, t[k].name ? t[k].name : "");
+    px_json_arr_end(j);
+}
+
+/* "model", "model_shapes", "model_inputs", "model_seed": the whole model
+ * run once on the owner's inputs, so each file's inputs follow what flows
+ * across its cuts (proteus_py.probe). */
+static void write_model(px_json *j, const px_probe_model *m, const px_owner_keys *okeys)
+{
+    if (!m || !m->model_path) return;
+    px_json_key(j, "model");
+    px_json_str(j, m->model_path);
+    px_json_key(j, "model_shapes");
+    px_json_obj_begin(j);
+    for (int i = 0; i < m->n_specs; i++) write_spec_dims(j, m->specs[i]);
+    px_json_obj_end(j);
+    px_json_key(j, "model_inputs");
+    px_json_obj_begin(j);
+    for (int i = 0; i < m->n_input_files; i++) {
+        const char *s = m->input_files[i], *eq = strchr(s, '=');
+        if (!eq || eq == s) continue;
+        char *name = strndup(s, (size_t)(eq - s));
+        if (!name) continue;
+        px_json_key(j, name);
+        px_json_str(j, eq + 1);
+        free(name);
+    }
+    px_json_obj_end(j);
+    px_json_key(j, "model_seed");
+    px_json_int(j, (int64_t)(px_owner_stream(okeys, "probe-model", 0, 0) >> 11));
+}
+
+px_status px_probe_parts(px_key *key, char **paths, int n, px_graph *g, const px_probe_model *model,
                          const px_owner_keys *okeys, int no_probe, int *unprobed, char *why, size_t why_len)
 {
+    const char *const *specs = model ? model->specs : NULL;
+    int n_specs = model ? model->n_specs : 0;
     px_status st = PX_OK;
     if (no_probe) return PX_OK;
     if (n_specs && (st = apply_specs(g, specs, n_specs))) return st;
@@ -126,6 +177,7 @@ px_status px_probe_parts(px_key *key, char **paths, int n, px_graph *g, const ch
     px_json j;
     px_json_init(&j, f, 0);
     px_json_obj_begin(&j);
+    write_model(&j, model, okeys);
     px_json_key(&j, "items");
     px_json_arr_begin(&j);
     for (int i = 0; i < n; i++) {
@@ -136,6 +188,8 @@ px_status px_probe_parts(px_key *key, char **paths, int n, px_graph *g, const ch
         px_json_key(&j, "seed");
         px_json_int(&j, (int64_t)s);
         if (n_specs) write_shapes(&j, &key->parts[i], g);
+        write_names(&j, "names", key->parts[i].inputs, key->parts[i].n_inputs);
+        write_names(&j, "outputs", key->parts[i].outputs, key->parts[i].n_outputs);
         px_json_obj_end(&j);
     }
     px_json_arr_end(&j);

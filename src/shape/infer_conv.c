@@ -266,6 +266,24 @@ static px_status r_pool(px_ictx *c)
     return is_max ? px_set_out(c, 1, PX_DT_INT64, x->rank, out) : PX_OK;
 }
 
+/* com.microsoft QLinearAveragePool (X, x_scale, x_zp?, y_scale, y_zp?):
+ * AveragePool's window on X; with channels_last the spatial dims are left
+ * unknown. */
+static px_status r_qlinear_pool(px_ictx *c)
+{
+    if (!px_attr_int(c->n, "channels_last", 0)) return r_pool(c);
+    px_status st = px_need_inputs(c, 1);
+    if (st) return st;
+    const px_shape *x = px_in_shape(c, 0);
+    if (x->rank < 0) return px_set_out(c, 0, px_in_dtype(c, 0), -1, NULL);
+    if (x->rank < 3) return px_node_fail(c, "input rank %d is below 3 (N, spatial..., C)", x->rank);
+    px_dim out[PX_MAX_RANK];
+    for (int i = 0; i < x->rank; i++) out[i] = px_du();
+    out[0] = x->dims[0];
+    out[x->rank - 1] = x->dims[x->rank - 1];
+    return px_set_out(c, 0, px_in_dtype(c, 0), x->rank, out);
+}
+
 /* GlobalAveragePool, GlobalMaxPool, GlobalLpPool: [N, C, 1, ...]. */
 static px_status r_global_pool(px_ictx *c)
 {
@@ -391,5 +409,6 @@ const px_rule px_rules_conv[] = {
     {"com.microsoft", "SkipLayerNormalization", 1, 0, r_ms_skip_layernorm},
     {"com.microsoft", "SimplifiedLayerNormalization", 1, 0, r_layernorm},
     {"com.microsoft", "FusedConv", 1, 0, r_conv},
+    {"com.microsoft", "QLinearAveragePool", 1, 0, r_qlinear_pool},
     {NULL, NULL, 0, 0, NULL},
 };

@@ -62,6 +62,7 @@ extern const px_rule px_rules_tensor[];
 extern const px_rule px_rules_index[];
 extern const px_rule px_rules_reduce[];
 extern const px_rule px_rules_misc[];
+extern const px_rule px_rules_quant[];  /* com.microsoft QOperator ops */
 
 /* --- dims -------------------------------------------------------------- */
 

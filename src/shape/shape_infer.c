@@ -12,6 +12,7 @@
 
 static const px_rule *const rule_tables[] = {
     px_rules_elementwise, px_rules_conv, px_rules_tensor, px_rules_index, px_rules_reduce, px_rules_misc,
+    px_rules_quant,
 };
 #define N_TABLES ((int)(sizeof rule_tables / sizeof rule_tables[0]))
 
@@ -156,6 +157,41 @@ static px_status merge_declared(px_graph *g, const px_node *n, px_value *v, cons
     return PX_OK;
 }
 
+/* --- what a value was typed before ---------------------------------------- */
+
+/* Symbols inference makes up ("unk__N") name nothing outside one run: a
+ * kept type does not carry them (a new run may hand the same name to
+ * another dim). */
+static int is_fresh_sym(const char *s) { return s && !strncmp(s, "unk__", 5); }
+
+static px_dim kept_dim(px_dim d)
+{
+    if (d.v >= 0) return px_dk(d.v);
+    return is_fresh_sym(d.sym) ? px_du() : d;
+}
+
+/* Where the rule left output v's dtype, rank or a dim unknown (an op it
+ * has no rule for, an If whose bodies do not declare their outputs), keeps
+ * what v had before this run: value_info from the file, or a type the
+ * caller set (obfuscate asks ONNX Runtime for the values inference cannot
+ * type).  What the rule inferred wins; a prior of another dtype or rank is
+ * dropped. */
+static px_status keep_prior(px_graph *g, px_value *v, const declared *p)
+{
+    if (p->dtype == PX_DT_UNDEFINED) return PX_OK;
+    if (v->dtype != PX_DT_UNDEFINED && v->dtype != p->dtype) return PX_OK;
+    if (p->shape.rank >= 0 && v->shape.rank >= 0 && v->shape.rank != p->shape.rank) return PX_OK;
+    v->dtype = p->dtype;
+    if (p->shape.rank < 0) return PX_OK;
+    px_dim dims[PX_MAX_RANK];
+    if (p->shape.rank > PX_MAX_RANK) return PX_OK;
+    for (int i = 0; i < p->shape.rank; i++) {
+        dims[i] = kept_dim(p->shape.dims[i]);
+        if (v->shape.rank >= 0 && (v->shape.dims[i].v >= 0 || v->shape.dims[i].sym)) dims[i] = v->shape.dims[i];
+    }
+    return px_shape_set(g, &v->shape, p->shape.rank, dims);
+}
+
 /* --- the driver ---------------------------------------------------------- */
 
 static px_status seed_value(px_graph *g, px_value *v)
@@ -194,13 +230,21 @@ px_status px_shape_infer(px_graph *g, px_shape_report *report)
     if (!st && (!order || !decl)) st = px_nomem();
     if (!st) st = px_graph_topo_order(g, order);
 
-    /* Symbols of the file (inputs, declared outputs) are never reused. */
+    /* Symbols of the file (inputs, declared outputs) are never reused, nor
+     * those of types kept from before this run. */
     for (int v = 0; !st && v < g->n_values; v++) {
         px_value *val = &g->values[v];
         if (val->producer < 0 || (val->flags & PX_VAL_OUTPUT)) st = note_syms(&state, &val->shape);
+        for (int i = 0; !st && i < val->shape.rank; i++)
+            if (val->shape.dims[i].v < 0 && val->shape.dims[i].sym && !is_fresh_sym(val->shape.dims[i].sym) &&
+                px_strmap_get(&state.taken, val->shape.dims[i].sym) < 0 &&
+                px_strmap_put(&state.taken, val->shape.dims[i].sym, 1))
+                st = px_nomem();
     }
-    /* Start from graph inputs and initializers only: node outputs forget
-     * whatever the file declared (graph outputs are merged back later). */
+    /* Start from graph inputs and initializers: node outputs are inferred
+     * again; what they had (value_info, a type set by the caller) is kept
+     * only where inference cannot tell (keep_prior), and graph outputs'
+     * declared types are merged back (merge_declared). */
     for (int v = 0; !st && v < g->n_values; v++) {
         px_value *val = &g->values[v];
         decl[v].shape.rank = -1;
@@ -208,10 +252,8 @@ px_status px_shape_infer(px_graph *g, px_shape_report *report)
             st = seed_value(g, val);
             continue;
         }
-        if (val->flags & PX_VAL_OUTPUT) {
-            decl[v].dtype = val->dtype;
-            decl[v].shape = val->shape; /* arena-owned; the value gets new dims below */
-        }
+        decl[v].dtype = val->dtype;
+        decl[v].shape = val->shape; /* arena-owned; the value gets new dims below */
         val->dtype = PX_DT_UNDEFINED;
         val->shape.rank = -1;
         val->shape.dims = NULL;
@@ -233,7 +275,9 @@ px_status px_shape_infer(px_graph *g, px_shape_report *report)
         }
         for (int o = 0; !st && o < n->n_outputs; o++) {
             int v = n->outputs[o];
-            if (v >= 0 && (g->values[v].flags & PX_VAL_OUTPUT)) st = merge_declared(g, n, &g->values[v], &decl[v], report);
+            if (v < 0) continue;
+            if (g->values[v].flags & PX_VAL_OUTPUT) st = merge_declared(g, n, &g->values[v], &decl[v], report);
+            else st = keep_prior(g, &g->values[v], &decl[v]);
         }
         if (!st) st = materialize(g, &state, n);
     }

@@ -18,7 +18,12 @@ typedef struct px_shape_report {
 
 /* Infers every node output.  Declared shapes of graph inputs and
  * initializers are the starting point; value_info from the file is
- * overwritten by what is inferred.  Inconsistent shapes (a Conv whose
+ * overwritten by what is inferred.  Where inference cannot tell an
+ * output's dtype, rank or a dim (an op without a rule, an If whose bodies
+ * declare no types), the value keeps the type it had before the call:
+ * value_info from the file, or a type the caller set (obfuscate's types
+ * from ONNX Runtime, bucket/capture.h), so running it again loses nothing.
+ * Kept dims drop the "unk__N" symbols a run makes up.  Inconsistent shapes (a Conv whose
  * weight channels do not match its input, broadcasting of 3 against 4, a
  * Reshape of 10 elements to 12) fail with PX_ERR_SHAPE naming the node.
  * Unsupported ops leave their outputs unknown and are counted in report
