@@ -72,30 +72,7 @@ static px_status r_qlinear_concat(px_ictx *c)
     int axis;
     if ((st = px_axis(c, aa->i, rank, 0, "axis", &axis))) return st;
     px_dim out[PX_MAX_RANK];
-    for (int j = 0; j < rank; j++) out[j] = px_du();
-    px_dim total = px_dk(0);
-    int all_known = 1;
-    for (int i = 2; i < n; i += 3) {
-        const px_shape *s = px_in_shape(c, i);
-        if (s->rank < 0) {
-            all_known = 0;
-            continue;
-        }
-        for (int j = 0; j < rank; j++) {
-            if (j == axis) {
-                if (s->dims[j].v >= 0 && total.v >= 0) {
-                    if ((st = px_dadd_chk(c, total, s->dims[j], "concatenated axis size", &total))) return st;
-                } else {
-                    all_known = 0;
-                }
-            } else if (!px_merge_dim(&out[j], s->dims[j])) {
-                return px_node_fail(c, "input %d has dim %d of size %lld, expected %lld", i, j,
-                                    (long long)s->dims[j].v, (long long)out[j].v);
-            }
-        }
-    }
-    if (n == 5) out[axis] = px_in_shape(c, 2)->dims[axis];
-    else if (all_known) out[axis] = total;
+    if ((st = px_concat_dims(c, 2, 3, n, rank, axis, out))) return st;
     return px_set_out(c, 0, dt, rank, out);
 }
 

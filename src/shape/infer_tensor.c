@@ -304,6 +304,40 @@ static px_status r_unsqueeze(px_ictx *c)
 
 /* --- Concat, Split -------------------------------------------------------- */
 
+/* The output dims of a concatenation along axis of the inputs first,
+ * first + step, ... below end (all of rank `rank`): other dims merged, the
+ * axis the sum when every input's is known (Concat, QLinearConcat). */
+px_status px_concat_dims(px_ictx *c, int first, int step, int end, int rank, int axis, px_dim *out)
+{
+    px_status st;
+    for (int j = 0; j < rank; j++) out[j] = px_du();
+    px_dim total = px_dk(0);
+    int all_known = 1, count = 0;
+    for (int i = first; i < end; i += step) {
+        const px_shape *s = px_in_shape(c, i);
+        count++;
+        if (s->rank < 0) {
+            all_known = 0;
+            continue;
+        }
+        for (int j = 0; j < rank; j++) {
+            if (j == axis) {
+                if (s->dims[j].v >= 0 && total.v >= 0) {
+                    if ((st = px_dadd_chk(c, total, s->dims[j], "concatenated axis size", &total))) return st;
+                } else {
+                    all_known = 0;
+                }
+            } else if (!px_merge_dim(&out[j], s->dims[j])) {
+                return px_node_fail(c, "input %d has dim %d of size %lld, expected %lld", i, j,
+                                    (long long)s->dims[j].v, (long long)out[j].v);
+            }
+        }
+    }
+    if (count == 1) out[axis] = px_in_shape(c, first)->dims[axis];
+    else if (all_known && total.v >= 0) out[axis] = total;
+    return PX_OK;
+}
+
 static px_status r_concat(px_ictx *c)
 {
     int n = c->n->n_inputs;
@@ -327,30 +361,7 @@ static px_status r_concat(px_ictx *c)
     int axis;
     if ((st = px_axis(c, axis_v, rank, 0, "axis", &axis))) return st;
     px_dim out[PX_MAX_RANK];
-    for (int j = 0; j < rank; j++) out[j] = px_du();
-    px_dim total = px_dk(0);
-    int all_known = 1;
-    for (int i = 0; i < n; i++) {
-        const px_shape *s = px_in_shape(c, i);
-        if (s->rank < 0) {
-            all_known = 0;
-            continue;
-        }
-        for (int j = 0; j < rank; j++) {
-            if (j == axis) {
-                if (s->dims[j].v >= 0 && total.v >= 0) {
-                    if ((st = px_dadd_chk(c, total, s->dims[j], "concatenated axis size", &total))) return st;
-                } else {
-                    all_known = 0;
-                }
-            } else if (!px_merge_dim(&out[j], s->dims[j])) {
-                return px_node_fail(c, "input %d has dim %d of size %lld, expected %lld", i, j,
-                                    (long long)s->dims[j].v, (long long)out[j].v);
-            }
-        }
-    }
-    if (n == 1) out[axis] = px_in_shape(c, 0)->dims[axis];
-    else if (all_known && total.v >= 0) out[axis] = total;
+    if ((st = px_concat_dims(c, 0, 1, n, rank, axis, out))) return st;
     if ((st = px_set_out(c, 0, dt, rank, out))) return st;
     /* data: flat concatenation along axis 0 */
     if (axis != 0 && rank > 1) return PX_OK;
