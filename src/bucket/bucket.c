@@ -294,8 +294,8 @@ static void report_model(const px_graph *g, const px_shape_report *rep, const px
     if (!o->warn) return;
     char msg[512];
     if (rep->n_unsupported) {
-        snprintf(msg, sizeof msg, "%d node%s with ops proteus has no shape rules for (first: %s): their output shapes "
-                 "are unknown to it and sentinels cannot imitate them", rep->n_unsupported,
+        snprintf(msg, sizeof msg, "%d node%s with ops proteus has no shape rules for (first: %s): their output types "
+                 "come from the file's declarations or from ONNX Runtime, and sentinels do not contain such ops", rep->n_unsupported,
                  rep->n_unsupported == 1 ? "" : "s", rep->first_unsupported ? rep->first_unsupported : "?");
         o->warn(o->warn_ctx, msg);
     }
