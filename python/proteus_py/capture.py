@@ -34,8 +34,6 @@ import sys
 
 import numpy as np
 
-# Sizes of a protobuf a ModelProto can be serialized to in memory.
-_IN_MEMORY_LIMIT = 1 << 30
 
 
 class CaptureError(Exception):
@@ -76,41 +74,53 @@ def sample_inputs(model, seed=0, shapes=None, files=None, symbolic=1):
     return feeds
 
 
-def _with_outputs(model, names):
-    """A copy of model whose graph outputs are its own plus `names` (types
-    left for ONNX Runtime to infer); returns (copy, names it has)."""
+def _add_outputs(model, names):
+    """Appends `names` to model's graph outputs in place (types left for ONNX
+    Runtime to infer); returns (how many were appended, names it has).  In
+    place, not on a copy: a copy of a multi-gigabyte model is what ran the
+    machine out of memory."""
     import onnx
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    have = {o.name for o in m.graph.output}
-    produced = {o for n in m.graph.node for o in n.output} | {i.name for i in m.graph.input}
-    found = []
+    have = {o.name for o in model.graph.output}
+    produced = {o for n in model.graph.node for o in n.output} | {i.name for i in model.graph.input}
+    found, added = [], 0
     for n in names:
         if n in produced and n not in have:
             vi = onnx.ValueInfoProto()
             vi.name = n
-            m.graph.output.append(vi)
+            model.graph.output.append(vi)
             have.add(n)
+            added += 1
         if n in produced:
             found.append(n)
-    return m, found
+    return added, found
 
 
-def _session(model):
-    from proteus_py.ort import session
-    import tempfile
-    if model.ByteSize() < _IN_MEMORY_LIMIT:
-        return session(model.SerializeToString(), "disabled", threads=1)
+def _external(model):
     import onnx
-    d = tempfile.mkdtemp(prefix=".proteus-capture-")
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def _session(model, model_path):
+    """A session of model (its external data, if any, not loaded: it stays
+    where model_path's folder has it).  With external data the graph is
+    written to a hidden temporary file beside model_path, so that ONNX
+    Runtime finds the data by its relative paths, and removed at once."""
+    from proteus_py.ort import session
+    if not _external(model):
+        return session(model.SerializeToString(), "disabled", threads=1)
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(model_path))
     try:
-        p = os.path.join(d, "m.onnx")
-        onnx.save(model, p, save_as_external_data=True, location="m.data")
-        return session(p, "disabled", threads=1)
+        fd, tmp = tempfile.mkstemp(prefix=".proteus-capture-", suffix=".onnx", dir=folder)
+    except OSError as e:
+        raise CaptureError(f"{model_path}: its weights are external data and no temporary file can be "
+                           f"written beside it ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        return session(tmp, "disabled", threads=1)
     finally:
-        for f in os.listdir(d):
-            os.unlink(os.path.join(d, f))
-        os.rmdir(d)
+        os.unlink(tmp)
 
 
 def capture(model_path, names, shapes=None, files=None, seed=0, symbolic=1, model=None):
@@ -119,16 +129,21 @@ def capture(model_path, names, shapes=None, files=None, seed=0, symbolic=1, mode
     import onnx
     if model is None:
         try:
-            model = onnx.load(model_path)
+            model = onnx.load(model_path, load_external_data=False)
         except Exception as e:  # noqa: BLE001
             raise CaptureError(f"{model_path}: not a readable ONNX model ({_first_line(e)})") from None
-    m, found = _with_outputs(model, names)
-    missing = [n for n in names if n not in set(found)]
     feeds = sample_inputs(model, seed=seed, shapes=shapes, files=files, symbolic=symbolic)
+    added, found = _add_outputs(model, names)
+    missing = [n for n in names if n not in set(found)]
     try:
-        sess = _session(m)
+        sess = _session(model, model_path)
+    except CaptureError:
+        raise
     except Exception as e:  # noqa: BLE001
         raise CaptureError(f"ONNX Runtime cannot load it: {_first_line(e)}") from None
+    finally:
+        if added:
+            del model.graph.output[len(model.graph.output) - added:]
     want = [n for n in found if n not in feeds]
     try:
         arrays = sess.run(want, feeds) if want else []
@@ -229,7 +244,7 @@ def types(req):
         return {"error": f"ONNX Runtime cannot be used from {sys.executable} ({_short(e)})", "unavailable": True}
     path = req["model"]
     try:
-        model = onnx.load(path)
+        model = onnx.load(path, load_external_data=False)
     except Exception as e:  # noqa: BLE001
         return {"error": f"{path}: not a readable ONNX model ({_first_line(e)})"}
     names = list(req.get("values", []))
