@@ -105,7 +105,7 @@ def value_args(entry, workdir):
     return out
 
 
-def run_pipeline(entry, workdir, proteus=None, allow_unverified=True, steps_after=True):
+def run_pipeline(entry, workdir, proteus=None, allow_unverified=False, steps_after=True):
     """Runs the four steps on one model (see _run); paths in error lines are
     shortened to the model's file name and the work folder's relative paths."""
     rec = _run(entry, workdir, proteus, allow_unverified, steps_after)
@@ -212,10 +212,6 @@ FP16_ILL = ("verify: the float16 conversion itself is ill-conditioned (a BatchNo
             "by 0.31-0.46; no tolerance tells optimizer error from stitching error here")
 XFAIL = {"ppocrv4-det-fp16": FP16_ILL}
 
-# obfuscate without --allow-unverified: models with real subgraphs the
-# fingerprint cannot run.  None since the fingerprints take their inputs'
-# shapes and integer values from the model itself (capture).
-UNVERIFIED_XFAIL = {}
 
 try:
     import pytest
@@ -253,22 +249,12 @@ if pytest is not None:
 
     @pytest.mark.parametrize("entry", _params(XFAIL))
     def test_realworld_pipeline(entry, realworld_models, tmp_path):
-        """obfuscate -k 2 (--allow-unverified) -> optimize ort:all -> reassemble
-        -> verify within its default rtol (1e-4 for float32 outputs)."""
+        """obfuscate -k 2 -> optimize ort:all -> reassemble -> verify within
+        its default rtol (see the module's doc), without --allow-unverified:
+        every real subgraph is fingerprinted and checked on its return."""
         _model(entry, realworld_models)
         rec = run_pipeline(entry, str(tmp_path))
         shutil.rmtree(tmp_path, ignore_errors=True)
-        assert rec["failed_at"] is None, f"{rec['failed_at']}: {rec['error']}"
-
-    @pytest.mark.parametrize("entry", _params(UNVERIFIED_XFAIL))
-    def test_realworld_fingerprints(entry, realworld_models, tmp_path):
-        """obfuscate without --allow-unverified: every real subgraph can be
-        fingerprinted on the model's own kind of inputs."""
-        _model(entry, realworld_models)
-        rec = run_pipeline(entry, str(tmp_path), allow_unverified=False, steps_after=False)
-        shutil.rmtree(tmp_path, ignore_errors=True)
-        if rec["failed_at"] and "--allow-unverified" not in (rec["error"] or ""):
-            pytest.skip(f"obfuscate refuses this model for another reason (test_realworld_pipeline): {rec['error']}")
         assert rec["failed_at"] is None, f"{rec['failed_at']}: {rec['error']}"
 
 
