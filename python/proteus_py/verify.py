@@ -365,26 +365,25 @@ def _args(argv):
     if a.reference_opt not in LEVELS:
         raise _Usage(f"--reference-opt '{a.reference_opt}': want one of {', '.join(LEVELS)}")
     from proteus_py.inputs import parse_input_file, parse_input_shape
-    shapes = {}
-    for text in a.input_shape:
-        try:
-            name, shape = parse_input_shape(text)
-        except ValueError as e:
-            raise _Usage(str(e)) from None
-        if name in shapes:
-            raise _Usage(f"--input-shape: input '{name}' is given twice")
-        shapes[name] = shape
-    files = {}
-    for text in a.input:
-        try:
-            name, path = parse_input_file(text)
-        except ValueError as e:
-            raise _Usage(str(e)) from None
-        if name in files:
-            raise _Usage(f"--input: input '{name}' is given twice")
-        files[name] = path
+    shapes = _by_name(a.input_shape, parse_input_shape, "--input-shape")
+    files = _by_name(a.input, parse_input_file, "--input")
     a.shapes, a.files = shapes, files
     return a
+
+
+def _by_name(texts, parse, flag):
+    """{name: value} from repeated NAME=... options; _Usage on a bad one or
+    a name given twice."""
+    out = {}
+    for text in texts:
+        try:
+            name, value = parse(text)
+        except ValueError as e:
+            raise _Usage(str(e)) from None
+        if name in out:
+            raise _Usage(f"{flag}: input '{name}' is given twice")
+        out[name] = value
+    return out
 
 
 def _explain(e, current):

@@ -364,7 +364,7 @@ static px_status r_layernorm(px_ictx *c)
     return px_set_out(c, 2, (px_dtype)stash, x->rank, out);
 }
 
-static px_status r_same(px_ictx *c)
+px_status px_rule_same(px_ictx *c)
 {
     px_status st = px_need_inputs(c, 1);
     if (st) return st;
@@ -403,9 +403,9 @@ const px_rule px_rules_conv[] = {
     {"", "BatchNormalization", 1, 0, r_batchnorm},
     {"", "InstanceNormalization", 1, 0, r_instancenorm},
     {"", "LayerNormalization", 17, 0, r_layernorm},
-    {"", "GroupNormalization", 18, 0, r_same},
-    {"", "RMSNormalization", 23, 0, r_same},
-    {"", "LRN", 1, 0, r_same},
+    {"", "GroupNormalization", 18, 0, px_rule_same},
+    {"", "RMSNormalization", 23, 0, px_rule_same},
+    {"", "LRN", 1, 0, px_rule_same},
     {"com.microsoft", "SkipLayerNormalization", 1, 0, r_ms_skip_layernorm},
     {"com.microsoft", "SimplifiedLayerNormalization", 1, 0, r_layernorm},
     {"com.microsoft", "FusedConv", 1, 0, r_conv},

@@ -138,6 +138,8 @@ px_status px_broadcast(const px_ictx *c, const px_shape *const *shapes, int n, p
 /* Merges src into dst the way onnx merges declared and inferred dims:
  * values win over symbols, differing values fail (returns 0). */
 int px_merge_dim(px_dim *dst, px_dim src);
+/* Output 0 has input 0's type and shape (normalizations, quantized unary ops). */
+px_status px_rule_same(px_ictx *c);
 /* Concat's output dims over inputs first, first + step, ... < end. */
 px_status px_concat_dims(px_ictx *c, int first, int step, int end, int rank, int axis, px_dim *out);
 

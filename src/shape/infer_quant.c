@@ -21,15 +21,6 @@ static px_status r_qlinear_binary(px_ictx *c)
     return px_set_out(c, 0, px_in_dtype(c, 0), r, out);
 }
 
-/* QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax: X, X_scale, X_zp?,
- * Y_scale, Y_zp?: X's type and shape. */
-static px_status r_qlinear_unary(px_ictx *c)
-{
-    px_status st = px_need_inputs(c, 1);
-    if (st) return st;
-    return px_set_out_shape(c, 0, px_in_dtype(c, 0), px_in_shape(c, 0));
-}
-
 /* QLinearGlobalAveragePool: [N, C, 1...], or [N, 1..., C] with
  * channels_last. */
 static px_status r_qlinear_global_pool(px_ictx *c)
@@ -144,9 +135,10 @@ static px_status r_ms_dequantize(px_ictx *c)
 const px_rule px_rules_quant[] = {
     {"com.microsoft", "QLinearAdd", 1, 0, r_qlinear_binary},
     {"com.microsoft", "QLinearMul", 1, 0, r_qlinear_binary},
-    {"com.microsoft", "QLinearSigmoid", 1, 0, r_qlinear_unary},
-    {"com.microsoft", "QLinearLeakyRelu", 1, 0, r_qlinear_unary},
-    {"com.microsoft", "QLinearSoftmax", 1, 0, r_qlinear_unary},
+    /* X, X_scale, X_zp?, Y_scale, Y_zp?: X's type and shape */
+    {"com.microsoft", "QLinearSigmoid", 1, 0, px_rule_same},
+    {"com.microsoft", "QLinearLeakyRelu", 1, 0, px_rule_same},
+    {"com.microsoft", "QLinearSoftmax", 1, 0, px_rule_same},
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 0, r_qlinear_global_pool},
     {"com.microsoft", "QLinearConcat", 1, 0, r_qlinear_concat},
     {"com.microsoft", "QGemm", 1, 0, r_qgemm},
