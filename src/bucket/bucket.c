@@ -438,6 +438,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         if (part.part_size[i] > stats->max_part) stats->max_part = part.part_size[i];
     }
 
+    px_wstats *wfit = NULL; /* the model's weight statistics (weights.h) */
     px_key key;
     px_key_init(&key);
     int n_files = part.n_parts * (o.k + 1);
@@ -492,6 +493,9 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     for (int i = 0; i < g->n_outputs; i++)
         if ((st = key_tensor(&key, g, g->outputs[i], &key.outputs[key.n_outputs++]))) goto out;
 
+    /* sentinel weights are drawn like the model's own: fitted once */
+    if (!sopts.weightless && (st = px_wstats_fit(g, &wfit))) goto out;
+    sopts.weights = wfit;
     px_anon_header hdr = {g->ir_version, g->opsets, g->n_opsets};
     px_save_opts save = {.all_value_info = 1, .no_sync = 1}; /* staging: the copies are synced */
     for (int p = 0; p < part.n_parts; p++) {
@@ -603,6 +607,7 @@ out:
     free(sorted);
     free(by_name);
     free(tmpdir);
+    px_wstats_free(wfit);
     px_key_free(&key);
     px_partition_free(&part);
     px_owner_keys_wipe(&okeys);

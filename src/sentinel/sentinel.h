@@ -7,6 +7,7 @@
 
 #include "ir/graph.h"
 #include "sentinel/pxg.h"
+#include "sentinel/weights.h"
 #include "util/rng.h"
 
 typedef enum px_sentinel_kind {
@@ -35,6 +36,10 @@ typedef struct px_sentinel_opts {
     /* the whole model (may be NULL): the learned generator keeps to its op
      * vocabulary, its style, which the bucket shows anyway */
     const px_graph *model;
+    /* statistics of the model's own weights by role, fitted once per model
+     * (px_wstats_fit); sentinel weights are drawn from them.  NULL: typical
+     * trained-network values */
+    const px_wstats *weights;
     /* counts sentinels the random generator made in the learned one's
      * stead (no draw fitted); may be NULL */
     int *n_stand_in;
