@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sentinel/control_flow.h"
 #include "shape/shape_infer.h"
 
 enum {
@@ -751,6 +752,7 @@ px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *rea
     if (s.opset <= 0) s.opset = 17;
     px_status st = px_graph_set_opset(out, "", s.opset);
     if (!st) st = generate(&s, real);
+    if (!st) st = px_sentinel_control_flow(opts, real, rng, out);
     free(s.pool);
     free(s.uses);
     if (st) px_graph_free(out);
