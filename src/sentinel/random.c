@@ -22,6 +22,7 @@ typedef struct gen {
     px_graph *g;
     px_rng *rng;
     int weightless;
+    const px_wstats *ws; /* the model's weight statistics (may be NULL) */
     int64_t opset;      /* ai.onnx version */
     int counter;
     int *pool, n_pool, cap_pool; /* float32 values an op may read */
@@ -154,17 +155,12 @@ static px_status settle(gen *s, int v, int to_pool)
     return pool_add(s, v);
 }
 
-static double gauss(gen *s)
-{
-    double u1 = px_rng_unit(s->rng), u2 = px_rng_unit(s->rng);
-    if (u1 < 1e-300) u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
+/* a constant > 0 (a scalar to divide by or start from), not a weight role */
+#define W_POSITIVE PX_WR_COUNT
 
-enum fill { FILL_NORMAL, FILL_POSITIVE, FILL_ZERO };
-
-/* A float32 initializer; weightless like the real ones when they are. */
-static px_status add_weight(gen *s, int rank, const int64_t *dims, enum fill fill, double scale, int *out)
+/* A float32 initializer of a role, drawn like the model's own weights of
+ * that role (weights.h); weightless like the real ones when they are. */
+static px_status add_weight(gen *s, int rank, const int64_t *dims, int role, int out_axis, int *out)
 {
     int v = new_value(s);
     if (v < 0) return px_nomem();
@@ -177,10 +173,11 @@ static px_status add_weight(gen *s, int rank, const int64_t *dims, enum fill fil
             return st;
         }
         float *d = t->data;
-        for (int64_t i = 0; i < t->numel; i++) {
-            double x = fill == FILL_NORMAL ? gauss(s) * scale
-                     : fill == FILL_POSITIVE ? 0.5 + px_rng_unit(s->rng) : 0.0;
-            d[i] = (float)x;
+        if (role == W_POSITIVE)
+            for (int64_t i = 0; i < t->numel; i++) d[i] = (float)(0.5 + px_rng_unit(s->rng));
+        else if ((st = px_wstats_draw(s->ws, (px_wrole)role, rank, dims, out_axis, s->rng, d))) {
+            px_tensor_free(t);
+            return st;
         }
     }
     if ((st = px_graph_add_init(s->g, v, t))) return st;
@@ -253,7 +250,7 @@ static px_status op_binary(gen *s, int x, int *out)
     px_status st;
     if (y < 0) {
         int64_t last = sx->rank > 0 && sx->dims[sx->rank - 1].v > 0 ? sx->dims[sx->rank - 1].v : 0;
-        if ((st = last ? add_weight(s, 1, &last, FILL_NORMAL, 1.0, &y) : add_weight(s, 0, NULL, FILL_POSITIVE, 1.0, &y)))
+        if ((st = last ? add_weight(s, 1, &last, PX_WR_BIAS, 0, &y) : add_weight(s, 0, NULL, W_POSITIVE, 0, &y)))
             return st;
     }
     const char *op = binary_ops[pick(s, 4)];
@@ -283,8 +280,8 @@ static px_status op_conv(gen *s, int x, int *out)
     if (c2 * c * k * k > MAX_WEIGHT_ELEMS) return op_unary(s, x, out);
     int64_t wd[4] = {c2, c, k, k};
     int w, b = -1, node;
-    px_status st = add_weight(s, 4, wd, FILL_NORMAL, 1.0 / sqrt((double)(c * k * k)), &w);
-    if (!st && pick(s, 2)) st = add_weight(s, 1, &c2, FILL_NORMAL, 0.1, &b);
+    px_status st = add_weight(s, 4, wd, PX_WR_CONV, 0, &w);
+    if (!st && pick(s, 2)) st = add_weight(s, 1, &c2, PX_WR_BIAS, 0, &b);
     if (st) return st;
     int ins[3] = {x, w, b};
     if ((st = add_node(s, "Conv", ins, b >= 0 ? 3 : 2, out, &node))) return st;
@@ -312,10 +309,10 @@ static px_status op_batchnorm(gen *s, int x, int *out)
 {
     int64_t c = shape_of(s, x)->dims[1].v;
     int ins[5] = {x};
-    px_status st = add_weight(s, 1, &c, FILL_POSITIVE, 1.0, &ins[1]);
-    if (!st) st = add_weight(s, 1, &c, FILL_NORMAL, 0.1, &ins[2]);
-    if (!st) st = add_weight(s, 1, &c, FILL_NORMAL, 0.1, &ins[3]);
-    if (!st) st = add_weight(s, 1, &c, FILL_POSITIVE, 1.0, &ins[4]);
+    px_status st = add_weight(s, 1, &c, PX_WR_NORM_SCALE, 0, &ins[1]);
+    if (!st) st = add_weight(s, 1, &c, PX_WR_NORM_BIAS, 0, &ins[2]);
+    if (!st) st = add_weight(s, 1, &c, PX_WR_BN_MEAN, 0, &ins[3]);
+    if (!st) st = add_weight(s, 1, &c, PX_WR_BN_VAR, 0, &ins[4]);
     int node;
     if (!st) st = add_node(s, "BatchNormalization", ins, 5, out, &node);
     if (!st) st = attr_float(s, node, "epsilon", 1e-5f);
@@ -330,7 +327,7 @@ static px_status op_matmul(gen *s, int x, int *out)
     if (d * d2 > MAX_WEIGHT_ELEMS) return op_unary(s, x, out);
     int64_t wd[2] = {d, d2};
     int ins[2] = {x};
-    px_status st = add_weight(s, 2, wd, FILL_NORMAL, 1.0 / sqrt((double)d), &ins[1]);
+    px_status st = add_weight(s, 2, wd, PX_WR_LINEAR, 1, &ins[1]);
     return st ? st : add_node(s, "MatMul", ins, 2, out, NULL);
 }
 
@@ -404,8 +401,8 @@ static px_status op_layernorm(gen *s, int x, int *out)
     const px_shape *sh = shape_of(s, x);
     int64_t d = sh->dims[sh->rank - 1].v;
     int ins[3] = {x};
-    px_status st = add_weight(s, 1, &d, FILL_POSITIVE, 1.0, &ins[1]);
-    if (!st) st = add_weight(s, 1, &d, FILL_NORMAL, 0.1, &ins[2]);
+    px_status st = add_weight(s, 1, &d, PX_WR_NORM_SCALE, 0, &ins[1]);
+    if (!st) st = add_weight(s, 1, &d, PX_WR_NORM_BIAS, 0, &ins[2]);
     int node;
     if (!st) st = add_node(s, "LayerNormalization", ins, 3, out, &node);
     if (!st) st = attr_int(s, node, "axis", -1);
@@ -419,8 +416,8 @@ static px_status op_gemm(gen *s, int x, int *out)
     if (d * d2 > MAX_WEIGHT_ELEMS) return op_unary(s, x, out);
     int64_t wd[2] = {d, d2};
     int ins[3] = {x};
-    px_status st = add_weight(s, 2, wd, FILL_NORMAL, 1.0 / sqrt((double)d), &ins[1]);
-    if (!st) st = add_weight(s, 1, &d2, FILL_NORMAL, 0.1, &ins[2]);
+    px_status st = add_weight(s, 2, wd, PX_WR_LINEAR, 1, &ins[1]);
+    if (!st) st = add_weight(s, 1, &d2, PX_WR_BIAS, 0, &ins[2]);
     return st ? st : add_node(s, "Gemm", ins, 3, out, NULL);
 }
 
@@ -546,7 +543,7 @@ static px_status adapt_shape(gen *s, int x, const px_shape *target, int *out)
         if (same && d * d2 <= MAX_WEIGHT_ELEMS) {
             int64_t wd[2] = {d, d2};
             int ins[2] = {x};
-            if ((st = add_weight(s, 2, wd, FILL_NORMAL, 1.0 / sqrt((double)d), &ins[1]))) return st;
+            if ((st = add_weight(s, 2, wd, PX_WR_LINEAR, 1, &ins[1]))) return st;
             return add_node(s, "MatMul", ins, 2, out, NULL);
         }
     }
@@ -555,7 +552,7 @@ static px_status adapt_shape(gen *s, int x, const px_shape *target, int *out)
         sx->dims[1].v * target->dims[1].v <= MAX_WEIGHT_ELEMS) {
         int64_t wd[4] = {target->dims[1].v, sx->dims[1].v, 1, 1};
         int ins[2] = {x};
-        if ((st = add_weight(s, 4, wd, FILL_NORMAL, 1.0 / sqrt((double)sx->dims[1].v), &ins[1]))) return st;
+        if ((st = add_weight(s, 4, wd, PX_WR_CONV, 0, &ins[1]))) return st;
         return add_node(s, "Conv", ins, 2, out, NULL);
     }
     /* anything else: the mean of x, broadcast to the target */
@@ -640,7 +637,7 @@ static px_status generate(gen *s, const px_graph *real)
     if (!s->n_pool) {
         /* no usable input (unknown shapes): start from a constant */
         int c, out;
-        if ((st = add_weight(s, 0, NULL, FILL_POSITIVE, 1.0, &c)) || (st = add_node(s, "Relu", &c, 1, &out, NULL)) ||
+        if ((st = add_weight(s, 0, NULL, W_POSITIVE, 0, &c)) || (st = add_node(s, "Relu", &c, 1, &out, NULL)) ||
             (st = settle(s, out, 1)))
             return st;
     }
@@ -748,7 +745,7 @@ px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *rea
     if (opts->kind == PX_SENTINEL_LEARNED) return px_sentinel_learned(opts, real, rng, out);
     px_graph_init(out);
     if (opts->kind != PX_SENTINEL_RANDOM) return px_fail(PX_ERR_USAGE, "unknown sentinel generator %d", (int)opts->kind);
-    gen s = {.g = out, .rng = rng, .weightless = opts->weightless, .opset = px_graph_opset(real, "")};
+    gen s = {.g = out, .rng = rng, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(real, "")};
     if (s.opset <= 0) s.opset = 17;
     px_status st = px_graph_set_opset(out, "", s.opset);
     if (!st) st = generate(&s, real);
