@@ -716,6 +716,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     L->rng = rng;
     L->real = real;
     L->weightless = opts->weightless;
+    L->wstats = opts->weights;
     L->opset = px_graph_opset(real, "");
     if (L->opset <= 0) L->opset = 17;
     /* the model's own ops, as its reals show them to the optimizer; others

@@ -11,6 +11,7 @@
 
 #include "ir/graph.h"
 #include "sentinel/pxg.h"
+#include "sentinel/weights.h"
 #include "util/rng.h"
 
 enum {
@@ -52,6 +53,7 @@ typedef struct lgen {
     px_rng *rng;
     const px_graph *real;
     int weightless;
+    const px_wstats *wstats; /* the model's weight statistics (may be NULL) */
     int64_t opset;
     Z3_context z;
     Z3_solver sol;

@@ -391,34 +391,25 @@ static int build(lgen *L, lnode *nd)
 
 /* ---- writing the solved skeleton ---- */
 
-enum role { R_KERNEL, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR };
+/* R_KERNEL: output channels first (Conv, Gemm transB); R_KERNEL_IO: last (MatMul) */
+enum role { R_KERNEL, R_KERNEL_IO, R_DW, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR };
 
-static double gauss(lgen *L)
-{
-    double u1 = px_rng_unit(L->rng), u2 = px_rng_unit(L->rng);
-    if (u1 < 1e-300) u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* A fresh float32 weight drawn by role, never from a real tensor; without
- * data (> 16 elements) when the model is weightless. */
+/* A fresh float32 weight drawn by role like the model's own (weights.h),
+ * never from a real tensor; without data (> 16 elements) when the model is
+ * weightless. */
 static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, double fan_in, int *out)
 {
+    static const px_wrole wrole[] = {PX_WR_CONV, PX_WR_LINEAR, PX_WR_DWCONV, PX_WR_BIAS,
+                                     PX_WR_NORM_SCALE, PX_WR_NORM_BIAS, PX_WR_BN_MEAN, PX_WR_BN_VAR};
     px_tensor *t = px_tensor_new(PX_DT_FLOAT, rank, dims);
     if (!t) return px_nomem();
     if (!(L->weightless && t->numel > 16)) {
         px_status st = px_tensor_alloc_data(t);
+        px_wrole r = role == R_KERNEL && rank == 2 ? PX_WR_LINEAR : wrole[role];
+        if (!st) st = px_wstats_draw(L->wstats, r, rank, dims, role == R_KERNEL_IO ? rank - 1 : 0, L->rng, t->data);
         if (st) {
             px_tensor_free(t);
             return st;
-        }
-        float *d = t->data;
-        double sd = 1.0 / sqrt(fan_in > 1 ? fan_in : 1);
-        for (int64_t i = 0; i < t->numel; i++) {
-            double x = role == R_KERNEL ? sd * gauss(L) : role == R_BIAS ? 0.02 * gauss(L)
-                     : role == R_GAMMA ? 1.0 + 0.1 * gauss(L) : role == R_BETA ? 0.05 * gauss(L)
-                     : role == R_MEAN ? 0.1 * gauss(L) : 0.5 + px_rng_unit(L->rng);
-            d[i] = (float)x;
         }
     }
     return px_build_init(L->g, &L->counter, t, out);
@@ -473,7 +464,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
     case LK_CONV: {
         int spatial = x->rank - 2;
         int64_t g = nd->val[V_DW] ? c : 1, wd[4] = {nd->val[V_OUT], c / g, nd->val[V_K], nd->val[V_K]};
-        st = weight(L, 2 + spatial, wd, R_KERNEL, (double)(c / g) * nd->val[V_K] * (spatial == 2 ? nd->val[V_K] : 1), &ins[1]);
+        st = weight(L, 2 + spatial, wd, nd->val[V_DW] ? R_DW : R_KERNEL, (double)(c / g) * nd->val[V_K] * (spatial == 2 ? nd->val[V_K] : 1), &ins[1]);
         if (!st && nd->choice % 10 < 7) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]); /* most exports fold a bias in */
         n_in = ins[2] >= 0 ? 3 : 2;
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, n_in, &out, &node);
@@ -499,7 +490,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
     case LK_MATMUL:
         if (nd->in[1] < 0) {
             int64_t wd[2] = {last, nd->val[V_OUT]};
-            st = weight(L, 2, wd, R_KERNEL, (double)last, &ins[1]);
+            st = weight(L, 2, wd, R_KERNEL_IO, (double)last, &ins[1]);
         }
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
         break;
