@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ir/build.h"
+#include "sentinel/control_flow.h"
 #include "sentinel/learned_int.h"
 #include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
@@ -759,6 +760,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_del_context(L->z);
     free(L->assume);
     free(L);
+    if (!st && ok && (st = px_sentinel_control_flow(opts, real, rng, out))) px_graph_free(out);
     if (st || ok) return st;
     const char *strict = getenv("PROTEUS_LEARNED_STRICT");
     if (strict && *strict == '1')
