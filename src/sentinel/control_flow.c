@@ -6,7 +6,6 @@
  * explicit in the sentinel. */
 #include "sentinel/control_flow.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +120,7 @@ typedef struct cf {
     px_rng *rng;
     const px_cf_profile *p;
     int weightless;
+    const px_wstats *ws;      /* the model's weight statistics (may be NULL) */
     int64_t opset;
     int counter;              /* value and node names, shared by the sentinel and all bodies */
     double weight[C_KINDS];
@@ -192,20 +192,20 @@ static px_status scalar(cf *c, px_graph *g, px_dtype dt, double x, int *out)
     return st;
 }
 
-/* A fresh float weight of the sentinel (bodies read it by name); without
- * data beyond 16 elements in a weightless model, like the real weights. */
-static px_status weight(cf *c, int rank, const int64_t *dims, double scale, int *out)
+/* A fresh float weight of the sentinel (bodies read it by name), drawn
+ * like the model's weights of its role (weights.h); without data beyond 16
+ * elements in a weightless model, like the real weights. */
+static px_status weight(cf *c, px_wrole role, int rank, const int64_t *dims, int out_axis, int *out)
 {
     px_tensor *t = px_tensor_new(PX_DT_FLOAT, rank, dims);
     if (!t) return px_nomem();
     if (!(c->weightless && t->numel > 16)) {
         px_status st = px_tensor_alloc_data(t);
+        if (!st) st = px_wstats_draw(c->ws, role, rank, dims, out_axis, c->rng, t->data);
         if (st) {
             px_tensor_free(t);
             return st;
         }
-        float *d = t->data;
-        for (int64_t i = 0; i < t->numel; i++) d[i] = (float)((2 * px_rng_unit(c->rng) - 1) * scale * 1.7320508);
     }
     return px_build_init(c->top, &c->counter, t, out);
 }
@@ -331,18 +331,18 @@ static px_status chain_step(cf *c, body *b, chain_kind k, int x, int x0, const p
         if (!st) st = op1(c, g, "Mul", ins, 2, out, NULL);
         break;
     case C_BIAS:
-        if (!(st = weight(c, 1, &last, 0.1, &w)) && !(st = outer(b, c->top, w, &ins[1])))
+        if (!(st = weight(c, PX_WR_BIAS, 1, &last, 0, &w)) && !(st = outer(b, c->top, w, &ins[1])))
             st = op1(c, g, "Add", ins, 2, out, NULL);
         break;
     case C_MATMUL: {
         int64_t d[2] = {last, last};
-        if (!(st = weight(c, 2, d, 1.0 / sqrt((double)last), &w)) && !(st = outer(b, c->top, w, &ins[1])))
+        if (!(st = weight(c, PX_WR_LINEAR, 2, d, 1, &w)) && !(st = outer(b, c->top, w, &ins[1])))
             st = op1(c, g, "MatMul", ins, 2, out, NULL);
         break;
     }
     case C_CONV: {
         int64_t d[4] = {ch, ch, 3, 3}, ks[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
-        if (!(st = weight(c, 4, d, 1.0 / sqrt(9.0 * (double)ch), &w)) && !(st = outer(b, c->top, w, &ins[1])) &&
+        if (!(st = weight(c, PX_WR_CONV, 4, d, 0, &w)) && !(st = outer(b, c->top, w, &ins[1])) &&
             !(st = op1(c, g, "Conv", ins, 2, out, &nd)) && !(st = px_build_attr_ints(g, nd, "kernel_shape", ks, 2)))
             st = px_build_attr_ints(g, nd, "pads", pads, 4);
         break;
@@ -357,7 +357,7 @@ static px_status chain_step(cf *c, body *b, chain_kind k, int x, int x0, const p
         break;
     case C_LAYERNORM: {
         int sc, bi;
-        if (!(st = weight(c, 1, &last, 0.1, &sc)) && !(st = weight(c, 1, &last, 0.1, &bi)) &&
+        if (!(st = weight(c, PX_WR_NORM_SCALE, 1, &last, 0, &sc)) && !(st = weight(c, PX_WR_NORM_BIAS, 1, &last, 0, &bi)) &&
             !(st = outer(b, c->top, sc, &ins[1])) && !(st = outer(b, c->top, bi, &ins[2])) &&
             !(st = op1(c, g, "LayerNormalization", ins, 3, out, &nd)))
             st = px_build_attr_int(g, nd, "axis", -1);
@@ -425,11 +425,23 @@ static px_status condition(cf *c, px_graph *g, int v, const px_shape *s, int *co
     return px_build_attr_int(g, nd, "to", PX_DT_BOOL);
 }
 
+/* A boolean scalar input of g, -1 if none: where the real subgraph's
+ * condition was computed in another subgraph, it is such an input. */
+static int bool_input(cf *c, const px_graph *g)
+{
+    int found = -1, seen = 0;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const px_value *v = &g->values[g->inputs[i]];
+        if (v->dtype == PX_DT_BOOL && v->shape.rank == 0 && pick(c, ++seen) == 0) found = g->inputs[i];
+    }
+    return found;
+}
+
 /* y = If(condition(v)) in g: two branches reading v from g, of v's type. */
 static px_status make_if(cf *c, px_graph *g, int v, const px_shape *s, int depth, int *y)
 {
-    int cond, nd, x, out;
-    px_status st = condition(c, g, v, s, &cond);
+    int cond = g == c->top ? bool_input(c, g) : -1, nd, x, out;
+    px_status st = cond >= 0 && coin(c, 0.8) ? PX_OK : condition(c, g, v, s, &cond);
     if (!st) st = op1(c, g, "If", &cond, 1, y, &nd);
     if (!st) st = set_type(g, *y, PX_DT_FLOAT, s);
     static const char *const names[2] = {"then_branch", "else_branch"};
@@ -486,7 +498,10 @@ static px_status make_loop(cf *c, int v, const px_shape *s, int depth, int *y)
     } else if (!st) {
         st = scalar(c, g, PX_DT_INT64, (double)trip, &ins[0]);
     }
-    if (!st) st = coin(c, 0.5) ? scalar(c, g, PX_DT_BOOL, 1, &ins[1]) : condition(c, g, v, s, &ins[1]);
+    if (!st && (ins[1] = bool_input(c, g)) >= 0 && coin(c, 0.5)) { /* a condition from elsewhere */
+    } else if (!st) {
+        st = coin(c, 0.5) ? scalar(c, g, PX_DT_BOOL, 1, &ins[1]) : condition(c, g, v, s, &ins[1]);
+    }
     px_shape scal = {0, NULL};
     int it, cin, x, xo, co, yt;
     if (!st) st = formal(c, &b, PX_DT_INT64, &scal, &it);
@@ -644,10 +659,11 @@ typedef struct out_types {
     px_shape *decl, *inf;
 } out_types;
 
-px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_graph *model, int weightless, px_rng *rng)
+px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_opts *opts, px_rng *rng)
 {
     int total = p->n_if + p->n_loop + p->n_scan;
-    cf c = {.top = g, .rng = rng, .p = p, .weightless = weightless, .opset = px_graph_opset(g, "")};
+    const px_graph *model = opts->model;
+    cf c = {.top = g, .rng = rng, .p = p, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(g, "")};
     if (!total || !p->depth || c.opset < MIN_OPSET) return PX_OK;
     c.counter = first_free_counter(g);
     for (int k = 0; k < C_KINDS; k++)
@@ -702,5 +718,5 @@ px_status px_sentinel_control_flow(const px_sentinel_opts *opts, const px_graph 
     px_cf_profile p;
     px_status st = px_cf_profile_of(real, &p);
     if (st || !p.depth) return st;
-    return px_cf_insert(s, &p, opts->model, opts->weightless, rng);
+    return px_cf_insert(s, &p, opts, rng);
 }

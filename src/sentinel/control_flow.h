@@ -44,13 +44,14 @@ typedef struct px_cf_profile {
 px_status px_cf_profile_of(const px_graph *g, px_cf_profile *p);
 
 /* Adds the control flow p describes to g: a valid graph whose shapes are
- * inferred (a sentinel as a generator leaves it).  Weights are fresh and,
- * with weightless, of more than 16 elements carry no data.  model (may be
- * NULL) is the whole model: its ops are preferred in bodies.  When g has no
- * value to hang control flow on (no float intermediate of a known rank),
- * g is left as it is.  On success g is valid, sorted, inferred, with its
- * outputs declared as before. */
-px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_graph *model, int weightless, px_rng *rng);
+ * inferred (a sentinel as a generator leaves it).  Of opts: weights are
+ * drawn from opts->weights (NULL: typical values) and, with weightless,
+ * those of more than 16 elements carry no data; opts->model (may be NULL)
+ * is the whole model, whose ops bodies prefer.  When g has no value to
+ * hang control flow on (no float intermediate of a known rank), g is left
+ * as it is.  On success g is valid, sorted, inferred, with its outputs
+ * declared as before. */
+px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_opts *opts, px_rng *rng);
 
 /* The generators' hook: s, the sentinel made for real, gets real's control
  * flow (px_cf_insert with real's profile); nothing when real has none. */

@@ -170,7 +170,8 @@ static void test_sentinels_follow_the_real(void)
             px_rng rng;
             px_rng_seed(&rng, 100 + (uint64_t)p);
             px_cf_profile rp, none;
-            CHECK_EQ_INT(px_cf_insert(&real, want, NULL, 1, &rng), PX_OK);
+            px_sentinel_opts ro = {.weightless = 1};
+            CHECK_EQ_INT(px_cf_insert(&real, want, &ro, &rng), PX_OK);
             CHECK_EQ_INT(px_cf_profile_of(&real, &rp), PX_OK);
             CHECK_EQ_INT(px_cf_profile_of(&plain, &none), PX_OK);
             CHECK_EQ_INT(none.depth, 0);
