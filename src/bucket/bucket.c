@@ -429,6 +429,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         px_owner_keys_wipe(&okeys);
         return st;
     }
+    sopts.part_sizes = part.part_size; /* the learned generator's sizes are drawn among them */
+    sopts.n_part_sizes = part.n_parts;
     stats->n_nodes = g->n_nodes;
     stats->n_parts = part.n_parts;
     stats->cut_edges = part.cut_edges;

@@ -62,6 +62,18 @@ px_status px_build_init(px_graph *g, int *counter, px_tensor *t, int *out)
     return PX_OK;
 }
 
+px_status px_build_int64_scalar(px_graph *g, int *counter, int64_t v, int *out)
+{
+    px_tensor *t = px_tensor_new(PX_DT_INT64, 0, NULL);
+    px_status st = t ? px_tensor_alloc_data(t) : px_nomem();
+    if (st) {
+        px_tensor_free(t);
+        return st;
+    }
+    *(int64_t *)t->data = v;
+    return px_build_init(g, counter, t, out);
+}
+
 px_status px_build_int64s(px_graph *g, int *counter, const int64_t *vals, int n, int *out)
 {
     int64_t dim = n;

@@ -19,6 +19,9 @@ px_status px_build_attr_ints(px_graph *g, int node, const char *name, const int6
 /* An int64 vector initializer (shapes, axes). */
 px_status px_build_int64s(px_graph *g, int *counter, const int64_t *vals, int n, int *out);
 
+/* An int64 scalar initializer (an index, a length). */
+px_status px_build_int64_scalar(px_graph *g, int *counter, int64_t v, int *out);
+
 /* Makes tensor t (which it takes) the initializer of new value *out, with
  * t's dtype and shape declared. */
 px_status px_build_init(px_graph *g, int *counter, px_tensor *t, int *out);

@@ -15,7 +15,7 @@
  * interface and node count are read; of the whole model (opts->model) its
  * style: op vocabulary, kernel sizes, channel counts, depthwise or not,
  * which its real files show anyway.  A sample that cannot be fitted is
- * redrawn; after MAX_ATTEMPTS or CHECK_BUDGET solver calls the random
+ * redrawn; after MAX_ATTEMPTS or L_CHECK_BUDGET solver calls the random
  * generator stands in and is counted (PROTEUS_LEARNED_STRICT=1 makes that
  * an error, for tests). */
 #include <stdio.h>
@@ -28,93 +28,7 @@
 #include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
 
-/* CHECK_BUDGET bounds the solver calls for one sentinel (counted, not
- * timed: the same input gives the same sentinel on any machine); an
- * interface no draw fits costs that much, then the random generator. */
-enum { MAX_ATTEMPTS = 24, MAX_CORE_DROPS = 64, RLIMIT = 2000000, CHECK_BUDGET = 1500 };
-
-/* ---- Z3 helpers ---- */
-
-Z3_ast l_int(lgen *L, int64_t v) { return Z3_mk_int64(L->z, v, L->I); }
-
-Z3_ast l_var(lgen *L, const char *prefix) { return Z3_mk_fresh_const(L->z, prefix, L->I); }
-
-void l_prefer(lgen *L, Z3_ast lit)
-{
-    if (L->n_assume == L->cap_assume) {
-        int cap = L->cap_assume ? L->cap_assume * 2 : 64;
-        Z3_ast *a = realloc(L->assume, (size_t)cap * sizeof *a);
-        if (!a) return; /* a preference lost under memory pressure changes nothing that matters */
-        L->assume = a;
-        L->cap_assume = cap;
-    }
-    /* check_assumptions takes Boolean constants: p -> lit */
-    Z3_ast p = Z3_mk_fresh_const(L->z, "pref", Z3_mk_bool_sort(L->z));
-    Z3_solver_assert(L->z, L->sol, Z3_mk_implies(L->z, p, lit));
-    L->assume[L->n_assume++] = p;
-}
-
-int l_draw(lgen *L, const double *w, int n)
-{
-    double total = 0;
-    for (int i = 0; i < n; i++) total += w[i];
-    if (!(total > 0)) return -1;
-    double r = px_rng_unit(L->rng) * total;
-    for (int i = 0; i < n; i++) {
-        if (r < w[i]) return i;
-        r -= w[i];
-    }
-    for (int i = n - 1; i >= 0; i--)
-        if (w[i] > 0) return i;
-    return -1;
-}
-
-void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
-              int n_extra, const int64_t *style, int n_style)
-{
-    Z3_ast opts[320];
-    int64_t vals[320];
-    double w[320];
-    int k = 0;
-    for (int i = 0; i < n && k < 256; i++) {
-        char *end;
-        long long v = strtoll(words[i], &end, 10);
-        if (*end || v <= 0) continue;
-        int mine = !n_style;
-        for (int j = 0; j < n_style && !mine; j++) mine = style[j] == v;
-        vals[k] = v;
-        w[k++] = counts[i] * (mine ? 1.0 : 0.05); /* the model's own values first */
-    }
-    for (int i = 0; i < n_extra && k < 320; i++) {
-        vals[k] = extra[i];
-        w[k++] = 0; /* allowed, never preferred: the real interface is no style to copy */
-    }
-    if (!k) {
-        Z3_solver_assert(L->z, L->sol, Z3_mk_ge(L->z, var, l_int(L, 1)));
-        return;
-    }
-    for (int i = 0; i < k; i++) opts[i] = Z3_mk_eq(L->z, var, l_int(L, vals[i]));
-    Z3_solver_assert(L->z, L->sol, Z3_mk_or(L->z, (unsigned)k, opts));
-    int pick = l_draw(L, w, k);
-    if (pick >= 0) l_prefer(L, opts[pick]);
-}
-
-int64_t learned_dim_value(lgen *L, ldim d)
-{
-    Z3_ast r;
-    int64_t v = 0;
-    if (d.sym || !L->model) return 0;
-    if (Z3_model_eval(L->z, L->model, d.e, 1, &r) && Z3_get_numeral_int64(L->z, r, &v)) return v;
-    return 0;
-}
-
-/* A solver check within the budget (over it: as if unsatisfiable). */
-static int sat(lgen *L)
-{
-    if (L->checks >= CHECK_BUDGET) return 0;
-    L->checks++;
-    return Z3_solver_check(L->z, L->sol) == Z3_L_TRUE;
-}
+enum { MAX_ATTEMPTS = 24, RLIMIT = 2000000 };
 
 /* ---- growing the skeleton ---- */
 
@@ -127,23 +41,24 @@ static int op_named(const char *name)
 
 static int is_float_like(px_dtype dt) { return dt == PX_DT_FLOAT; }
 
-/* The subgraph size, from the fitted distribution near the real one (as
- * random.c reads the node count: partition makes parts of like size). */
-static int sample_size(lgen *L)
+/* The sentinel's size: the node count of one of the model's real subgraphs
+ * drawn at random (sizes), so that the real subgraph's size is one draw
+ * among its group's, neither the group's centre nor an end (the paper's
+ * importance sampling); without them, a draw from the fitted sizes.  The
+ * real subgraph's own count is never read: sentinels centred on it would
+ * make it the median of its group. */
+static int sample_size(lgen *L, const int *sizes, int n_sizes)
 {
-    int real_n = L->real->n_nodes, lo = real_n * 2 / 3, hi = real_n * 3 / 2 + 1;
-    const char *w[256];
-    double c[256], wt[256];
-    int vals[256];
-    int n = px_generator_values(L->gen, "size", w, c, 256), k = 0;
-    for (int i = 0; i < n && i < 256; i++) {
-        int v = atoi(w[i]);
-        if (v < lo || v > hi || v < 1) continue;
-        vals[k] = v;
-        wt[k++] = c[i];
+    int size = 0;
+    if (n_sizes > 0) {
+        size = sizes[px_rng_below(L->rng, (uint64_t)n_sizes)];
+    } else {
+        const char *w[256];
+        double c[256];
+        int n = px_generator_values(L->gen, "size", w, c, 256);
+        int pick = l_draw(L, c, n < 256 ? n : 256);
+        size = pick >= 0 ? atoi(w[pick]) : 12;
     }
-    int pick = l_draw(L, wt, k);
-    int size = pick >= 0 ? vals[pick] : real_n;
     if (size < 1) size = 1;
     return size < L_MAX_NODES / 2 ? size : L_MAX_NODES / 2;
 }
@@ -160,13 +75,13 @@ static int newest_value(const lgen *L)
 static int pick_operand(lgen *L)
 {
     for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && L->v[i].rank >= 1) return i;
+        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && (L->v[i].rank >= 1 || L->v[i].isint)) return i;
     int newest = newest_value(L);
     double pn = px_generator_count(L->gen, "operand newest") + 1, po = px_generator_count(L->gen, "operand older") + 1;
     if (newest >= 0 && px_rng_unit(L->rng) * (pn + po) < pn) return newest;
     int cand[L_MAX_VALS], n = 0;
     for (int i = 0; i < L->nv; i++)
-        if (i != newest && L->v[i].rank >= 1 && !L->v[i].nonfloat) cand[n++] = i;
+        if (i != newest && (L->v[i].rank >= 1 || L->v[i].isint) && !L->v[i].nonfloat) cand[n++] = i;
     if (!n) return newest >= 0 ? newest : 0;
     return cand[px_rng_below(L->rng, (uint64_t)n)];
 }
@@ -243,7 +158,7 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
     snap s = take(L);
     push(L);
     int built = learned_build(L, nd);
-    if (built && (built == 2 || !check || sat(L))) {
+    if (built && (built == 2 || !check || learned_sat(L))) {
         L->v[x].uses++;
         if (y >= 0) L->v[y].uses++;
         L->nn++;
@@ -255,18 +170,39 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
 
 static int try_node(lgen *L, int op, int x, int y) { return try_node_ex(L, op, x, y, 1); }
 
+static int n_sinks(const lgen *L, int *sinks);
+
+/* The op that produced value x as the fitted transitions name it: ^ for a
+ * subgraph input (and the Cast an input of another dtype goes through). */
+static const char *prev_op(const lgen *L, int x)
+{
+    const lval *v = &L->v[x];
+    if (v->producer < 0) return "^";
+    const lnode *p = &L->n[v->producer];
+    if (learned_ops[p->op].kind == LK_CAST && L->v[p->in[0]].producer < 0) return "^";
+    return learned_ops[p->op].name;
+}
+
+/* Nodes closing the draw will add at least: a join per unread value beyond
+ * the outputs. */
+static int pending(const lgen *L)
+{
+    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
+    return ns > L->real->n_outputs ? ns - L->real->n_outputs : 0;
+}
+
+/* Grows until the nodes, with those closing will add, reach size. */
 static void grow(lgen *L, int size)
 {
     double w[64];
-    for (int tries = 0; L->nn < size && tries < size * 8; tries++) {
+    for (int tries = 0; L->nn + pending(L) < size && tries < size * 8; tries++) {
         int x = pick_operand(L);
         const lval *xv = &L->v[x];
-        const char *prev = xv->producer >= 0 ? learned_ops[L->n[xv->producer].op].name : "^";
-        if (xv->producer >= 0 && learned_ops[L->n[xv->producer].op].kind == LK_CAST) prev = "^";
+        const char *prev = prev_op(L, x);
         char key[96];
         for (int i = 0; i < learned_n_ops; i++) {
             w[i] = 0;
-            if (learned_ops[i].kind == LK_CAST || !learned_applies(L, i, xv)) continue;
+            if (!learned_applies(L, i, xv)) continue;
             snprintf(key, sizeof key, "next %s %s", prev, learned_ops[i].name);
             w[i] = (px_generator_count(L->gen, key) + 0.01) * L->style[i]; /* smoothing: unseen transitions stay rare */
         }
@@ -279,8 +215,9 @@ static void grow(lgen *L, int size)
             double pj = px_generator_count(L->gen, key);
             snprintf(key, sizeof key, "const %s", learned_ops[op].name);
             double pc = px_generator_count(L->gen, key);
-            if (k == LK_CONCAT || px_rng_unit(L->rng) * (pj + pc + 1) < pj) y = pick_partner(L, op, x);
-            if (k == LK_CONCAT && y < 0) continue;
+            int int_const = k == LK_CONCAT && xv->isint; /* a shape vector takes a constant (-1, a head count) */
+            if ((k == LK_CONCAT && !int_const) || px_rng_unit(L->rng) * (pj + pc + 1) < pj) y = pick_partner(L, op, x);
+            if (k == LK_CONCAT && y < 0 && !int_const) continue;
         }
         try_node(L, op, x, y);
     }
@@ -314,29 +251,33 @@ static int n_sinks(const lgen *L, int *sinks)
 
 /* Ops that give a value new dims, to reach an output's dims or a join
  * partner's: what real blocks end in, drawn by the fitted transitions. */
-static const char *const bridge_ops[] = {"Conv", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-                                         "Flatten", "Transpose"};
-enum { N_BRIDGES = (int)(sizeof bridge_ops / sizeof *bridge_ops) };
+static const struct {
+    const char *op;
+    int isint; /* what it makes: a float tensor, or an int64 length or shape vector */
+} bridges[] = {{"Conv", 0}, {"MatMul", 0}, {"Gemm", 0}, {"MaxPool", 0}, {"AveragePool", 0}, {"GlobalAveragePool", 0},
+               {"Flatten", 0}, {"Transpose", 0}, {"Cast", 0}, {"Shape", 1}, {"Gather", 1}, {"Unsqueeze", 1}};
+enum { N_BRIDGES = (int)(sizeof bridges / sizeof *bridges) };
 
-/* A bridge op for value i, drawn by weight among those not yet tried
- * (tried: a bit per bridge); -1 when none is left. */
-static int draw_bridge(lgen *L, int i, unsigned *tried)
+/* A bridge op for value i that makes a value of kind want (0 float, 1
+ * int64, -1 either), drawn by weight among those not yet tried (tried: a
+ * bit per bridge); -1 when none is left. */
+static int draw_bridge(lgen *L, int i, unsigned *tried, int want)
 {
     double w[N_BRIDGES];
     const lval *x = &L->v[i];
-    const char *prev = x->producer >= 0 ? learned_ops[L->n[x->producer].op].name : "^";
+    const char *prev = prev_op(L, i);
     for (int b = 0; b < N_BRIDGES; b++) {
-        int op = op_named(bridge_ops[b]);
+        int op = op_named(bridges[b].op);
         w[b] = 0;
-        if ((*tried >> b & 1) || !learned_applies(L, op, x)) continue;
+        if ((*tried >> b & 1) || (want >= 0 && bridges[b].isint != want) || !learned_applies(L, op, x)) continue;
         char key[96];
-        snprintf(key, sizeof key, "next %s %s", prev, bridge_ops[b]);
+        snprintf(key, sizeof key, "next %s %s", prev, bridges[b].op);
         w[b] = (px_generator_count(L->gen, key) + 0.5) * L->style[op];
     }
     int b = l_draw(L, w, N_BRIDGES);
     if (b < 0) return -1;
     *tried |= 1u << b;
-    return op_named(bridge_ops[b]);
+    return op_named(bridges[b].op);
 }
 
 /* Joins b into an unread value (or, unless sinks_only, any produced one),
@@ -351,7 +292,7 @@ static int join_somewhere(lgen *L, int b, int sinks_only)
         if (j != b && L->v[j].producer >= 0 && L->v[j].uses && join_pair(L, j, b)) return 1;
     unsigned tried = 0;
     for (int t = 0; t < 3; t++) {
-        int op = draw_bridge(L, b, &tried);
+        int op = draw_bridge(L, b, &tried, -1);
         if (op < 0) break;
         snap s = take(L);
         if (try_node_ex(L, op, b, -1, 0)) { /* the join's check covers the bridge */
@@ -393,7 +334,7 @@ static int sym_bound(const px_graph *real, const char *sym)
 static int bind_output(lgen *L, int v, const px_value *rv)
 {
     const lval *x = &L->v[v];
-    if (x->rank != rv->shape.rank) return 0;
+    if (x->rank != rv->shape.rank || x->isint != learned_int_bound(rv)) return 0;
     for (int a = 0; a < x->rank; a++) {
         int64_t n;
         /* a dim already fixed to another number: no need to ask the solver */
@@ -403,17 +344,21 @@ static int bind_output(lgen *L, int v, const px_value *rv)
     }
     snap s = take(L);
     push(L);
-    int ok = 1;
+    int ok = 1, asked = 0;
     for (int a = 0; a < x->rank && ok; a++) {
         px_dim rd = rv->shape.dims[a];
+        int64_t n;
         if (rd.v >= 0) {
             if (x->d[a].sym) ok = 0;
-            else Z3_solver_assert(L->z, L->sol, Z3_mk_eq(L->z, x->d[a].e, l_int(L, rd.v)));
+            else if (!(Z3_is_numeral_ast(L->z, x->d[a].e) && Z3_get_numeral_int64(L->z, x->d[a].e, &n))) {
+                Z3_solver_assert(L->z, L->sol, Z3_mk_eq(L->z, x->d[a].e, l_int(L, rd.v)));
+                asked = 1; /* a number equal to it already needs no solver call */
+            }
         } else if (rd.sym && sym_bound(L->real, rd.sym)) {
             ok = x->d[a].sym && !strcmp(x->d[a].sym, rd.sym);
         }
     }
-    if (ok && sat(L)) return 1;
+    if (ok && (!asked || learned_sat(L))) return 1;
     rollback(L, s);
     return 0;
 }
@@ -425,7 +370,7 @@ static int reach(lgen *L, int i, const px_value *rv, int depth)
     if (bind_output(L, i, rv)) return i;
     unsigned tried = 0;
     for (int t = 0; t < 2 && depth > 0; t++) {
-        int op = draw_bridge(L, i, &tried);
+        int op = draw_bridge(L, i, &tried, learned_int_bound(rv));
         if (op < 0) break;
         snap s = take(L);
         if (try_node_ex(L, op, i, -1, 0)) { /* the binding's check covers the bridge */
@@ -478,33 +423,6 @@ static int bind_outputs(lgen *L, int *outv)
         if (!done) return 0;
     }
     return 1;
-}
-
-/* Solves with as many preferred values as can hold. */
-static int solve(lgen *L)
-{
-    for (int drops = 0; drops < MAX_CORE_DROPS; drops++) {
-        L->checks++;
-        Z3_lbool r = Z3_solver_check_assumptions(L->z, L->sol, (unsigned)L->n_assume, L->assume);
-        if (r == Z3_L_TRUE) {
-            L->model = Z3_solver_get_model(L->z, L->sol);
-            Z3_model_inc_ref(L->z, L->model);
-            return 1;
-        }
-        if (r != Z3_L_FALSE) return 0;
-        Z3_ast_vector core = Z3_solver_get_unsat_core(L->z, L->sol);
-        Z3_ast_vector_inc_ref(L->z, core);
-        unsigned n = Z3_ast_vector_size(L->z, core);
-        Z3_ast drop = n ? Z3_ast_vector_get(L->z, core, (unsigned)px_rng_below(L->rng, n)) : NULL;
-        Z3_ast_vector_dec_ref(L->z, core);
-        if (!drop) return 0;
-        for (int i = 0; i < L->n_assume; i++)
-            if (Z3_is_eq_ast(L->z, L->assume[i], drop)) {
-                L->assume[i] = L->assume[--L->n_assume];
-                break;
-            }
-    }
-    return 0;
 }
 
 /* Weights within bounds once dims are known. */
@@ -576,7 +494,8 @@ static px_status add_inputs(lgen *L)
                 v->d[a].sym = nm;
             }
         }
-        v->nonfloat = !is_float_like(rv->dtype);
+        v->isint = learned_int_bound(rv);
+        v->nonfloat = !is_float_like(rv->dtype) && !v->isint;
         int x = L->nv++;
         if (v->nonfloat && !try_node(L, learned_cast_op(), x, -1))
             return px_fail(PX_ERR_UNSUPPORTED, "input %d: cannot cast", j);
@@ -617,7 +536,7 @@ static px_status assemble(lgen *L, const int *outv, px_graph *g)
     for (int o = 0; o < real->n_outputs && !st; o++) {
         const px_value *rv = &real->values[real->outputs[o]];
         int v = L->map[outv[o]], node;
-        if (rv->dtype != PX_DT_FLOAT) {
+        if (rv->dtype != (L->v[outv[o]].isint ? PX_DT_INT64 : PX_DT_FLOAT)) {
             int in = v;
             if ((st = px_build_node(L->g, &L->counter, "Cast", &in, 1, &v, &node)) || (st = px_build_attr_int(L->g, node, "to", rv->dtype))) break;
         }
@@ -647,6 +566,19 @@ static void attempt_reset(lgen *L)
     L->map = NULL;
 }
 
+/* Whether the draw has about its target's node count (the output Casts
+ * included); in the last half of the attempts any size is taken rather than
+ * none. */
+static int size_near(const lgen *L)
+{
+    int n = L->nn, tol = L->target / 8 > 1 ? L->target / 8 : 1;
+    for (int o = 0; o < L->real->n_outputs; o++) {
+        const px_value *rv = &L->real->values[L->real->outputs[o]];
+        n += rv->dtype != PX_DT_FLOAT && !learned_int_bound(rv);
+    }
+    return L->attempt >= MAX_ATTEMPTS / 2 || abs(n - L->target) <= tol;
+}
+
 /* One draw: 1 with *out filled, 0 when it did not fit (out untouched), or
  * an error. */
 static px_status attempt(lgen *L, px_graph *out, int *ok)
@@ -656,8 +588,9 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     if (L->real->n_outputs > 256) return px_fail(PX_ERR_UNSUPPORTED, "more than 256 outputs");
     px_status st = add_inputs(L);
     if (st) return st;
-    grow(L, sample_size(L));
-    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !solve(L) ? 2 : !sizes_ok(L) ? 3 : -1;
+    grow(L, L->target);
+    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !learned_solve(L) ? 2
+              : !sizes_ok(L) ? 3 : -1;
     if (stage >= 0) {
         L->fails[stage]++;
         return PX_OK;
@@ -722,7 +655,12 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     if (L->opset <= 0) L->opset = 17;
     /* the model's own ops, as its reals show them to the optimizer; others
      * stay possible (a draw must still fit) but rare */
-    for (int i = 0; i < learned_n_ops; i++) L->style[i] = opts->model ? 0.02 : 1.0;
+    /* shape arithmetic only where the model computes shapes (or, without a
+     * model, where the interface carries lengths): a CNN's sentinels have none */
+    int ints = 0;
+    for (int j = 0; j < real->n_inputs + real->n_outputs; j++)
+        ints |= learned_int_bound(&real->values[j < real->n_inputs ? real->inputs[j] : real->outputs[j - real->n_inputs]]);
+    for (int i = 0; i < learned_n_ops; i++) L->style[i] = learned_int_op(i) ? (opts->model ? 0 : ints) : opts->model ? 0.02 : 1.0;
     for (int j = 0; opts->model && j < opts->model->n_nodes; j++) {
         int op = op_named(opts->model->nodes[j].op_type);
         if (op >= 0) L->style[op] = 1.0;
@@ -740,17 +678,22 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params p = Z3_mk_params(L->z);
     Z3_params_inc_ref(L->z, p);
     Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "rlimit"), RLIMIT);
+    /* the older simplex: about twice as fast on these many small checks (learned_sat) */
+    Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "arith.solver"), 2);
     Z3_solver_set_params(L->z, L->sol, p);
     Z3_params_dec_ref(L->z, p);
     px_status st = PX_OK;
     int ok = 0;
-    for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < CHECK_BUDGET; a++) {
+    L->target = sample_size(L, opts->part_sizes, opts->n_part_sizes);
+    for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < L_CHECK_BUDGET; a++) {
         attempt_reset(L);
+        L->attempt = a;
         st = attempt(L, out, &ok);
     }
-    char why[160];
-    snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, solving %d, sizes %d, assembly %d)",
-             st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0], L->fails[1], L->fails[2], L->fails[3], L->fails[4]);
+    char why[200];
+    snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, node count %d, solving %d, "
+             "sizes %d, assembly %d)", st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0], L->fails[1],
+             L->fails[5], L->fails[2], L->fails[3], L->fails[4]);
     if (st == PX_ERR_UNSUPPORTED) {
         px_clear_error();
         st = PX_OK;

@@ -21,6 +21,11 @@ enum {
     L_MAX_VARS = 6,
     L_MAX_WEIGHT_ELEMS = 1 << 21, /* one weight at most 8 MiB, as random.c */
     L_MAX_OPS = 32,
+    /* solver calls for one sentinel (counted, not timed: the same input
+     * gives the same sentinel on any machine); an interface no draw fits
+     * costs that much, then the random generator */
+    L_CHECK_BUDGET = 1500,
+    L_MAX_CORE_DROPS = 64,
 };
 
 /* A dim: a symbol passed through unchanged (sym != NULL: a symbolic dim of
@@ -37,6 +42,7 @@ typedef struct lval {
     int input;    /* real input index, -1 when produced */
     int uses;
     int nonfloat; /* an input of another dtype: read only by its Cast */
+    int isint;    /* an int64 scalar or short vector: shape arithmetic (Shape, Gather, Unsqueeze, Concat) */
 } lval;
 
 typedef struct lnode {
@@ -84,12 +90,15 @@ typedef struct lgen {
     int n_style_c;
     int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
-    int fails[5]; /* draws that failed, by stage (for the strict mode's message) */
+    int fails[6]; /* draws that failed, by stage (for the strict mode's message) */
+    int target;   /* the node count drawn for this sentinel (sample_size) */
+    int attempt;  /* the draw under way */
 } lgen;
 
 typedef enum lkind {
     LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
-    LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_CAST
+    LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_SHAPE, LK_GATHER, LK_UNSQUEEZE,
+    LK_CAST
 } lkind;
 
 typedef struct lopdef {
@@ -100,8 +109,16 @@ typedef struct lopdef {
 
 extern const lopdef learned_ops[];
 extern const int learned_n_ops;
-/* The op index of LK_CAST (inputs of another dtype, never sampled). */
+/* The op index of LK_CAST (inputs of another dtype; sampled only from int64
+ * values, as exporters turn a length into a float scale). */
 int learned_cast_op(void);
+/* Whether op makes int64 values (shape arithmetic): drawn only for a model
+ * that has them (see learned.c). */
+int learned_int_op(int op);
+/* Whether an interface value is one the generator computes as int64 shape
+ * arithmetic (an int64 scalar or a vector of known length) rather than a
+ * float tensor cast to its dtype. */
+int learned_int_bound(const px_value *v);
 
 /* Z3 helpers */
 Z3_ast l_int(lgen *L, int64_t v);
@@ -112,6 +129,10 @@ void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *count
               int n_extra, const int64_t *style, int n_style);
 void l_prefer(lgen *L, Z3_ast lit);
 int l_draw(lgen *L, const double *w, int n); /* index by weight; -1 if all zero */
+/* A solver check within the budget (over it: as if unsatisfiable). */
+int learned_sat(lgen *L);
+/* Solves with as many preferred values as can hold; L->model is the solution. */
+int learned_solve(lgen *L);
 
 /* Whether op applies to x (rank, symbols), whether it can join x with y
  * (binary, concat, matmul of two values); and building the node: its output

@@ -19,12 +19,31 @@ const lopdef learned_ops[] = {
     {"AveragePool", LK_POOL, 7},   {"GlobalAveragePool", LK_GAP, 1}, {"BatchNormalization", LK_BN, 9},
     {"MatMul", LK_MATMUL, 9},      {"Gemm", LK_GEMM, 9},          {"LayerNormalization", LK_LN, 17},
     {"Flatten", LK_FLATTEN, 9},    {"Concat", LK_CONCAT, 4},      {"Transpose", LK_TRANSPOSE, 1},
-    {"ReduceMean", LK_REDUCE, 1},  {"Reshape", LK_RESHAPE, 5},    {"Cast", LK_CAST, 6},
+    {"ReduceMean", LK_REDUCE, 1},  {"Reshape", LK_RESHAPE, 5},    {"Sqrt", LK_UNARY, 6},
+    {"Shape", LK_SHAPE, 1},        {"Gather", LK_GATHER, 1},      {"Unsqueeze", LK_UNSQUEEZE, 1},
+    {"Cast", LK_CAST, 6}, /* last: learned_cast_op */
 };
 const int learned_n_ops = (int)(sizeof learned_ops / sizeof *learned_ops);
 _Static_assert(sizeof learned_ops / sizeof *learned_ops <= L_MAX_OPS, "lgen.style has a slot per op");
 
 int learned_cast_op(void) { return learned_n_ops - 1; }
+
+int learned_int_op(int op)
+{
+    lkind k = learned_ops[op].kind;
+    return k == LK_SHAPE || k == LK_GATHER || k == LK_UNSQUEEZE;
+}
+
+int learned_int_bound(const px_value *v)
+{
+    return v->dtype == PX_DT_INT64 && !v->type_raw &&
+           (v->shape.rank == 0 || (v->shape.rank == 1 && v->shape.dims[0].v >= 1 && v->shape.dims[0].v <= L_MAX_RANK));
+}
+
+/* Constants shape arithmetic reads: head counts and sizes to divide or
+ * multiply a length by, and the -1 of a Reshape target. */
+static const int64_t int_consts[] = {-1, 1, 2, 4, 8, 12, 16, 64};
+enum { N_INT_CONSTS = (int)(sizeof int_consts / sizeof *int_consts) };
 
 /* Transposes exporters write (attention heads, NCHW <-> NHWC), by rank. */
 static const int64_t perms3[][3] = {{0, 2, 1}, {1, 0, 2}};
@@ -54,10 +73,30 @@ static int last_expr(const lval *x) { return x->rank >= 1 && is_expr(x->d[x->ran
 
 static int spatial_ok(const lval *x) { return (x->rank == 3 || x->rank == 4) && is_expr(x->d[1]); }
 
+/* The number a dim is already fixed to, or -1 (a symbol, or still free). */
+static int64_t fixed(lgen *L, ldim d);
+
+/* What an int64 value (a length, a shape vector) may go through: as
+ * exporters compute shapes (Shape -> Gather -> Unsqueeze -> Concat), scale
+ * a length (Div by the head count), or turn it into a float (Cast). */
+static int int_applies(lgen *L, lkind k, const lval *x)
+{
+    switch (k) {
+    case LK_GATHER: return x->rank == 1 && fixed(L, x->d[0]) >= 1;
+    case LK_UNSQUEEZE: return x->rank == 0;
+    case LK_CONCAT: return x->rank == 1 && fixed(L, x->d[0]) >= 1 && fixed(L, x->d[0]) < L_MAX_RANK;
+    case LK_BINARY: case LK_CAST: return 1;
+    default: return 0;
+    }
+}
+
 int learned_applies(lgen *L, int op, const lval *x)
 {
     const lopdef *o = &learned_ops[op];
-    if (o->min_opset > L->opset || x->rank < 1) return 0;
+    if (o->min_opset > L->opset) return 0;
+    if (x->isint) return int_applies(L, o->kind, x);
+    if (o->kind == LK_SHAPE) return x->rank >= 1;
+    if (x->rank < 1) return o->kind == LK_UNARY || o->kind == LK_BINARY; /* a float scalar (a Cast length) */
     switch (o->kind) {
     case LK_UNARY: case LK_CLIP: case LK_SOFTMAX: case LK_BINARY: return 1;
     case LK_CONV: case LK_POOL: return spatial_ok(x);
@@ -76,7 +115,6 @@ int learned_applies(lgen *L, int op, const lval *x)
     }
 }
 
-/* The number a dim is already fixed to, or -1 (a symbol, or still free). */
 static int64_t fixed(lgen *L, ldim d)
 {
     int64_t v;
@@ -97,6 +135,15 @@ static int may_match(lgen *L, ldim a, ldim b, int broadcast)
 int learned_can_join(lgen *L, int op, const lval *x, const lval *y)
 {
     int r = x->rank;
+    if (x->isint != y->isint) return 0;
+    if (x->isint) { /* lengths and shape vectors: numbers already */
+        int64_t nx = r ? fixed(L, x->d[0]) : 1, ny = y->rank ? fixed(L, y->d[0]) : 1;
+        switch (learned_ops[op].kind) {
+        case LK_BINARY: return y->rank <= r && (ny == nx || ny == 1);
+        case LK_CONCAT: return r == 1 && y->rank == 1 && nx + ny <= L_MAX_RANK;
+        default: return 0;
+        }
+    }
     switch (learned_ops[op].kind) {
     case LK_BINARY:
         if (y->rank > r) return 0;
@@ -342,12 +389,40 @@ static int build_reshape(lgen *L, lnode *nd, const lval *x)
     return 1;
 }
 
+/* Shape arithmetic: every dim a number, nothing for the solver. */
+static int build_int(lgen *L, lnode *nd, const lval *x, const lval *y)
+{
+    lkind k = learned_ops[nd->op].kind;
+    lval *o = out_of(L, nd, x);
+    switch (k) {
+    case LK_SHAPE:
+        o->isint = 1;
+        o->rank = 1;
+        o->d[0] = (ldim){.e = l_int(L, x->rank)};
+        return 1;
+    case LK_GATHER: o->rank = 0; return 1;
+    case LK_UNSQUEEZE:
+        o->rank = 1;
+        o->d[0] = (ldim){.e = l_int(L, 1)};
+        return 1;
+    case LK_CONCAT: o->d[0] = (ldim){.e = l_int(L, fixed(L, x->d[0]) + (y ? fixed(L, y->d[0]) : 1))}; return 1;
+    case LK_CAST: o->isint = 0; return 1;
+    default: return 1; /* binary: x's shape (y broadcasts into it) */
+    }
+}
+
 int learned_build(lgen *L, lnode *nd)
 {
     lkind k = learned_ops[nd->op].kind;
+    if (L->v[nd->in[0]].isint || k == LK_SHAPE) {
+        if (L->nv >= L_MAX_VALS) return 0;
+        return build_int(L, nd, &L->v[nd->in[0]], nd->in[1] >= 0 ? &L->v[nd->in[1]] : NULL) ? 2 : 0;
+    }
     int r = build(L, nd);
     if (!r) return 0;
-    return k == LK_CONV || k == LK_POOL || k == LK_RESHAPE || nd->in[1] >= 0 ? 1 : 2;
+    /* a Conv or pool over dims >= 1 always fits (a 1x1 or "same" window
+     * exists): its constraints are checked with the next join's */
+    return k == LK_RESHAPE || nd->in[1] >= 0 ? 1 : 2;
 }
 
 static int build(lgen *L, lnode *nd)
@@ -451,6 +526,44 @@ static px_status emit_window(lgen *L, const lnode *nd, int node, int spatial)
     return st;
 }
 
+/* Shape arithmetic as exporters write it: scalar int64 indices and
+ * constants, Unsqueeze's axes an input from opset 13. */
+static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
+{
+    const lopdef *o = &learned_ops[nd->op];
+    const lval *x = &L->v[nd->in[0]];
+    int node, n_in = 2;
+    px_status st = PX_OK;
+    switch (o->kind) {
+    case LK_SHAPE: return px_build_node(L->g, &L->counter, o->name, ins, 1, out, NULL);
+    case LK_GATHER: {
+        int64_t len = dim_val(L, x->d[0]);
+        st = px_build_int64_scalar(L->g, &L->counter, len > 0 ? nd->choice % len : 0, &ins[1]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
+        return st ? st : px_build_attr_int(L->g, node, "axis", 0);
+    }
+    case LK_UNSQUEEZE: {
+        int64_t axis = 0;
+        if (L->opset < 13) {
+            st = px_build_node(L->g, &L->counter, o->name, ins, 1, out, &node);
+            return st ? st : px_build_attr_ints(L->g, node, "axes", &axis, 1);
+        }
+        st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]);
+        return st ? st : px_build_node(L->g, &L->counter, o->name, ins, 2, out, NULL);
+    }
+    case LK_CONCAT:
+        if (nd->in[1] < 0) st = px_build_int64s(L->g, &L->counter, &int_consts[nd->choice % N_INT_CONSTS], 1, &ins[1]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
+        return st ? st : px_build_attr_int(L->g, node, "axis", 0);
+    case LK_CAST:
+        st = px_build_node(L->g, &L->counter, o->name, ins, 1, out, &node);
+        return st ? st : px_build_attr_int(L->g, node, "to", PX_DT_FLOAT);
+    default: /* binary: with another length, or a positive constant (a head count, a size) */
+        if (nd->in[1] < 0) st = px_build_int64_scalar(L->g, &L->counter, int_consts[1 + nd->choice % (N_INT_CONSTS - 1)], &ins[1]);
+        return st ? st : px_build_node(L->g, &L->counter, o->name, ins, n_in, out, NULL);
+    }
+}
+
 px_status learned_emit(lgen *L, const lnode *nd)
 {
     const lopdef *o = &learned_ops[nd->op];
@@ -458,6 +571,11 @@ px_status learned_emit(lgen *L, const lnode *nd)
     int ins[5] = {L->map[nd->in[0]], nd->in[1] >= 0 ? L->map[nd->in[1]] : -1, -1, -1, -1};
     int n_in = nd->in[1] >= 0 ? 2 : 1, node, out;
     px_status st = PX_OK;
+    if (x->isint || o->kind == LK_SHAPE) {
+        if ((st = emit_int(L, nd, ins, &out))) return st;
+        L->map[nd->out] = out;
+        return PX_OK;
+    }
     int64_t c = x->rank >= 2 && !x->d[1].sym ? dim_val(L, x->d[1]) : 0;
     int64_t last = x->rank >= 1 && !x->d[x->rank - 1].sym ? dim_val(L, x->d[x->rank - 1]) : 0;
     switch (o->kind) {

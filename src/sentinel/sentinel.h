@@ -40,6 +40,11 @@ typedef struct px_sentinel_opts {
      * (px_wstats_fit); sentinel weights are drawn from them.  NULL: typical
      * trained-network values */
     const px_wstats *weights;
+    /* the node counts of the model's real subgraphs (may be NULL): the
+     * learned generator draws each sentinel's size among them, so that a
+     * real subgraph's size is one draw among its group's */
+    const int *part_sizes;
+    int n_part_sizes;
     /* counts sentinels the random generator made in the learned one's
      * stead (no draw fitted); may be NULL */
     int *n_stand_in;

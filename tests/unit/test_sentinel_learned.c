@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/build.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
@@ -75,12 +76,20 @@ static unsigned long long fingerprint(const px_graph *s)
     return h;
 }
 
-static void test_sampler_invariants(void)
+/* The shipped generator file. */
+static px_generator *load_default(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/data/generator/default.pxg", PX_SOURCE_ROOT);
-    px_generator *gen;
+    px_generator *gen = NULL;
     CHECK_EQ_INT(px_generator_load(path, &gen), PX_OK);
+    return gen;
+}
+
+static void test_sampler_invariants(void)
+{
+    char path[512];
+    px_generator *gen = load_default();
     if (!gen) return;
     setenv("PROTEUS_LEARNED_STRICT", "1", 1); /* a draw that does not fit is an error here, not the random stand-in */
     static const char *models[] = {"squeezenet1_1-op13", "resnet18-dyn-op17"};
@@ -146,9 +155,78 @@ static void test_sampler_invariants(void)
     CHECK_STR(px_sentinel_kind_name(PX_SENTINEL_LEARNED), "learned");
 }
 
+/* A value of dtype dt and known dims, as an input of g. */
+static int add_input(px_graph *g, int *counter, px_dtype dt, int rank, const int64_t *dims)
+{
+    int v = px_build_value(g, counter);
+    CHECK(v >= 0);
+    g->values[v].dtype = dt;
+    CHECK_EQ_INT(px_shape_set_known(g, &g->values[v].shape, rank, dims), PX_OK);
+    CHECK_EQ_INT(px_graph_add_input(g, v), PX_OK);
+    return v;
+}
+
+/* Shape arithmetic at the interface, as transformer exports cut it: an
+ * int64 length and a shape vector come in and go out beside the hidden
+ * states.  The sentinel computes them as exporters do (Shape, Gather,
+ * Unsqueeze, Concat), never by casting a float tensor. */
+static void test_int64_interface(void)
+{
+    px_generator *gen = load_default();
+    if (!gen) return;
+    px_graph real;
+    px_graph_init(&real);
+    int counter = 0, node, out[3];
+    CHECK_EQ_INT(px_graph_set_opset(&real, "", 12), PX_OK); /* Unsqueeze's axes an attribute */
+    int64_t hid[3] = {1, 128, 768}, four = 4;
+    int x = add_input(&real, &counter, PX_DT_FLOAT, 3, hid);
+    int len = add_input(&real, &counter, PX_DT_INT64, 0, NULL);
+    int shp = add_input(&real, &counter, PX_DT_INT64, 1, &four);
+    int ins[2] = {x, -1};
+    CHECK_EQ_INT(px_build_node(&real, &counter, "Relu", ins, 1, &out[0], NULL), PX_OK);
+    ins[0] = len;
+    CHECK_EQ_INT(px_build_node(&real, &counter, "Unsqueeze", ins, 1, &out[1], &node), PX_OK);
+    int64_t axis = 0;
+    CHECK_EQ_INT(px_build_attr_ints(&real, node, "axes", &axis, 1), PX_OK);
+    ins[0] = shp;
+    CHECK_EQ_INT(px_build_node(&real, &counter, "Identity", ins, 1, &out[2], NULL), PX_OK);
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(px_graph_add_output(&real, out[i]), PX_OK);
+    CHECK_EQ_INT(px_shape_infer(&real, NULL), PX_OK);
+    setenv("PROTEUS_LEARNED_STRICT", "1", 1);
+    int made = 0, shaped = 0, cast = 0;
+    for (int j = 0; j < 8; j++) {
+        px_sentinel_opts so = {.kind = PX_SENTINEL_LEARNED, .weightless = 1, .generator = gen};
+        px_graph s;
+        px_rng rng;
+        px_rng_seed(&rng, (uint64_t)(77 + j));
+        if (px_sentinel_generate(&so, &real, &rng, &s) != PX_OK) {
+            printf("  draw %d: %s\n", j, px_last_error());
+            continue;
+        }
+        made++;
+        int ok = s.n_inputs == 3 && s.n_outputs == 3;
+        for (int i = 0; ok && i < 3; i++) ok = same_value(&s, s.inputs[i], &real, real.inputs[i]);
+        for (int i = 0; ok && i < 3; i++) ok = same_value(&s, s.outputs[i], &real, real.outputs[i]);
+        CHECK(ok && px_graph_validate(&s) == PX_OK && px_shape_infer(&s, NULL) == PX_OK);
+        for (int i = 0; i < s.n_nodes; i++) {
+            shaped += !strcmp(s.nodes[i].op_type, "Shape") || !strcmp(s.nodes[i].op_type, "Gather");
+            /* a float cast to int64: the glue exporters never write */
+            cast += !strcmp(s.nodes[i].op_type, "Cast") && px_attr_int(&s.nodes[i], "to", 0) == PX_DT_INT64;
+        }
+        px_graph_free(&s);
+    }
+    unsetenv("PROTEUS_LEARNED_STRICT");
+    CHECK_EQ_INT(made, 8);
+    CHECK(shaped > 0);
+    CHECK_EQ_INT(cast, 0);
+    px_graph_free(&real);
+    px_generator_free(gen);
+}
+
 int main(void)
 {
     RUN(test_pxg_reader);
     RUN(test_sampler_invariants);
+    RUN(test_int64_interface);
     return test_summary("sentinel_learned");
 }
