@@ -26,6 +26,9 @@ more sentinel-like.  No attack sees the key.
                         subgraphs against that to its sentinels
   gnn-paper    class 1  GraphSAGE on one-hot op types (the paper)
   gnn-full     class 1  GraphSAGE on everything in the file
+  weight-realism class 5 trained-vs-synthetic classifier over each tensor's
+                        spectrum, tails, channel spread, BatchNorm statistics,
+                        trained on the real-world corpus (weight_realism.py)
 """
 from __future__ import annotations
 
@@ -658,6 +661,11 @@ def attack_zoo_match(graphs, ctx):
 # ----------------------------------------------------------------------------
 # class 1: the learned classifier
 
+def _weight_realism():
+    from . import weight_realism   # its own module (numpy and onnx only)
+    return weight_realism
+
+
 def _gnn(variant):
     def run(graphs, ctx):
         clf = ctx.classifiers.get(variant)
@@ -680,6 +688,7 @@ ATTACKS = [
     ("zoo-match", 8, attack_zoo_match),
     ("gnn-paper", 1, _gnn("gnn-paper")),
     ("gnn-full", 1, _gnn("gnn-full")),
+    ("weight-realism", 5, lambda graphs, ctx: _weight_realism().attack(graphs, ctx)),
 ]
 ATTACK_NAMES = [a[0] for a in ATTACKS]
 
