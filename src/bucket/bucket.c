@@ -14,6 +14,7 @@
 #include "bucket/capture.h"
 #include "bucket/key.h"
 #include "bucket/probe.h"
+#include "bucket/track.h"
 #include "partition/fusion_probe.h"
 #include "ir/body.h"
 #include "onnx/onnx_io.h"
@@ -125,15 +126,20 @@ static void flatten_times(const char *dir, char **paths, const name_slot *by_nam
 
 /* Sentinel j of real part p (extracted as sub), anonymized like it, from its
  * own random stream so that one sentinel does not depend on another or on
- * the order files are written in. */
+ * the order files are written in; its weights follow the model's (track.h). */
 static px_status write_sentinel(const px_graph *sub, const px_sentinel_opts *sopts, const px_anon_header *hdr,
-                                const px_save_opts *save, const px_owner_keys *okeys, int p, int j, const char *path)
+                                const px_save_opts *save, const px_owner_keys *okeys, const px_track_donors *donors,
+                                int p, int j, const char *path)
 {
     px_rng rng;
     px_rng_seed(&rng, px_owner_stream(okeys, "sentinel", (uint64_t)p, (uint64_t)j));
     px_graph sent, anon;
     px_status st = px_sentinel_generate(sopts, sub, &rng, &sent);
     if (st) return px_fail_prefix(st, "subgraph %d", p);
+    if ((st = px_track_weights(&sent, donors, px_owner_stream(okeys, "track", (uint64_t)p, (uint64_t)j)))) {
+        px_graph_free(&sent);
+        return st;
+    }
     st = px_anonymize(&sent, hdr, &anon);
     px_graph_free(&sent);
     if (st) return st;
@@ -393,12 +399,17 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     if ((st = px_graph_sort(g))) return st;
     report_model(g, &rep, &o);
 
-    /* the owner's streams depend on the model too: buckets of two models
-     * made with one secret and seed share no name and no sentinel */
+    /* The owner's streams are keyed by the secret and the model's
+     * architecture (its graph without float weight values), not by --seed:
+     * obfuscating the model again, with another seed or after fine-tuning,
+     * draws the same partition, names and sentinel structures, and sentinel
+     * weights move with the real ones (track.h), so two buckets cannot be
+     * intersected.  Buckets of two architectures share no name and no
+     * sentinel. */
     px_owner_keys okeys;
-    uint8_t model_digest[32];
-    px_graph_digest(g, model_digest);
-    if ((st = px_owner_keys_derive(o.secret, o.seed, model_digest, &okeys))) return st;
+    uint8_t arch_digest[32];
+    px_graph_arch_digest(g, arch_digest);
+    if ((st = px_owner_keys_derive(o.secret, 0, arch_digest, &okeys))) return st;
     px_partition part;
     /* the cut is drawn from the owner's stream too: two owners (or two
      * secrets) obfuscating one model do not send byte-identical real files */
@@ -443,6 +454,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     px_wstats *wfit = NULL; /* the model's weight statistics (weights.h) */
     px_key key;
     px_key_init(&key);
+    px_track_donors donors = {0};
     int n_files = part.n_parts * (o.k + 1);
     char **names = NULL, **paths = NULL, **sorted = NULL;
     name_slot *by_name = NULL;
@@ -498,6 +510,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     /* sentinel weights are drawn like the model's own: fitted once */
     if (!sopts.weightless && (st = px_wstats_fit(g, &wfit))) goto out;
     sopts.weights = wfit;
+    if ((st = px_track_donors_init(g, &donors))) goto out;
     px_anon_header hdr = {g->ir_version, g->opsets, g->n_opsets};
     px_save_opts save = {.all_value_info = 1, .no_sync = 1}; /* staging: the copies are synced */
     for (int p = 0; p < part.n_parts; p++) {
@@ -523,7 +536,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         px_part_io io;
         if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
         if (idx < part.n_parts) st = write_real(g, &sub, &io, &hdr, &save, &key, p, stage[idx]);
-        else st = write_sentinel(&sub, &sopts, &hdr, &save, &okeys, p, (idx - part.n_parts) % o.k, stage[idx]);
+        else st = write_sentinel(&sub, &sopts, &hdr, &save, &okeys, &donors, p, (idx - part.n_parts) % o.k, stage[idx]);
         px_graph_free(&sub);
         px_part_io_free(&io);
         if (st) goto out;
@@ -611,6 +624,7 @@ out:
     free(tmpdir);
     px_wstats_free(wfit);
     px_key_free(&key);
+    px_track_donors_free(&donors);
     px_partition_free(&part);
     px_owner_keys_wipe(&okeys);
     return st;

@@ -72,14 +72,21 @@ static void put_value(dg *d, const px_graph *g, int v)
     put_bytes(d, val->type_raw, val->type_raw ? val->type_raw_len : 0);
 }
 
-static void put_tensor(dg *d, const px_tensor *t)
+/* Float values: what training changes (px_graph_arch_digest leaves them out). */
+static int is_float(px_dtype t)
+{
+    return t == PX_DT_FLOAT || t == PX_DT_FLOAT16 || t == PX_DT_DOUBLE || t == PX_DT_BFLOAT16;
+}
+
+static void put_tensor(dg *d, const px_tensor *t, int arch)
 {
     put_u64(d, (uint64_t)t->dtype);
     int rank = t->rank > 0 && t->dims ? t->rank : 0;
     put_u64(d, (uint64_t)rank);
     for (int i = 0; i < rank; i++) put_u64(d, (uint64_t)t->dims[i]);
+    int skip = arch && is_float(t->dtype);
     put_u64(d, t->data ? 1 : 0);
-    put_bytes(d, t->data, t->data ? t->nbytes : 0);
+    put_bytes(d, t->data, t->data && !skip ? t->nbytes : 0);
     uint64_t ns = t->strings && t->numel > 0 ? (uint64_t)t->numel : 0;
     put_u64(d, ns);
     for (uint64_t i = 0; i < ns; i++) {
@@ -90,7 +97,7 @@ static void put_tensor(dg *d, const px_tensor *t)
     put_str(d, t->name);
 }
 
-static void put_attr(dg *d, const px_attr *a)
+static void put_attr(dg *d, const px_attr *a, int arch)
 {
     put_str(d, a->name);
     put_u64(d, (uint64_t)a->type);
@@ -109,7 +116,7 @@ static void put_attr(dg *d, const px_attr *a)
         put_bytes(d, s, s ? len : 0);
     }
     put_u64(d, a->t ? 1 : 0);
-    if (a->t) put_tensor(d, a->t);
+    if (a->t) put_tensor(d, a->t, arch);
     put_bytes(d, a->raw, a->raw ? a->raw_len : 0);
 }
 
@@ -119,15 +126,15 @@ static void put_value_name(dg *d, const px_graph *g, int v)
     else put_str(d, g->values[v].name ? g->values[v].name : "");
 }
 
-void px_graph_digest(const px_graph *g, uint8_t out[32])
+static void digest(const px_graph *g, uint8_t out[32], int arch)
 {
-    static const char tag[] = "proteus-graph-digest/1";
+    const char *tag = arch ? "proteus-arch-digest/1" : "proteus-graph-digest/1";
     if (sodium_init() < 0) {
         /* the reference BLAKE2b works without it */
     }
     dg d;
     crypto_generichash_init(&d.st, NULL, 0, 32);
-    crypto_generichash_update(&d.st, (const unsigned char *)tag, sizeof tag); /* with its NUL */
+    crypto_generichash_update(&d.st, (const unsigned char *)tag, strlen(tag) + 1); /* with its NUL */
 
     put_u64(&d, (uint64_t)g->ir_version);
     put_u64(&d, (uint64_t)g->n_opsets);
@@ -145,7 +152,7 @@ void px_graph_digest(const px_graph *g, uint8_t out[32])
         const px_value *val = v >= 0 && v < g->n_values ? &g->values[v] : NULL;
         put_str(&d, val ? val->name : NULL);
         put_u64(&d, val && val->init ? 1 : 0);
-        if (val && val->init) put_tensor(&d, val->init);
+        if (val && val->init) put_tensor(&d, val->init, arch);
     }
     put_u64(&d, (uint64_t)g->n_nodes);
     for (int i = 0; i < g->n_nodes; i++) {
@@ -158,7 +165,11 @@ void px_graph_digest(const px_graph *g, uint8_t out[32])
         put_u64(&d, (uint64_t)nd->n_outputs);
         for (int k = 0; k < nd->n_outputs; k++) put_value_name(&d, g, nd->outputs[k]);
         put_u64(&d, (uint64_t)nd->n_attrs);
-        for (int k = 0; k < nd->n_attrs; k++) put_attr(&d, &nd->attrs[k]);
+        for (int k = 0; k < nd->n_attrs; k++) put_attr(&d, &nd->attrs[k], arch);
     }
     crypto_generichash_final(&d.st, out, 32);
 }
+
+void px_graph_digest(const px_graph *g, uint8_t out[32]) { digest(g, out, 0); }
+
+void px_graph_arch_digest(const px_graph *g, uint8_t out[32]) { digest(g, out, 1); }

@@ -35,4 +35,11 @@
  * file, not the model. */
 void px_graph_digest(const px_graph *g, uint8_t out[32]);
 
+/* The same with the values of floating-point tensors (initializers and
+ * tensor attributes such as Constant values) left out (tag
+ * "proteus-arch-digest/1", has_data kept, data as the empty string): the
+ * architecture, which fine-tuning does not change.  Integer tensors (shapes,
+ * axes) stay in. */
+void px_graph_arch_digest(const px_graph *g, uint8_t out[32]);
+
 #endif

@@ -1,0 +1,243 @@
+/* Sentinel weights that follow the model's weights; the design is in track.h. */
+#include "bucket/track.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+enum { MIN_NUMEL = 2 };
+static const double NOISE = 0.3; /* b in track.h: the generator's share */
+
+/* Float inputs that carry shapes or fixed scalars, not trained values:
+ * their sentinel values must stay the generator's (slot -1: every slot). */
+static const struct {
+    const char *op;
+    int slot;
+} FIXED[] = {
+    {"Resize", 1}, {"Resize", 2}, {"Upsample", 1}, {"Range", -1}, {"Clip", 1}, {"Clip", 2},
+    {"Pad", 2}, {"ConstantOfShape", -1}, {"Dropout", 1}, {"Pow", 1}, {"Where", 0},
+};
+
+static int fixed_slot(const char *op, int slot)
+{
+    for (size_t i = 0; i < sizeof FIXED / sizeof FIXED[0]; i++)
+        if (!strcmp(FIXED[i].op, op) && (FIXED[i].slot < 0 || FIXED[i].slot == slot)) return 1;
+    return 0;
+}
+
+/* The first consumer (node order) of each initializer: role[v] = node,
+ * slot[v] = input index; -1 when unread. */
+static px_status first_uses(const px_graph *g, int **node_out, int **slot_out)
+{
+    int *node = malloc(((size_t)g->n_values + 1) * sizeof *node);
+    int *slot = malloc(((size_t)g->n_values + 1) * sizeof *slot);
+    if (!node || !slot) {
+        free(node);
+        free(slot);
+        return px_nomem();
+    }
+    for (int v = 0; v < g->n_values; v++) node[v] = slot[v] = -1;
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int i = 0; i < g->nodes[n].n_inputs; i++) {
+            int v = g->nodes[n].inputs[i];
+            if (v >= 0 && v < g->n_values && node[v] < 0) {
+                node[v] = n;
+                slot[v] = i;
+            }
+        }
+    *node_out = node;
+    *slot_out = slot;
+    return PX_OK;
+}
+
+/* A float32 tensor with data whose values may be mixed (>= 2 elements). */
+static const float *weights_of(const px_tensor *t, int64_t *n)
+{
+    if (!t || t->dtype != PX_DT_FLOAT || !t->data || t->numel < MIN_NUMEL ||
+        t->nbytes < (size_t)t->numel * sizeof(float))
+        return NULL;
+    *n = t->numel;
+    return (const float *)t->data;
+}
+
+/* Adds t as a donor of role (op, slot) when it is finite and not all zero. */
+static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, int slot)
+{
+    int64_t n;
+    const float *w = weights_of(t, &n);
+    if (!w || fixed_slot(op, slot)) return;
+    int finite = 1, pos = 1, nonzero = 0;
+    for (int64_t e = 0; e < n && finite; e++) {
+        finite = isfinite(w[e]);
+        pos &= w[e] > 0.0f;
+        nonzero |= w[e] != 0.0f;
+    }
+    if (!finite || !nonzero) return; /* nothing to follow */
+    d->w[d->n] = w;
+    d->numel[d->n] = n;
+    d->op[d->n] = op;
+    d->slot[d->n] = slot;
+    d->positive[d->n] = (unsigned char)pos;
+    d->n++;
+}
+
+px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
+{
+    memset(d, 0, sizeof *d);
+    int *node, *slot;
+    px_status st = first_uses(model, &node, &slot);
+    if (st) return st;
+    /* initializers, and the value of Constant nodes (some exporters keep
+     * every weight there) */
+    size_t cap = (size_t)model->n_inits + (size_t)model->n_nodes + 1;
+    d->w = malloc(cap * sizeof *d->w);
+    d->numel = malloc(cap * sizeof *d->numel);
+    d->op = malloc(cap * sizeof *d->op);
+    d->slot = malloc(cap * sizeof *d->slot);
+    d->positive = malloc(cap);
+    if (!d->w || !d->numel || !d->op || !d->slot || !d->positive) st = px_nomem();
+    for (int i = 0; i < model->n_inits && !st; i++) {
+        int v = model->inits[i];
+        if (node[v] >= 0) add_donor(d, model->values[v].init, model->nodes[node[v]].op_type, slot[v]);
+    }
+    for (int i = 0; i < model->n_nodes && !st; i++) {
+        const px_node *nd = &model->nodes[i];
+        const px_attr *a = strcmp(nd->op_type, "Constant") || nd->domain[0] || nd->n_outputs < 1 ? NULL
+                           : px_node_attr(nd, "value");
+        int v = a ? nd->outputs[0] : -1;
+        if (a && a->t && v >= 0 && node[v] >= 0) add_donor(d, a->t, model->nodes[node[v]].op_type, slot[v]);
+    }
+    free(node);
+    free(slot);
+    if (st) px_track_donors_free(d);
+    return st;
+}
+
+void px_track_donors_free(px_track_donors *d)
+{
+    free(d->w);
+    free(d->numel);
+    free(d->op);
+    free(d->slot);
+    free(d->positive);
+    memset(d, 0, sizeof *d);
+}
+
+/* Donor i fits at level 0 (same role), 1 (same op), 2 (any), for a positive
+ * tensor at levels 0-2 only when positive itself (3-5: any sign, mixed as
+ * magnitudes). */
+static int fits(const px_track_donors *d, int i, const char *op, int slot, int positive, int level)
+{
+    if (positive && level < 3 && !d->positive[i]) return 0;
+    level %= 3;
+    return level == 2 || (!strcmp(d->op[i], op) && (level == 1 || d->slot[i] == slot));
+}
+
+/* The donor for a tensor of role (op, slot): a keyed pick (its index) among
+ * the model's tensors at the first level that has one; -1 when there is none. */
+static int pick_donor(const px_track_donors *d, const char *op, int slot, int positive, px_rng *rng)
+{
+    for (int level = 0; level < (positive ? 6 : 3); level++) {
+        int count = 0;
+        for (int i = 0; i < d->n; i++) count += fits(d, i, op, slot, positive, level);
+        if (!count) continue;
+        int want = (int)px_rng_below(rng, (uint64_t)count);
+        for (int i = 0; i < d->n; i++)
+            if (fits(d, i, op, slot, positive, level) && want-- == 0) return i;
+    }
+    return -1;
+}
+
+typedef struct moments {
+    double mean, sd, rms;
+} moments;
+
+/* x, or in the log domain log |x| (a zero, which cannot move by a relative
+ * amount, as zero_log). */
+static double val(float x, int logd, double zero_log)
+{
+    if (!logd) return (double)x;
+    return x != 0.0f ? log(fabs((double)x)) : zero_log;
+}
+
+/* Moments of x (or of log |x|). */
+static moments moments_of(const float *x, int64_t n, int logd, double zero_log)
+{
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = val(x[i], logd, zero_log);
+        s += v;
+        s2 += v * v;
+    }
+    moments m;
+    m.mean = s / (double)n;
+    double var = s2 / (double)n - m.mean * m.mean;
+    m.sd = var > 0 ? sqrt(var) : 0.0;
+    m.rms = sqrt(s2 / (double)n);
+    return m;
+}
+
+/* One element of D (or log |D|) at a position drawn from 30 bits of r. */
+static double at(const float *x, int64_t n, uint32_t r, int logd, double zero_log)
+{
+    int64_t i = (int64_t)(((uint64_t)(r >> 2) * (uint64_t)n) >> 30);
+    return val(x[i], logd, zero_log);
+}
+
+/* Rewrites sentinel tensor b (n elements) from donor dw (dn elements). */
+static void mix_tensor(float *b, int64_t n, const float *dw, int64_t dn, int logd, px_rng *rng)
+{
+    double zl = logd ? log(moments_of(dw, dn, 0, 0).rms) : 0.0;
+    if (logd && !isfinite(zl)) return; /* an all-zero donor */
+    moments mb = moments_of(b, n, logd, 0), md = moments_of(dw, dn, logd, zl);
+    double c = sqrt(1.0 - NOISE * NOISE);
+    /* linear: scale to the generator's rms; log: shift to its mean log */
+    double scale = md.rms > 0 ? mb.rms / md.rms : 0.0;
+    if (!logd && !(scale > 0 && isfinite(scale))) return;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r1 = px_rng_next(rng), r2 = px_rng_next(rng);
+        uint32_t q[4] = {(uint32_t)r1, (uint32_t)(r1 >> 32), (uint32_t)r2, (uint32_t)(r2 >> 32)};
+        int neg = (int)(q[0] & 3u); /* which of the four is subtracted */
+        double mix = 0;
+        for (int m = 0; m < 4; m++) mix += (m == neg ? -0.5 : 0.5) * at(dw, dn, q[m], logd, zl);
+        double bi = val(b[i], logd, 0);
+        double z = mb.sd > 0 ? (bi - mb.mean) / mb.sd : 0.0;
+        double core = md.mean + c * (mix - md.mean) + NOISE * md.sd * z;
+        double v = logd ? exp(core - md.mean + mb.mean) : core * scale;
+        if (isfinite(v) && (!logd || v > 0)) b[i] = (float)v;
+    }
+}
+
+px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t stream)
+{
+    if (!d->n) return PX_OK;
+    int *node, *slot;
+    px_status st = first_uses(sent, &node, &slot);
+    if (st) return st;
+    px_rng rng;
+    px_rng_seed(&rng, stream);
+    for (int i = 0; i < sent->n_inits; i++) {
+        int v = sent->inits[i];
+        int64_t n;
+        float *b = (float *)weights_of(sent->values[v].init, &n);
+        if (!b || node[v] < 0) continue;
+        const char *op = sent->nodes[node[v]].op_type;
+        if (fixed_slot(op, slot[v])) continue;
+        int positive = 1, finite = 1;
+        for (int64_t e = 0; e < n; e++) {
+            positive &= b[e] > 0.0f;
+            finite &= isfinite(b[e]);
+        }
+        if (!finite) continue;
+        /* a fresh stream per tensor: one tensor's draws do not shift the next's */
+        px_rng trng;
+        px_rng_seed(&trng, px_rng_next(&rng));
+        int di = pick_donor(d, op, slot[v], positive, &trng);
+        if (di >= 0) mix_tensor(b, n, d->w[di], d->numel[di], positive, &trng);
+    }
+    free(node);
+    free(slot);
+    return PX_OK;
+}
