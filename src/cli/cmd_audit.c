@@ -60,6 +60,10 @@ int cmd_audit(int argc, char **argv)
         "                    identical files, identical structure\n"
         "  --link-key KEY    the i-th one is the key of the i-th --link bucket, opened with the same\n"
         "                    secret: how many real files of BUCKET that one leaked key names\n"
+        "  --second B2       instead, intersect BUCKET with B2, a second bucket of the same model (another\n"
+        "                    seed, a fine-tuned version): files that recur (structure, weights identical or\n"
+        "                    nearly) score real; log10 candidates left of the promise\n"
+        "  --second-key K2   B2's key: score B2's side too\n"
         "Runs in Python with torch (PROTEUS_AUDIT_PYTHON, default /usr/bin/python3).\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);
@@ -85,15 +89,15 @@ int cmd_audit(int argc, char **argv)
         }
         const char *a = argv[i];
         if (!strcmp(a, "--key") || !strcmp(a, "--out") || !strcmp(a, "--classifier") || !strcmp(a, "--zoo-exclude") ||
-            !strcmp(a, "--link") || !strcmp(a, "--link-key")) {
+            !strcmp(a, "--link") || !strcmp(a, "--link-key") || !strcmp(a, "--second") || !strcmp(a, "--second-key")) {
             if (i + 1 >= argc) {
                 rc = cli_usage("audit", "%s needs a value", a);
                 break;
             }
             if (!strcmp(a, "--key")) key_path = argv[++i];
-            else if (!strcmp(a, "--link-key")) link_keys[n_link_keys++] = argv[++i];
+            else if (!strcmp(a, "--link-key") || !strcmp(a, "--second-key")) link_keys[n_link_keys++] = argv[++i];
             else {
-                if (!strcmp(a, "--link")) n_links++;
+                if (!strcmp(a, "--link") || !strcmp(a, "--second")) n_links++; /* --second's key travels as a link key */
                 fwd[nf++] = argv[i];
                 fwd[nf++] = argv[++i];
             }

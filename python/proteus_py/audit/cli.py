@@ -43,6 +43,9 @@ def parse_args(argv):
     ap.add_argument("--train", action="store_true", help="retrain the classifier on the corpus and save it")
     ap.add_argument("--link", action="append", default=[], metavar="OTHER",
                     help="line BUCKET up with OTHER buckets of the same owner (threat class 12) instead")
+    ap.add_argument("--second", metavar="BUCKET2",
+                    help="intersect BUCKET with a second bucket of the same model instead (intersect.py); "
+                         "its key view, if any, comes as the first link key")
     ap.add_argument("--only", action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a = ap.parse_args(argv)
@@ -163,6 +166,14 @@ def main(argv=None):
         print(f"proteus audit: {a.bucket}: not a bucket directory", file=sys.stderr)
         return 1
     key, link_keys = load_keys(a.key_json)
+    if a.second:
+        from . import intersect
+        if a.link or not os.path.isdir(a.second):
+            print("proteus audit: --second needs a bucket directory and no --link", file=sys.stderr)
+            return 2
+        rep = intersect.intersect(a.bucket, a.second, key, link_keys[0] if link_keys else None, log=log)
+        print(json.dumps(rep, indent=1) if a.json else intersect.table(rep))
+        return 0
     if a.link:
         from . import linkage
         for d in a.link:
