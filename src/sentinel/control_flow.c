@@ -20,75 +20,10 @@ enum {
     MAX_CF = 6,                /* control-flow nodes added to one sentinel, at most */
     MAX_NEST = 3,              /* nesting levels, at most */
     MAX_CHAIN = 12,            /* ops of one body chain, at most */
-    MAX_WALK = 64,             /* body nesting the profile reads (ir/body.c refuses deeper) */
     MAX_BODY_WEIGHT = 1 << 20, /* elements of one weight a body reads */
     MIN_OPSET = 9,             /* Scan-9 semantics; Greater on integers */
+    MAX_ABSORB = 4,            /* sentinel nodes moved into one body, at most */
 };
-
-/* --- profile ---------------------------------------------------------------- */
-
-typedef struct walk {
-    int bodies, nodes, named, typed, depth;
-} walk;
-
-static int attr_graphs(const Onnx__AttributeProto *a, Onnx__GraphProto **out, int cap)
-{
-    int n = 0;
-    if (a->g && n < cap) out[n++] = a->g;
-    for (size_t i = 0; i < a->n_graphs && n < cap; i++) out[n++] = a->graphs[i];
-    return n;
-}
-
-/* Body g at nesting level (1: a body of a top-level node). */
-static void walk_body(const Onnx__GraphProto *g, int level, walk *w)
-{
-    if (level > MAX_WALK) return;
-    w->bodies++;
-    w->nodes += (int)g->n_node;
-    w->typed += g->n_value_info > 0;
-    for (size_t i = 0; i < g->n_node; i++) {
-        const Onnx__NodeProto *n = g->node[i];
-        w->named += n->name && *n->name;
-        for (size_t a = 0; a < n->n_attribute; a++) {
-            Onnx__GraphProto *sub[16];
-            int ns = attr_graphs(n->attribute[a], sub, 16);
-            if (ns && w->depth < level + 1) w->depth = level + 1;
-            for (int k = 0; k < ns; k++) walk_body(sub[k], level + 1, w);
-        }
-    }
-}
-
-px_status px_cf_profile_of(const px_graph *g, px_cf_profile *p)
-{
-    memset(p, 0, sizeof *p);
-    walk w = {0};
-    for (int i = 0; i < g->n_nodes; i++) {
-        const px_node *nd = &g->nodes[i];
-        int has = 0;
-        for (int a = 0; a < nd->n_attrs; a++) {
-            const px_attr *at = &nd->attrs[a];
-            if ((at->type != PX_ATTR_GRAPH && at->type != PX_ATTR_GRAPHS) || !at->raw) continue;
-            Onnx__AttributeProto *ap = onnx__attribute_proto__unpack(NULL, at->raw_len, at->raw);
-            if (!ap) return px_fail(PX_ERR_PARSE, "node '%s' (%s): a graph attribute is malformed", nd->name, nd->op_type);
-            Onnx__GraphProto *sub[16];
-            int ns = attr_graphs(ap, sub, 16);
-            for (int k = 0; k < ns; k++) walk_body(sub[k], 1, &w);
-            has |= ns > 0;
-            onnx__attribute_proto__free_unpacked(ap, NULL);
-        }
-        if (!has || nd->domain[0]) continue;
-        if (w.depth < 1) w.depth = 1;
-        p->n_if += !strcmp(nd->op_type, "If");
-        p->n_loop += !strcmp(nd->op_type, "Loop");
-        p->n_scan += !strcmp(nd->op_type, "Scan");
-    }
-    if (p->n_if + p->n_loop + p->n_scan == 0) return PX_OK;
-    p->depth = w.depth;
-    p->body_nodes = w.bodies ? (w.nodes + w.bodies - 1) / w.bodies : 1;
-    p->named = 2 * w.named > w.nodes;
-    p->typed = 2 * w.typed > w.bodies;
-    return PX_OK;
-}
 
 /* --- building blocks ----------------------------------------------------------- */
 
@@ -124,6 +59,10 @@ typedef struct cf {
     int64_t opset;
     int counter;              /* value and node names, shared by the sentinel and all bodies */
     double weight[C_KINDS];
+    /* sentinel nodes the next top-level body takes over (newest first) */
+    const int *absorb;
+    int n_absorb;
+    int pinned[MAX_CF + 1], n_pinned; /* sentinel values bodies read: they stay */
 } cf;
 
 /* A body under construction: inputs [0, n_formal) are its own, the rest
@@ -382,6 +321,37 @@ static int chain_len(cf *c)
 
 static px_status make_if(cf *c, px_graph *g, int v, const px_shape *s, int depth, int *y);
 
+/* The sentinel nodes c->absorb (computing v from x0, newest first) copied
+ * into body b, reading x as x0; *out gets the copy of v.  Taken once. */
+static px_status take_absorbed(cf *c, body *b, int x, int *out)
+{
+    px_graph *g = c->top;
+    int *vmap = malloc(((size_t)g->n_values + 1) * sizeof *vmap);
+    if (!vmap) return px_nomem();
+    for (int v = 0; v < g->n_values; v++) vmap[v] = -1;
+    px_status st = PX_OK;
+    *out = x;
+    for (int k = c->n_absorb - 1; k >= 0 && !st; k--) {
+        const px_node *nd = &g->nodes[c->absorb[k]];
+        for (int j = 0; j < nd->n_inputs && !st; j++) {
+            int in = nd->inputs[j];
+            if (in < 0 || vmap[in] >= 0) continue;
+            if (g->values[in].flags & PX_VAL_INIT) st = outer(b, g, in, &vmap[in]);
+            else vmap[in] = x; /* the one value the chain reads */
+        }
+        int o = nd->outputs[0];
+        if (!st && (vmap[o] = px_build_value(&b->g, &c->counter)) < 0) st = px_nomem();
+        if (!st) st = set_type(&b->g, vmap[o], g->values[o].dtype, &g->values[o].shape);
+        char name[32];
+        snprintf(name, sizeof name, "c%d", c->counter++);
+        if (!st && px_graph_copy_node(&b->g, nd, vmap, c->p->named ? name : "") < 0) st = px_nomem();
+        if (!st) *out = vmap[o];
+    }
+    free(vmap);
+    c->n_absorb = 0;
+    return st;
+}
+
 /* A chain of len ops on x (of shape s) in body b; one of them an If nested
  * in turn when depth > 1. */
 static px_status chain(cf *c, body *b, int x, const px_shape *s, int len, int depth, int *out)
@@ -453,7 +423,8 @@ static px_status make_if(cf *c, px_graph *g, int v, const px_shape *s, int depth
         }
         st = outer(&b, g, v, &x);
         /* an untaken branch that only passes v on, as torch writes it */
-        if (!st && br == 1 && coin(c, 0.3)) st = op1(c, &b.g, "Identity", &x, 1, &out, NULL);
+        if (!st && br == 0 && g == c->top && c->n_absorb) st = take_absorbed(c, &b, x, &out);
+        else if (!st && br == 1 && coin(c, 0.3)) st = op1(c, &b.g, "Identity", &x, 1, &out, NULL);
         else if (!st) st = chain(c, &b, x, s, chain_len(c), depth, &out);
         if (!st) st = body_output(&b, out, PX_DT_FLOAT, s);
         if (st) px_graph_free(&b.g);
@@ -507,7 +478,7 @@ static px_status make_loop(cf *c, int v, const px_shape *s, int depth, int *y)
     if (!st) st = formal(c, &b, PX_DT_INT64, &scal, &it);
     if (!st) st = formal(c, &b, PX_DT_BOOL, &scal, &cin);
     if (!st) st = formal(c, &b, PX_DT_FLOAT, s, &x);
-    if (!st) st = chain(c, &b, x, s, chain_len(c), depth, &xo);
+    if (!st) st = c->n_absorb ? take_absorbed(c, &b, x, &xo) : chain(c, &b, x, s, chain_len(c), depth, &xo);
     if (!st && coin(c, 0.5)) {
         /* the iteration number enters the computation */
         int f, k, m;
@@ -582,6 +553,18 @@ static px_status make_scan(cf *c, int v, const px_shape *s, int depth, int *y)
 
 /* --- insertion ------------------------------------------------------------------- */
 
+/* The same shape, but for symbols inference made up, which any run names anew. */
+static int shape_same(const px_shape *a, const px_shape *b)
+{
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++) {
+        px_dim x = a->dims[i], y = b->dims[i];
+        int fx = x.sym && !strncmp(x.sym, "unk__", 5), fy = y.sym && !strncmp(y.sym, "unk__", 5);
+        if (x.v != y.v || !x.sym != !y.sym || fx != fy || (x.sym && !fx && strcmp(x.sym, y.sym))) return 0;
+    }
+    return 1;
+}
+
 /* Whether v can take control flow: a float intermediate with readers,
  * not a graph output, every dim known or a symbol of the file (one that
  * inference made up would not survive another run). */
@@ -599,24 +582,84 @@ static int candidate(const px_graph *g, int v)
 
 enum cf_kind { K_IF, K_LOOP, K_SCAN };
 
-/* Replaces v by what one control-flow node computes from it. */
-static px_status insert_one(cf *c, enum cf_kind kind, int v, int depth)
+static int pinned(const cf *c, int v)
+{
+    for (int i = 0; i < c->n_pinned; i++)
+        if (c->pinned[i] == v) return 1;
+    return 0;
+}
+
+/* The sentinel nodes that compute v from one float value x0 of v's shape,
+ * newest first, at most kmax: each reads one value that is not a weight,
+ * of its output's shape; what they compute in between is read by nothing
+ * else.  These move into a body, as an exporter puts the code of a branch
+ * or a loop there. */
+static int absorb_chain(const cf *c, int v, int kmax, int *nodes, int *x0)
+{
+    const px_graph *g = c->top;
+    int n = 0, cur = v;
+    while (n < kmax && g->values[cur].producer >= 0) {
+        const px_node *nd = &g->nodes[g->values[cur].producer];
+        int data = -1, ok = nd->n_outputs == 1 && !nd->domain[0] && (cur == v || (!pinned(c, cur) &&
+                   g->cons_start[cur + 1] - g->cons_start[cur] == 1));
+        for (int a = 0; a < nd->n_attrs && ok; a++) ok = nd->attrs[a].type != PX_ATTR_GRAPH && nd->attrs[a].type != PX_ATTR_GRAPHS;
+        for (int j = 0; j < nd->n_inputs && ok; j++) {
+            int in = nd->inputs[j];
+            if (in < 0 || (g->values[in].flags & PX_VAL_INIT)) continue;
+            ok = data < 0;
+            data = in;
+        }
+        if (!ok || data < 0 || g->values[data].dtype != PX_DT_FLOAT || !shape_same(&g->values[data].shape, &g->values[cur].shape))
+            break;
+        nodes[n++] = g->values[cur].producer;
+        cur = data;
+    }
+    *x0 = cur;
+    return n;
+}
+
+/* Replaces v by what one control-flow node computes from it, or, when
+ * sentinel nodes compute v from a value x0 of its shape, moves them into
+ * the body of a node that computes v from x0.  Values that left the
+ * sentinel are dropped from cand. */
+static px_status insert_one(cf *c, enum cf_kind kind, int v, int depth, int *cand, int *n_cand)
 {
     px_graph *g = c->top;
     px_dim dims[PX_MAX_RANK];
     const px_shape *vs = &g->values[v].shape;
     for (int i = 0; i < vs->rank; i++) dims[i] = vs->dims[i];
     px_shape s = {vs->rank, dims}; /* g->values moves as values are added */
-    int n_before = g->n_nodes, y;
-    px_status st = kind == K_IF ? make_if(c, g, v, &s, depth, &y)
-                 : kind == K_LOOP ? make_loop(c, v, &s, depth, &y) : make_scan(c, v, &s, depth, &y);
+    int chain[MAX_ABSORB], x0 = v, y;
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    c->n_absorb = kind == K_SCAN ? 0 : absorb_chain(c, v, 1 + pick(c, MAX_ABSORB), chain, &x0);
+    c->absorb = chain;
+    int n_chain = c->n_absorb, n_before = g->n_nodes;
+    if (c->n_pinned < MAX_CF + 1) c->pinned[c->n_pinned++] = x0;
+    st = kind == K_IF ? make_if(c, g, x0, &s, depth, &y)
+       : kind == K_LOOP ? make_loop(c, x0, &s, depth, &y) : make_scan(c, x0, &s, depth, &y);
     if (st) return st;
     if ((st = set_type(g, y, PX_DT_FLOAT, &s))) return st;
-    for (int i = 0; i < n_before; i++)
-        for (int j = 0; j < g->nodes[i].n_inputs; j++)
-            if (g->nodes[i].inputs[j] == v) g->nodes[i].inputs[j] = y;
-    g->index_valid = 0;
-    return PX_OK;
+    if (!n_chain) {
+        for (int i = 0; i < n_before; i++)
+            for (int j = 0; j < g->nodes[i].n_inputs; j++)
+                if (g->nodes[i].inputs[j] == v) g->nodes[i].inputs[j] = y;
+        g->index_valid = 0;
+        return PX_OK;
+    }
+    /* the node that made y makes v, whose readers stay; the moved nodes go */
+    if ((st = px_node_set_outputs(g, g->values[y].producer, &v, 1))) return st;
+    char *dead = calloc((size_t)g->n_nodes + 1, 1);
+    if (!dead) return px_nomem();
+    for (int k = 0; k < n_chain; k++) {
+        dead[chain[k]] = 1;
+        int o = g->nodes[chain[k]].outputs[0];
+        for (int i = 0; i < *n_cand; i++)
+            if (cand[i] == o) cand[i--] = cand[--*n_cand];
+    }
+    st = px_graph_remove_nodes(g, dead);
+    free(dead);
+    return st;
 }
 
 static int is_style_op(const px_graph *m, const char *const *ops)
@@ -639,18 +682,6 @@ static int first_free_counter(const px_graph *g)
         if (end != nm + 1 && !*end && k >= next && k < (1L << 30)) next = (int)k + 1;
     }
     return next;
-}
-
-/* The same shape, but for symbols inference made up, which any run names anew. */
-static int shape_same(const px_shape *a, const px_shape *b)
-{
-    if (a->rank != b->rank) return 0;
-    for (int i = 0; i < a->rank; i++) {
-        px_dim x = a->dims[i], y = b->dims[i];
-        int fx = x.sym && !strncmp(x.sym, "unk__", 5), fy = y.sym && !strncmp(y.sym, "unk__", 5);
-        if (x.v != y.v || !x.sym != !y.sym || fx != fy || (x.sym && !fx && strcmp(x.sym, y.sym))) return 0;
-    }
-    return 1;
 }
 
 /* The outputs' types: declared (dt, decl) and as inferred (inf). */
@@ -694,7 +725,7 @@ px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_op
         if (at < 0) continue;
         int v = cand[at];
         cand[at] = cand[--n_cand];
-        st = insert_one(&c, kind, v, depth);
+        st = insert_one(&c, kind, v, depth, cand, &n_cand);
     }
     if (!st) st = px_body_bind(g);
     if (!st) st = px_graph_sort(g);
