@@ -424,7 +424,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         if (g->n_nodes / 12 < want) po.n_parts = g->n_nodes < want ? g->n_nodes : want;
     }
     float *fw = NULL;
-    if (!(st = px_fusion_weights_for(o.model_path, g, o.fusion_from ? o.fusion_from : "table", o.warn, o.warn_ctx,
+    if (!(st = px_fusion_weights_for(o.model_path, g, o.fusion_from, o.warn, o.warn_ctx,
                                      &fw))) {
         po.edge_weight = fw;
         po.n_edge_weight = fw ? g->n_values : 0;

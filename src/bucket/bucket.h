@@ -27,9 +27,10 @@ typedef struct px_obfuscate_opts {
      * rate, a flag), used wherever proteus runs the whole model */
     const char *const *input_files;
     int n_input_files;
-    /* --fusion-from: where fusion groups come from ("table", the default, or
-     * "ort:all" / "ort:extended" / "ort:basic": learned from ONNX Runtime
-     * optimizing the whole model, see partition/fusion_probe.h) */
+    /* --fusion-from: where fusion groups come from ("table", or "ort:all" /
+     * "ort:extended" / "ort:basic": learned from ONNX Runtime optimizing the
+     * whole model, see partition/fusion_probe.h); NULL: ort:all, falling
+     * back to the table with a warning where ONNX Runtime cannot run it */
     const char *fusion_from;
     const char *model_path; /* the file g came from (set by px_obfuscate): for the fusion probe */
     int n_input_shapes;

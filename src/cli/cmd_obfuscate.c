@@ -107,9 +107,10 @@ int cmd_obfuscate(int argc, char **argv)
         "feed the one run of the whole model in ONNX Runtime that gives the types static inference\n"
         "cannot (contrib ops, nested If) and what crosses each cut (the fingerprints' inputs).\n"
         "--json prints a summary object.\n"
-        "--fusion-from ort:all learns which values ONNX Runtime fuses, keeps blocked or re-exposes when\n"
-        "it optimizes the whole model here, and cuts where that costs least (default: table, the\n"
-        "built-in fusion patterns; see docs/benchmarks.md for what each retains).\n"
+        "--fusion-from ort:all (the default) learns which values ONNX Runtime fuses, keeps blocked or\n"
+        "re-exposes when it optimizes the whole model here, and cuts where that costs least; a\n"
+        "weightless or QDQ-quantized model, or one ONNX Runtime cannot run here (a warning says so),\n"
+        "is cut by the built-in fusion table, as with --fusion-from table (docs/benchmarks.md).\n"
         "Ctrl-C stops cleanly: nothing is left behind.\n";
     if (cli_want_help(argc, argv)) {
         fputs(help, stdout);

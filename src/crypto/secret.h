@@ -144,10 +144,12 @@ px_status px_key_reseal(const px_secret *old_s, const px_secret *new_s, const ch
 /* The owner's streams for one bucket: every random choice an attacker must
  * not replay from the public source and a guessed seed (which file names
  * are real, what each sentinel looks like) is keyed by gen.  gen depends on
- * the secret, the --seed AND the model (model_digest, px_graph_digest), so
- * two models obfuscated with one secret and seed draw unrelated names and
- * sentinels, and the same (model, options, seed, secret) gives a
- * byte-identical bucket.  It shares nothing with the key file's random salt:
+ * the secret, a seed and a model digest; the bucket writer passes seed 0 and
+ * the architecture digest (px_graph_arch_digest), so two architectures
+ * obfuscated with one secret draw unrelated names and sentinels, and one
+ * architecture (whatever its weights or --seed) draws the same ones: two
+ * buckets of one model cannot be intersected (bucket.c, track.h).  It shares
+ * nothing with the key file's random salt:
  *
  *   passphrase: master = Argon2id13(passphrase,
  *                          salt = BLAKE2b-128("proteus-owner/2\0" || model_digest || seed_le64),

@@ -105,6 +105,7 @@ enum px_value_flags {
     PX_VAL_OUTPUT = 1 << 1,    /* listed in graph.output */
     PX_VAL_INIT = 1 << 2,      /* an initializer (init != NULL) */
     PX_VAL_DECLARED = 1 << 3,  /* had a value_info entry in the file */
+    PX_VAL_SEAM = 1 << 4,      /* crosses a cut: set by reassemble's stitch, in memory only */
 };
 
 typedef struct px_value {

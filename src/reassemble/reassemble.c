@@ -297,6 +297,7 @@ static px_status stitch(px_graph *out, int part, const px_key_part *kp, px_graph
                 if (st) break;
             }
         }
+        out->values[target].flags |= PX_VAL_SEAM;
         st = copy_type(out, target, &f->values[v]);
     }
     for (int v = 0; v < f->n_values && !st; v++) {

@@ -1,5 +1,6 @@
 #include "reassemble/seam.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,48 @@ static int lossless(px_dtype from, px_dtype to)
     case PX_DT_FLOAT: return to == PX_DT_DOUBLE;
     default: return 0;
     }
+}
+
+/* Ops whose first output has the type of their first input: enough to
+ * tell the type of an optimizer's internal value, which its file rarely
+ * declares (a Cast's `to` or a declared type ends the walk). */
+static const char *const type_keeping_ops[] = {
+    "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Exp", "Log", "Sqrt", "Erf", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
+    "HardSigmoid", "HardSwish", "Clip", "Softmax", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "LayerNormalization", "Resize", "Concat",
+    "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Slice", "Pad", "MatMul", "Gemm",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "FusedConv", "FusedGemm", "FusedMatMul", "Gelu",
+    "BiasGelu", "QuickGelu", "ReorderInput", "ReorderOutput", "Upsample",
+};
+
+static px_dtype value_dtype(const px_graph *g, int v)
+{
+    for (int depth = 0; v >= 0 && depth < 64; depth++) {
+        if (g->values[v].dtype != PX_DT_UNDEFINED) return g->values[v].dtype;
+        int p = g->values[v].producer;
+        if (p < 0) break;
+        const px_node *n = &g->nodes[p];
+        if (n->n_outputs < 1 || n->outputs[0] != v || n->n_inputs < 1) break;
+        if (!strcmp(n->op_type, "Cast") && !n->domain[0]) return (px_dtype)px_attr_int(n, "to", 0);
+        int keeps = 0;
+        for (size_t i = 0; i < sizeof type_keeping_ops / sizeof *type_keeping_ops && !keeps; i++)
+            keeps = !strcmp(n->op_type, type_keeping_ops[i]) &&
+                    (!n->domain[0] || !strncmp(n->domain, "com.microsoft", 13));
+        if (!keeps) break;
+        v = n->inputs[0];
+    }
+    return PX_DT_UNDEFINED;
+}
+
+/* float -> float16 -> float across a cut: an optimizer that runs float16
+ * ops in float inserts such a pair around every cut (the cut value must
+ * stay float16), and ONNX Runtime removes the same pair inside one graph
+ * (its duplicate-cast removal counts all floating types as one group), so
+ * the stitched model computes what the whole model optimized computes.
+ * Only at a seam: a pair inside one part is what its optimizer chose. */
+static int float_round_trip_at_seam(const px_graph *g, int mid, px_dtype t0, px_dtype t1)
+{
+    return (g->values[mid].flags & PX_VAL_SEAM) && px_dtype_is_float(t0) && px_dtype_is_float(t1);
 }
 
 static int perms_cancel(const px_node *a, const px_node *b)
@@ -98,8 +141,9 @@ static px_status seam_pass(px_graph *g, int *removed)
             } else if (is_op(b, "", "Transpose") && is_op(a, "", "Transpose")) {
                 match = perms_cancel(a, b);
             } else if (is_op(b, "", "Cast") && is_op(a, "", "Cast")) {
-                px_dtype t0 = g->values[src].dtype, t1 = (px_dtype)px_attr_int(a, "to", 0);
-                match = t0 != PX_DT_UNDEFINED && px_attr_int(b, "to", -1) == (int64_t)t0 && lossless(t0, t1);
+                px_dtype t0 = value_dtype(g, src), t1 = (px_dtype)px_attr_int(a, "to", 0);
+                match = t0 != PX_DT_UNDEFINED && px_attr_int(b, "to", -1) == (int64_t)t0 &&
+                        (lossless(t0, t1) || float_round_trip_at_seam(g, mid, t0, t1));
             }
             if (!match) continue;
             to = src;
@@ -297,18 +341,34 @@ static px_status fuse_hardswish(px_graph *g, int *removed)
  * a ReorderInput reads the result, so a pair goes. */
 #define NCHWC_WHOLE_BLOCKS 16
 
-static int reads_back(const px_graph *g, int v)
+/* A new value named base+suffix (+_N when taken); its name in buf. */
+static int fresh_value(px_graph *g, const char *base, const char *suffix, char *buf, size_t size)
 {
-    for (int k = g->cons_start[v]; k < g->cons_start[v + 1]; k++)
-        if (is_op(&g->nodes[g->cons[k]], "com.microsoft.nchwc", "ReorderInput") &&
-            px_attr_int(&g->nodes[g->cons[k]], "channels_last", 0) == 0)
-            return 1;
+    for (int t = 0; t < 1000; t++) {
+        snprintf(buf, size, "%s%s%s%.0d", base, suffix, t ? "_" : "", t);
+        if (px_graph_find(g, buf) < 0) return px_graph_add_value(g, buf);
+    }
+    return -1;
+}
+
+static int bn_foldable(const px_graph *g, const px_node *n, int64_t channels);
+
+/* Whether a reader of v takes it back into the blocked layout: a
+ * ReorderInput, or a BatchNormalization that fuse_batchnorms turns into a
+ * blocked convolution. */
+static int reads_back(const px_graph *g, int v, int64_t channels)
+{
+    for (int k = g->cons_start[v]; k < g->cons_start[v + 1]; k++) {
+        const px_node *n = &g->nodes[g->cons[k]];
+        if (is_op(n, "com.microsoft.nchwc", "ReorderInput") && px_attr_int(n, "channels_last", 0) == 0) return 1;
+        if (bn_foldable(g, n, channels) && n->inputs[0] == v) return 1;
+    }
     return 0;
 }
 
 static int concat_blocked(const px_graph *g, const px_node *n, int64_t *channels)
 {
-    if (!is_op(n, "", "Concat") || n->n_inputs < 2 || n->n_outputs != 1 || n->outputs[0] < 0) return 0;
+    if (!is_op(n, "", "Concat") || n->n_inputs < 1 || n->n_outputs != 1 || n->outputs[0] < 0) return 0;
     const px_value *z = &g->values[n->outputs[0]];
     int64_t axis = px_attr_int(n, "axis", 0);
     /* blocked tensors are 4-D: the output's rank, or else every input's */
@@ -319,7 +379,7 @@ static int concat_blocked(const px_graph *g, const px_node *n, int64_t *channels
         if (n->inputs[j] < 0 || (g->values[n->inputs[j]].shape.rank >= 0 && g->values[n->inputs[j]].shape.rank != 4))
             return 0;
     if (rank != 4 || (axis != 1 && axis != -3) || (z->dtype != PX_DT_FLOAT && z->dtype != PX_DT_UNDEFINED)) return 0;
-    if ((z->flags & PX_VAL_OUTPUT) || !reads_back(g, n->outputs[0])) return 0;
+    if (z->flags & PX_VAL_OUTPUT) return 0;
     *channels = 0;
     for (int j = 0; j < n->n_inputs; j++) {
         int r = nchw_reorder(g, n->inputs[j]);
@@ -328,7 +388,7 @@ static int concat_blocked(const px_graph *g, const px_node *n, int64_t *channels
         if (ch <= 0 || ch % NCHWC_WHOLE_BLOCKS) return 0;
         *channels += ch;
     }
-    return 1;
+    return reads_back(g, n->outputs[0], *channels);
 }
 
 static px_status fuse_concats(px_graph *g, int *removed)
@@ -362,11 +422,7 @@ static px_status fuse_concats(px_graph *g, int *removed)
             }
         }
         char name[512];
-        int u = -1;
-        for (int t = 0; u < 0 && t < 1000; t++) {
-            snprintf(name, sizeof name, "%s_nchwc%s%.0d", g->values[z].name, t ? "_" : "", t);
-            if (px_graph_find(g, name) < 0) u = px_graph_add_value(g, name);
-        }
+        int u = fresh_value(g, g->values[z].name, "_nchwc", name, sizeof name);
         int ro = u < 0 ? -1 : px_graph_add_node(g, "ReorderOutput", "com.microsoft.nchwc", name);
         if (ro < 0) {
             free(ins);
@@ -399,6 +455,187 @@ out:
     return st;
 }
 
+/* A float initializer of shape [channels] with data. */
+static const float *channel_vector(const px_graph *g, int v, int64_t channels)
+{
+    const px_tensor *t = v >= 0 ? g->values[v].init : NULL;
+    if (!t || t->dtype != PX_DT_FLOAT || t->rank != 1 || t->dims[0] != channels || !t->data ||
+        t->nbytes != (size_t)channels * sizeof(float))
+        return NULL;
+    return t->data;
+}
+
+/* ONNX Runtime's NCHWc transformer turns an inference BatchNormalization
+ * of a blocked tensor into a depthwise 1x1 NCHWc convolution (scale /
+ * sqrt(var + epsilon) as weight, B - mean * that as bias), on its own
+ * conditions: one output, spatial, an explicit epsilon, constant float
+ * parameters of the channel count.  Whole blocks only here (channels % 16),
+ * so no padding needs to be added to the parameters. */
+static int bn_foldable(const px_graph *g, const px_node *n, int64_t channels)
+{
+    if (!is_op(n, "", "BatchNormalization") || n->n_inputs != 5 || n->n_outputs < 1 || n->outputs[0] < 0 ||
+        n->inputs[0] < 0 || channels <= 0 || channels % NCHWC_WHOLE_BLOCKS)
+        return 0;
+    for (int j = 1; j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0) return 0;
+    const px_attr *eps = px_node_attr(n, "epsilon");
+    if (!eps || eps->type != PX_ATTR_FLOAT || px_attr_int(n, "spatial", 1) != 1 ||
+        px_attr_int(n, "training_mode", 0) != 0)
+        return 0;
+    for (int j = 1; j < 5; j++)
+        if (!channel_vector(g, n->inputs[j], channels)) return 0;
+    return 1;
+}
+
+static const char *const nchwc_activations[] = {"Relu", "Sigmoid", "Tanh"};
+
+/* The single reader of v when it is an activation the NCHWc convolution
+ * takes (as the transformer fuses it); else -1. */
+static int fusable_activation(const px_graph *g, int v)
+{
+    if (n_uses(g, v) != 1) return -1;
+    int r = g->cons[g->cons_start[v]];
+    const px_node *n = &g->nodes[r];
+    for (size_t i = 0; i < sizeof nchwc_activations / sizeof *nchwc_activations; i++)
+        if (is_op(n, "", nchwc_activations[i]) && n->n_inputs == 1 && n->n_outputs == 1 && n->outputs[0] >= 0)
+            return r;
+    return -1;
+}
+
+static px_status add_channel_init(px_graph *g, const char *base, const char *suffix, const float *data,
+                                  int64_t channels, int rank, int *value)
+{
+    char name[512];
+    int64_t dims[4] = {channels, 1, 1, 1};
+    *value = fresh_value(g, base, suffix, name, sizeof name);
+    px_tensor *t = *value < 0 ? NULL : px_tensor_new(PX_DT_FLOAT, rank, dims);
+    if (!t || px_tensor_alloc_data(t)) {
+        px_tensor_free(t);
+        return *value < 0 ? px_fail(PX_ERR_LIMIT, "seam: no free name for a folded BatchNormalization")
+                          : px_nomem();
+    }
+    memcpy(t->data, data, (size_t)channels * sizeof(float));
+    g->values[*value].dtype = PX_DT_FLOAT;
+    return px_graph_add_init(g, *value, t);
+}
+
+/* A BatchNormalization whose input a cut brought back to NCHW
+ * (ReorderOutput of a blocked tensor, or a Concat fuse_concats kept
+ * blocked) becomes the NCHWc convolution ONNX Runtime makes of it inside
+ * one graph, with the Relu/Sigmoid/Tanh after it as its activation; one
+ * ReorderOutput follows, which the pair rule cancels against the
+ * ReorderInput of the next convolution. */
+static px_status fuse_batchnorms(px_graph *g, int *removed)
+{
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    int nn = g->n_nodes, fused = 0;
+    char *dead = calloc((size_t)nn + 1, 1);
+    if (!dead) return px_nomem();
+    for (int i = 0; i < nn && !st; i++) {
+        px_node *bn = &g->nodes[i];
+        int r = is_op(bn, "", "BatchNormalization") && bn->n_inputs == 5 ? nchw_reorder(g, bn->inputs[0]) : -1;
+        if (r < 0 || dead[r]) continue;
+        int64_t c = px_attr_int(&g->nodes[r], "channels", 0);
+        if (!bn_foldable(g, bn, c)) continue;
+        const float *scale = channel_vector(g, bn->inputs[1], c), *bias = channel_vector(g, bn->inputs[2], c);
+        const float *mean = channel_vector(g, bn->inputs[3], c), *var = channel_vector(g, bn->inputs[4], c);
+        float eps = px_node_attr(bn, "epsilon")->f;
+        float *w = malloc((size_t)c * 2 * sizeof *w);
+        if (!w) {
+            st = px_nomem();
+            break;
+        }
+        float *b = w + c;
+        for (int64_t k = 0; k < c; k++) { /* in float, in ONNX Runtime's order */
+            float sd = sqrtf(var[k] + eps);
+            w[k] = scale[k] / sd;
+            b[k] = bias[k] - mean[k] * w[k];
+        }
+        int y = bn->outputs[0], out = y, act = fusable_activation(g, y);
+        if (act >= 0) out = g->nodes[act].outputs[0];
+        const char *base = g->values[y].name;
+        char name[512];
+        int wv, bv, yb;
+        st = add_channel_init(g, base, "_bn_nchwc_W", w, c, 4, &wv);
+        if (!st) st = add_channel_init(g, base, "_bn_nchwc_B", b, c, 1, &bv);
+        free(w);
+        if (st) break;
+        if ((yb = fresh_value(g, base, "_bn_nchwc", name, sizeof name)) < 0) {
+            st = px_fail(PX_ERR_LIMIT, "seam: no free name for a folded BatchNormalization");
+            break;
+        }
+        g->values[yb].dtype = PX_DT_FLOAT;
+        int conv = px_graph_add_node(g, "Conv", "com.microsoft.nchwc", name);
+        char ro_name[540];
+        snprintf(ro_name, sizeof ro_name, "%s/ReorderOutput", name);
+        int ro = conv < 0 ? -1 : px_graph_add_node(g, "ReorderOutput", "com.microsoft.nchwc", ro_name);
+        if (ro < 0) {
+            st = px_nomem();
+            break;
+        }
+        bn = &g->nodes[i]; /* adding nodes may move the array */
+        int in[3] = {g->nodes[r].inputs[0], wv, bv};
+        px_attr group = {.name = "group", .type = PX_ATTR_INT, .i = c};
+        px_attr chans = {.name = "channels", .type = PX_ATTR_INT, .i = c};
+        if ((st = px_node_set_inputs(g, conv, in, 3)) || (st = px_node_set_outputs(g, conv, &yb, 1)) ||
+            (st = px_node_add_attr(g, conv, &group)) || (st = px_node_set_inputs(g, ro, &yb, 1)) ||
+            (st = px_node_add_attr(g, ro, &chans)))
+            break;
+        if (act >= 0) {
+            const char *op = g->nodes[act].op_type;
+            px_attr a = {.name = "activation", .type = PX_ATTR_STRING, .s = op, .s_len = strlen(op)};
+            if ((st = px_node_add_attr(g, conv, &a))) break;
+            dead[act] = 1;
+            ++*removed;
+        }
+        g->values[y].producer = -1;
+        if ((st = px_node_set_outputs(g, ro, &out, 1))) break;
+        dead[i] = 1;
+        if (n_uses(g, bn->inputs[0]) == 1) { /* the BatchNormalization was its only reader */
+            dead[r] = 1;
+            ++*removed;
+        }
+        fused++;
+    }
+    if (!st && fused) {
+        /* nodes added after the first nn are kept (dead has nn entries) */
+        char *all = calloc((size_t)g->n_nodes + 1, 1);
+        if (!all) st = px_nomem();
+        else {
+            memcpy(all, dead, (size_t)nn);
+            st = px_graph_remove_nodes(g, all);
+            free(all);
+        }
+        if (!st) st = px_graph_sort(g);
+    }
+    free(dead);
+    return st;
+}
+
+/* A ReorderOutput nothing reads any more (every reader of a cut value
+ * now takes the blocked tensor: several Concats of a dense block) goes. */
+static px_status drop_unread_reorders(px_graph *g, int *removed)
+{
+    px_status st = px_graph_index(g);
+    if (st) return st;
+    char *dead = calloc((size_t)g->n_nodes + 1, 1);
+    if (!dead) return px_nomem();
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const px_node *nd = &g->nodes[i];
+        if (is_op(nd, "com.microsoft.nchwc", "ReorderOutput") && nd->n_outputs == 1 && nd->outputs[0] >= 0 &&
+            n_uses(g, nd->outputs[0]) == 0) {
+            dead[i] = 1;
+            n++;
+        }
+    }
+    if (n) st = px_graph_remove_nodes(g, dead);
+    *removed += n;
+    free(dead);
+    return st;
+}
+
 px_status px_seam_cleanup(px_graph *g, int *removed)
 {
     *removed = 0;
@@ -407,7 +644,9 @@ px_status px_seam_cleanup(px_graph *g, int *removed)
     int concat_removed = 0, hs_removed = 0;
     if (!fst) fst = fuse_hardswish(g, &hs_removed);
     if (!fst) fst = fuse_concats(g, &concat_removed);
-    *removed += hs_removed;
+    int bn_removed = 0;
+    if (!fst) fst = fuse_batchnorms(g, &bn_removed);
+    *removed += hs_removed + bn_removed;
     if (fst) return fst;
     *removed += concat_removed;
     /* one pass finds every pair a pass can; a few more catch pairs that only
@@ -419,5 +658,5 @@ px_status px_seam_cleanup(px_graph *g, int *removed)
         *removed += n;
         if (!n) break;
     }
-    return PX_OK;
+    return drop_unread_reorders(g, removed);
 }

@@ -12,7 +12,9 @@
  *    layout (with block padding too: ReorderInput pads to the same block
  *    count, and blocked kernels never read padding into real channels);
  *  - Transpose(P) -> Transpose(Q) with Q after P the identity;
- *  - Cast(A->B) -> Cast(B->A) when B holds every value of A;
+ *  - Cast(A->B) -> Cast(B->A) when B holds every value of A, or when A
+ *    and B are floating types and B is the type of a cut value (as ONNX
+ *    Runtime's duplicate-cast removal does inside one graph);
  *  - Identity;
  * and before them, what ONNX Runtime's NCHWc transformer does inside one
  * graph but could not across a cut: a residual Add of two blocked tensors

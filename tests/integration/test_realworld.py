@@ -203,14 +203,10 @@ def _run(entry, workdir, proteus, allow_unverified, steps_after):
 
 # ----------------------------------------------------------------- pytest
 
-# Observed with the tree of 2026-11-29 09:30 UTC: model -> why the pipeline
-# fails today.  A fix flips the test to XPASS, which fails the run: then drop
+# Model -> why the pipeline fails today (none since reassembly removes the
+# float->float16->float Cast pairs an optimizer leaves at cuts).  A fix flips the test to XPASS, which fails the run: then drop
 # the entry.  docs/realworld.md explains each.
-FP16_ILL = ("verify: the float16 conversion itself is ill-conditioned (a BatchNorm variance clamped to "
-            "65504, pre-sigmoid values near 1e4 where float16's step is 8): ONNX Runtime's own 'all' "
-            "optimization of the whole model moves its output by 0.12-0.23 of the range, the stitched one "
-            "by 0.31-0.46; no tolerance tells optimizer error from stitching error here")
-XFAIL = {"ppocrv4-det-fp16": FP16_ILL}
+XFAIL = {}
 
 
 try:

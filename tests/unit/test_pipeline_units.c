@@ -1,6 +1,8 @@
 /* Partitioner, seam clean-up, JSON reader, key format. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bucket/key.h"
@@ -279,6 +281,112 @@ static void test_seam_blocked_concat(void)
             }
             if (!strcmp(n->name, "next")) CHECK_STR(g.nodes[g.values[n->inputs[0]].producer].op_type, "Concat");
         }
+        px_graph_free(&g);
+    }
+}
+
+static int channel_init(px_graph *g, const char *name, int64_t c, float v0, float step)
+{
+    int v = px_graph_value(g, name);
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 1, &c);
+    px_tensor_alloc_data(t);
+    for (int64_t k = 0; k < c; k++) ((float *)t->data)[k] = v0 + step * (float)k;
+    g->values[v].dtype = PX_DT_FLOAT;
+    px_graph_add_init(g, v, t);
+    return v;
+}
+
+/* A BatchNormalization (+ Relu) between a reorder pair at a cut becomes
+ * the depthwise NCHWc convolution ONNX Runtime makes of it in one graph:
+ * weight scale/sqrt(var+eps), bias B-mean*weight, Relu as its activation;
+ * the reorders then go.  With 8 channels (not whole blocks) it stays. */
+static void test_seam_folds_batchnorm(void)
+{
+    for (int whole = 1; whole >= 0; whole--) {
+        int64_t c = whole ? 16 : 8;
+        px_graph g;
+        px_graph_init(&g);
+        g.ir_version = 8;
+        px_graph_set_opset(&g, "", 17);
+        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        px_graph_add_input(&g, value(&g, "x"));
+        px_graph_add_input(&g, value(&g, "w"));
+        const char *c_in[2] = {"x", "w"}, *ro[1] = {"a"}, *ri[1] = {"r"}, *last[2] = {"q", "w"}, *ro_o[1] = {"o"};
+        nchwc_node(&g, "Conv", "conv", c_in, 2, "a");
+        int r1 = nchwc_node(&g, "ReorderOutput", "ro", ro, 1, "y");
+        g.nodes[r1].attrs[0].i = c;
+        int bn = px_graph_add_node(&g, "BatchNormalization", "", "bn");
+        int ins[5] = {px_graph_find(&g, "y"), channel_init(&g, "s", c, 0.5f, 0.25f), channel_init(&g, "b", c, -1, 0.5f),
+                      channel_init(&g, "m", c, 0.1f, 0.1f), channel_init(&g, "v", c, 1, 2)};
+        px_node_set_inputs(&g, bn, ins, 5);
+        int z = value(&g, "z");
+        px_node_set_outputs(&g, bn, &z, 1);
+        px_attr eps = {.name = "epsilon", .type = PX_ATTR_FLOAT, .f = 1e-3f};
+        px_node_add_attr(&g, bn, &eps);
+        node(&g, "Relu", "relu", "z", NULL, "r");
+        nchwc_node(&g, "ReorderInput", "ri", ri, 1, "q");
+        nchwc_node(&g, "Conv", "next", last, 2, "o");
+        nchwc_node(&g, "ReorderOutput", "ro_o", ro_o, 1, "out");
+        px_graph_add_output(&g, px_graph_find(&g, "out"));
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        int removed = 0;
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+        CHECK_EQ_INT(count_op(&g, "BatchNormalization"), whole ? 0 : 1);
+        CHECK_EQ_INT(count_op(&g, "Relu"), whole ? 0 : 1);
+        CHECK_EQ_INT(count_op(&g, "ReorderInput"), whole ? 0 : 1);
+        CHECK_EQ_INT(count_op(&g, "ReorderOutput"), whole ? 1 : 2);
+        CHECK_EQ_INT(count_op(&g, "Conv"), whole ? 3 : 2);
+        for (int i = 0; whole && i < g.n_nodes; i++) {
+            const px_node *n = &g.nodes[i];
+            if (strcmp(n->op_type, "Conv") || px_attr_int(n, "group", 1) == 1) continue;
+            CHECK_EQ_INT(px_attr_int(n, "group", 0), 16);
+            CHECK_STR(px_node_attr(n, "activation")->s, "Relu");
+            CHECK_STR(g.values[n->inputs[0]].name, "a");
+            const px_tensor *w = g.values[n->inputs[1]].init, *b = g.values[n->inputs[2]].init;
+            CHECK(w && b && w->rank == 4 && w->dims[0] == 16 && b->rank == 1 && b->dims[0] == 16);
+            for (int k = 0; w && b && k < 16; k++) {
+                double sd = sqrt(1.0 + 2.0 * k + 1e-3), wk = (0.5 + 0.25 * k) / sd;
+                CHECK(fabs(((float *)w->data)[k] - wk) < 1e-5 * (1 + fabs(wk)));
+                CHECK(fabs(((float *)b->data)[k] - (-1 + 0.5 * k - (0.1 + 0.1 * k) * wk)) < 1e-4);
+            }
+            CHECK_STR(g.nodes[g.values[px_graph_find(&g, "o")].producer].name, "next");
+            CHECK(g.values[g.nodes[g.values[px_graph_find(&g, "o")].producer].inputs[0]].producer == i);
+        }
+        px_graph_free(&g);
+    }
+}
+
+/* float -> float16 -> float around a cut value goes (an optimizer that
+ * runs float16 ops in float put it there, and removes it in one graph);
+ * the same pair inside a part stays: it rounds, and the part chose it. */
+static void test_seam_float_cast_pair(void)
+{
+    for (int at_seam = 1; at_seam >= 0; at_seam--) {
+        px_graph g;
+        px_graph_init(&g);
+        g.ir_version = 8;
+        px_graph_set_opset(&g, "", 17);
+        px_graph_add_input(&g, value(&g, "x"));
+        node(&g, "Relu", "relu", "x", NULL, "a");
+        int c1 = node(&g, "Cast", "to16", "a", NULL, "h");
+        int c2 = node(&g, "Cast", "to32", "h", NULL, "c");
+        px_attr to16 = {.name = "to", .type = PX_ATTR_INT, .i = PX_DT_FLOAT16}, to32 = {.name = "to", .type = PX_ATTR_INT, .i = PX_DT_FLOAT};
+        px_node_add_attr(&g, c1, &to16);
+        px_node_add_attr(&g, c2, &to32);
+        int h = px_graph_find(&g, "h");
+        g.values[h].dtype = PX_DT_FLOAT16;
+        g.values[px_graph_find(&g, "a")].dtype = PX_DT_UNDEFINED; /* undeclared, as in an optimizer's file */
+        if (at_seam) g.values[h].flags |= PX_VAL_SEAM;
+        node(&g, "Sigmoid", "sig", "c", NULL, "out");
+        px_graph_add_output(&g, px_graph_find(&g, "out"));
+        CHECK_EQ_INT(px_graph_sort(&g), PX_OK);
+        int removed = 0;
+        CHECK_EQ_INT(px_seam_cleanup(&g, &removed), PX_OK);
+        CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
+        CHECK_EQ_INT(count_op(&g, "Cast"), at_seam ? 0 : 2);
+        CHECK_EQ_INT(removed, at_seam ? 2 : 0);
+        if (at_seam) CHECK_STR(g.values[g.nodes[g.values[px_graph_find(&g, "out")].producer].inputs[0]].name, "a");
         px_graph_free(&g);
     }
 }
@@ -636,6 +744,8 @@ int main(void)
     RUN(test_seam_fuses_residual_add);
     RUN(test_seam_blocked_concat);
     RUN(test_seam_fuses_hardswish);
+    RUN(test_seam_folds_batchnorm);
+    RUN(test_seam_float_cast_pair);
     RUN(test_json_reader);
     RUN(test_key_roundtrip);
     RUN(test_sentinel_generator);
