@@ -341,6 +341,18 @@ static px_status fuse_hardswish(px_graph *g, int *removed)
  * a ReorderInput reads the result, so a pair goes. */
 #define NCHWC_WHOLE_BLOCKS 16
 
+/* Removes the nodes dead marks among the first nn (nodes a rule added
+ * after them are kept), then re-sorts. */
+static px_status remove_dead_keep_added(px_graph *g, const char *dead, int nn)
+{
+    char *all = calloc((size_t)g->n_nodes + 1, 1);
+    if (!all) return px_nomem();
+    memcpy(all, dead, (size_t)nn);
+    px_status st = px_graph_remove_nodes(g, all);
+    free(all);
+    return st ? st : px_graph_sort(g);
+}
+
 /* A new value named base+suffix (+_N when taken); its name in buf. */
 static int fresh_value(px_graph *g, const char *base, const char *suffix, char *buf, size_t size)
 {
@@ -437,17 +449,7 @@ static px_status fuse_concats(px_graph *g, int *removed)
         free(ins);
         --*removed; /* the ReorderOutput added */
     }
-    if (!st && nc) {
-        /* nodes added after the first nn are kept (dead has nn entries) */
-        char *all = calloc((size_t)g->n_nodes + 1, 1);
-        if (!all) st = px_nomem();
-        else {
-            memcpy(all, dead, (size_t)nn);
-            st = px_graph_remove_nodes(g, all);
-            free(all);
-        }
-        if (!st) st = px_graph_sort(g);
-    }
+    if (!st && nc) st = remove_dead_keep_added(g, dead, nn);
 out:
     free(cand);
     free(chans);
@@ -598,17 +600,7 @@ static px_status fuse_batchnorms(px_graph *g, int *removed)
         }
         fused++;
     }
-    if (!st && fused) {
-        /* nodes added after the first nn are kept (dead has nn entries) */
-        char *all = calloc((size_t)g->n_nodes + 1, 1);
-        if (!all) st = px_nomem();
-        else {
-            memcpy(all, dead, (size_t)nn);
-            st = px_graph_remove_nodes(g, all);
-            free(all);
-        }
-        if (!st) st = px_graph_sort(g);
-    }
+    if (!st && fused) st = remove_dead_keep_added(g, dead, nn);
     free(dead);
     return st;
 }

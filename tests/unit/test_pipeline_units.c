@@ -139,6 +139,15 @@ static void test_seam_keeps_a_still_read_producer(void)
     px_graph_free(&g);
 }
 
+/* An empty opset-17 graph that may hold NCHWc nodes. */
+static void nchwc_graph_init(px_graph *g)
+{
+    px_graph_init(g);
+    g->ir_version = 8;
+    px_graph_set_opset(g, "", 17);
+    px_graph_set_opset(g, "com.microsoft.nchwc", 1);
+}
+
 static int nchwc_node(px_graph *g, const char *op, const char *name, const char *const *ins, int n_in,
                       const char *out)
 {
@@ -161,10 +170,7 @@ static int nchwc_node(px_graph *g, const char *op, const char *name, const char 
  * an activation on both sides; 2: the skip has another shape (broadcast). */
 static void build_residual(px_graph *g, int variant)
 {
-    px_graph_init(g);
-    g->ir_version = 8;
-    px_graph_set_opset(g, "", 17);
-    px_graph_set_opset(g, "com.microsoft.nchwc", 1);
+    nchwc_graph_init(g);
     const char *inputs[6] = {"x", "w", "b", "w2", "b2", "w3"};
     for (int i = 0; i < 6; i++) px_graph_add_input(g, value(g, inputs[i]));
     const char *c_in[3] = {"x", "w", "b"}, *t_in[3] = {"x", "w2", "b2"}, *ro_c[1] = {"c"}, *ro_t[1] = {"t"},
@@ -242,10 +248,7 @@ static void test_seam_blocked_concat(void)
 {
     for (int whole = 1; whole >= 0; whole--) {
         px_graph g;
-        px_graph_init(&g);
-        g.ir_version = 8;
-        px_graph_set_opset(&g, "", 17);
-        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        nchwc_graph_init(&g);
         const char *inputs[4] = {"x", "w", "w2", "w3"};
         for (int i = 0; i < 4; i++) px_graph_add_input(&g, value(&g, inputs[i]));
         const char *a_in[2] = {"x", "w"}, *b_in[2] = {"x", "w2"}, *ro_a[1] = {"a"}, *ro_b[1] = {"b"},
@@ -305,10 +308,7 @@ static void test_seam_folds_batchnorm(void)
     for (int whole = 1; whole >= 0; whole--) {
         int64_t c = whole ? 16 : 8;
         px_graph g;
-        px_graph_init(&g);
-        g.ir_version = 8;
-        px_graph_set_opset(&g, "", 17);
-        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        nchwc_graph_init(&g);
         px_graph_add_input(&g, value(&g, "x"));
         px_graph_add_input(&g, value(&g, "w"));
         const char *c_in[2] = {"x", "w"}, *ro[1] = {"a"}, *ri[1] = {"r"}, *last[2] = {"q", "w"}, *ro_o[1] = {"o"};
@@ -397,10 +397,7 @@ static void test_seam_fuses_hardswish(void)
 {
     for (int exact = 1; exact >= 0; exact--) {
         px_graph g;
-        px_graph_init(&g);
-        g.ir_version = 8;
-        px_graph_set_opset(&g, "", 17);
-        px_graph_set_opset(&g, "com.microsoft.nchwc", 1);
+        nchwc_graph_init(&g);
         px_graph_add_input(&g, value(&g, "x"));
         px_graph_add_input(&g, value(&g, "w"));
         const char *c_in[2] = {"x", "w"}, *ro[1] = {"m"};
