@@ -56,6 +56,7 @@ typedef struct cf {
     const px_cf_profile *p;
     int weightless;
     const px_wstats *ws;      /* the model's weight statistics (may be NULL) */
+    const px_generator *gen;  /* the learned generator's counts (NULL: random) */
     int64_t opset;
     int counter;              /* value and node names, shared by the sentinel and all bodies */
     double weight[C_KINDS];
@@ -248,17 +249,39 @@ static int chain_fits(const cf *c, chain_kind k, const px_shape *s)
     }
 }
 
-static chain_kind chain_draw(cf *c, const px_shape *s)
+enum { N_UNARY = (int)(sizeof body_unary / sizeof *body_unary) };
+
+/* The op a step writes last (unary: body_unary[u]). */
+static const char *step_op(chain_kind k, int u) { return k == C_UNARY ? body_unary[u] : chain_table[k].style[0]; }
+
+/* The next step after op prev ("^" first): a kind (and for C_UNARY its op
+ * in *u) by weight, and for the learned generator by how often real
+ * subgraphs follow prev with that op (its .pxg transition counts). */
+static chain_kind chain_draw(cf *c, const px_shape *s, const char *prev, int *u)
 {
-    double w[C_KINDS], total = 0;
-    for (int k = 0; k < C_KINDS; k++) total += w[k] = chain_fits(c, (chain_kind)k, s) ? c->weight[k] : 0;
+    double w[C_KINDS + N_UNARY], total = 0;
+    char key[96];
+    for (int i = 0; i < C_KINDS + N_UNARY; i++) {
+        chain_kind k = i < N_UNARY ? C_UNARY : (chain_kind)(i - N_UNARY);
+        w[i] = 0;
+        if ((i >= N_UNARY && k == C_UNARY) || !chain_fits(c, k, s)) continue;
+        w[i] = k == C_UNARY ? c->weight[k] / N_UNARY : c->weight[k];
+        snprintf(key, sizeof key, "next %s %s", prev, step_op(k, i < N_UNARY ? i : 0));
+        if (c->gen) w[i] *= 1 + px_generator_count(c->gen, key);
+        total += w[i];
+    }
     double r = px_rng_unit(c->rng) * total;
-    for (int k = 0; k < C_KINDS; k++)
-        if ((r -= w[k]) < 0) return (chain_kind)k;
+    *u = 0;
+    for (int i = 0; i < C_KINDS + N_UNARY; i++)
+        if ((r -= w[i]) < 0) {
+            *u = i < N_UNARY ? i : 0;
+            return i < N_UNARY ? C_UNARY : (chain_kind)(i - N_UNARY);
+        }
     return C_UNARY;
 }
 
-static px_status chain_step(cf *c, body *b, chain_kind k, int x, int x0, const px_shape *s, int *out)
+/* Step k on x (u: the unary op, -1 for any) in body b. */
+static px_status chain_step(cf *c, body *b, chain_kind k, int u, int x, int x0, const px_shape *s, int *out)
 {
     px_graph *g = &b->g;
     int64_t last = last_dim(s), ch = s->rank >= 2 ? s->dims[1].v : 0;
@@ -287,7 +310,7 @@ static px_status chain_step(cf *c, body *b, chain_kind k, int x, int x0, const p
         break;
     }
     case C_RESIDUAL:
-        if (x == x0) return chain_step(c, b, C_UNARY, x, x0, s, out);
+        if (x == x0) return chain_step(c, b, C_UNARY, -1, x, x0, s, out);
         ins[1] = x0;
         st = op1(c, g, "Add", ins, 2, out, NULL);
         break;
@@ -303,7 +326,7 @@ static px_status chain_step(cf *c, body *b, chain_kind k, int x, int x0, const p
         break;
     }
     default:
-        st = op1(c, g, body_unary[pick(c, (int)(sizeof body_unary / sizeof *body_unary))], ins, 1, out, NULL);
+        st = op1(c, g, body_unary[u >= 0 ? u : pick(c, N_UNARY)], ins, 1, out, NULL);
         break;
     }
     return st ? st : set_type(g, *out, PX_DT_FLOAT, s);
@@ -322,8 +345,9 @@ static int chain_len(cf *c)
 static px_status make_if(cf *c, px_graph *g, int v, const px_shape *s, int depth, int *y);
 
 /* The sentinel nodes c->absorb (computing v from x0, newest first) copied
- * into body b, reading x as x0; *out gets the copy of v.  Taken once. */
-static px_status take_absorbed(cf *c, body *b, int x, int *out)
+ * into body b, reading x as x0, then an If nested on what they compute
+ * when depth > 1; *out gets the result, of shape s.  Taken once. */
+static px_status take_absorbed(cf *c, body *b, int x, int depth, const px_shape *s, int *out)
 {
     px_graph *g = c->top;
     int *vmap = malloc(((size_t)g->n_values + 1) * sizeof *vmap);
@@ -349,7 +373,7 @@ static px_status take_absorbed(cf *c, body *b, int x, int *out)
     }
     free(vmap);
     c->n_absorb = 0;
-    return st;
+    return st || depth < 2 ? st : make_if(c, &b->g, *out, s, depth - 1, out);
 }
 
 /* A chain of len ops on x (of shape s) in body b; one of them an If nested
@@ -357,9 +381,14 @@ static px_status take_absorbed(cf *c, body *b, int x, int *out)
 static px_status chain(cf *c, body *b, int x, const px_shape *s, int len, int depth, int *out)
 {
     int cur = x, nest_at = depth > 1 ? pick(c, len) : -1;
+    const char *prev = "^";
     px_status st = PX_OK;
-    for (int i = 0; i < len && !st; i++)
-        st = i == nest_at ? make_if(c, &b->g, cur, s, depth - 1, &cur) : chain_step(c, b, chain_draw(c, s), cur, x, s, &cur);
+    for (int i = 0; i < len && !st; i++) {
+        int u;
+        chain_kind k = i == nest_at ? C_KINDS : chain_draw(c, s, prev, &u);
+        st = k == C_KINDS ? make_if(c, &b->g, cur, s, depth - 1, &cur) : chain_step(c, b, k, u, cur, x, s, &cur);
+        prev = k == C_KINDS ? "If" : step_op(k, u);
+    }
     *out = cur;
     return st;
 }
@@ -423,7 +452,7 @@ static px_status make_if(cf *c, px_graph *g, int v, const px_shape *s, int depth
         }
         st = outer(&b, g, v, &x);
         /* an untaken branch that only passes v on, as torch writes it */
-        if (!st && br == 0 && g == c->top && c->n_absorb) st = take_absorbed(c, &b, x, &out);
+        if (!st && br == 0 && g == c->top && c->n_absorb) st = take_absorbed(c, &b, x, depth, s, &out);
         else if (!st && br == 1 && coin(c, 0.3)) st = op1(c, &b.g, "Identity", &x, 1, &out, NULL);
         else if (!st) st = chain(c, &b, x, s, chain_len(c), depth, &out);
         if (!st) st = body_output(&b, out, PX_DT_FLOAT, s);
@@ -478,7 +507,7 @@ static px_status make_loop(cf *c, int v, const px_shape *s, int depth, int *y)
     if (!st) st = formal(c, &b, PX_DT_INT64, &scal, &it);
     if (!st) st = formal(c, &b, PX_DT_BOOL, &scal, &cin);
     if (!st) st = formal(c, &b, PX_DT_FLOAT, s, &x);
-    if (!st) st = c->n_absorb ? take_absorbed(c, &b, x, &xo) : chain(c, &b, x, s, chain_len(c), depth, &xo);
+    if (!st) st = c->n_absorb ? take_absorbed(c, &b, x, depth, s, &xo) : chain(c, &b, x, s, chain_len(c), depth, &xo);
     if (!st && coin(c, 0.5)) {
         /* the iteration number enters the computation */
         int f, k, m;
@@ -495,7 +524,7 @@ static px_status make_loop(cf *c, int v, const px_shape *s, int depth, int *y)
             !(st = op2(c, &b.g, "Add", it, one, &n)))
             st = op2(c, &b.g, "Less", n, lim, &co);
     }
-    if (!st) st = coin(c, 0.5) ? op1(c, &b.g, "Identity", &xo, 1, &yt, NULL) : chain_step(c, &b, C_UNARY, xo, xo, s, &yt);
+    if (!st) st = coin(c, 0.5) ? op1(c, &b.g, "Identity", &xo, 1, &yt, NULL) : chain_step(c, &b, C_UNARY, -1, xo, xo, s, &yt);
     if (!st) st = body_output(&b, co, PX_DT_BOOL, &scal);
     if (!st) st = body_output(&b, xo, PX_DT_FLOAT, s);
     if (!st) st = body_output(&b, yt, PX_DT_FLOAT, s);
@@ -536,7 +565,7 @@ static px_status make_scan(cf *c, int v, const px_shape *s, int depth, int *y)
     if (!st) st = op1(c, &b.g, "Tanh", &h, 1, &so, NULL);
     if (!st) st = set_type(&b.g, so, PX_DT_FLOAT, &inner);
     if (!st) st = chain(c, &b, so, &inner, chain_len(c), depth, &so);
-    if (!st) st = coin(c, 0.5) ? op1(c, &b.g, "Identity", &so, 1, &yt, NULL) : chain_step(c, &b, C_UNARY, so, so, &inner, &yt);
+    if (!st) st = coin(c, 0.5) ? op1(c, &b.g, "Identity", &so, 1, &yt, NULL) : chain_step(c, &b, C_UNARY, -1, so, so, &inner, &yt);
     if (!st) st = body_output(&b, so, PX_DT_FLOAT, &inner);
     if (!st) st = body_output(&b, yt, PX_DT_FLOAT, &inner);
     int outs[2];
@@ -694,7 +723,8 @@ px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_op
 {
     int total = p->n_if + p->n_loop + p->n_scan;
     const px_graph *model = opts->model;
-    cf c = {.top = g, .rng = rng, .p = p, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(g, "")};
+    cf c = {.top = g, .rng = rng, .p = p, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(g, ""),
+            .gen = opts->kind == PX_SENTINEL_LEARNED ? opts->generator : NULL};
     if (!total || !p->depth || c.opset < MIN_OPSET) return PX_OK;
     c.counter = first_free_counter(g);
     for (int k = 0; k < C_KINDS; k++)
