@@ -255,7 +255,8 @@ static const struct {
     const char *op;
     int isint; /* what it makes: a float tensor, or an int64 length or shape vector */
 } bridges[] = {{"Conv", 0}, {"MatMul", 0}, {"Gemm", 0}, {"MaxPool", 0}, {"AveragePool", 0}, {"GlobalAveragePool", 0},
-               {"Flatten", 0}, {"Transpose", 0}, {"Cast", 0}, {"Shape", 1}, {"Gather", 1}, {"Unsqueeze", 1}};
+               {"Flatten", 0}, {"Transpose", 0}, {"Reshape", 0}, {"Unsqueeze", 0}, {"Cast", 0}, {"Shape", 1},
+               {"Gather", 1}, {"Unsqueeze", 1}};
 enum { N_BRIDGES = (int)(sizeof bridges / sizeof *bridges) };
 
 /* A bridge op for value i that makes a value of kind want (0 float, 1
@@ -451,6 +452,16 @@ static int sizes_ok(lgen *L)
 
 /* ---- one attempt ---- */
 
+/* Whether int64 ids (input rv) are read through an embedding table, as
+ * often as real subgraphs start with a Gather rather than a Cast, where the
+ * model has tables (their rows: ids in the model's range fit). */
+static int embeds(lgen *L, const px_value *rv)
+{
+    if (rv->dtype != PX_DT_INT64 || rv->shape.rank < 1 || rv->shape.rank > 3 || L->embed_rows <= 0) return 0;
+    double g = px_generator_count(L->gen, "next ^ Gather"), c = px_generator_count(L->gen, "next ^ Cast");
+    return px_rng_unit(L->rng) * (g + c + 1) < g + 0.5;
+}
+
 static px_status add_inputs(lgen *L)
 {
     const px_graph *real = L->real;
@@ -497,7 +508,8 @@ static px_status add_inputs(lgen *L)
         v->isint = learned_int_bound(rv);
         v->nonfloat = !is_float_like(rv->dtype) && !v->isint;
         int x = L->nv++;
-        if (v->nonfloat && !try_node(L, learned_cast_op(), x, -1))
+        if (v->nonfloat && !(embeds(L, rv) && try_node(L, learned_op_of_kind(LK_EMBED), x, -1)) &&
+            !try_node(L, learned_cast_op(), x, -1))
             return px_fail(PX_ERR_UNSUPPORTED, "input %d: cannot cast", j);
     }
     return PX_OK;
@@ -623,6 +635,11 @@ static void add_style(int64_t *set, int *n, int cap, int64_t v)
 /* Kernel sizes and channel counts node nd of the model uses. */
 static void note_style(lgen *L, const px_graph *m, const px_node *nd)
 {
+    if (!strcmp(nd->op_type, "Gather") && nd->n_inputs == 2 && nd->inputs[0] >= 0) {
+        const px_value *t = &m->values[nd->inputs[0]];
+        if ((t->flags & PX_VAL_INIT) && t->dtype == PX_DT_FLOAT && t->shape.rank == 2 && t->shape.dims[0].v > L->embed_rows)
+            L->embed_rows = t->shape.dims[0].v;
+    }
     static const char *const windowed[3] = {"Conv", "MaxPool", "AveragePool"};
     for (int w = 0; w < 3; w++) {
         if (strcmp(nd->op_type, windowed[w])) continue;
@@ -662,8 +679,8 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
         ints |= learned_int_bound(&real->values[j < real->n_inputs ? real->inputs[j] : real->outputs[j - real->n_inputs]]);
     for (int i = 0; i < learned_n_ops; i++) L->style[i] = learned_int_op(i) ? (opts->model ? 0 : ints) : opts->model ? 0.02 : 1.0;
     for (int j = 0; opts->model && j < opts->model->n_nodes; j++) {
-        int op = op_named(opts->model->nodes[j].op_type);
-        if (op >= 0) L->style[op] = 1.0;
+        for (int op = 0; op < learned_n_ops; op++) /* Gather: both kinds */
+            if (!strcmp(learned_ops[op].name, opts->model->nodes[j].op_type)) L->style[op] = 1.0;
         note_style(L, opts->model, &opts->model->nodes[j]);
     }
     Z3_config cfg = Z3_mk_config();

@@ -92,13 +92,14 @@ typedef struct lgen {
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[6]; /* draws that failed, by stage (for the strict mode's message) */
     int target;   /* the node count drawn for this sentinel (sample_size) */
+    int64_t embed_rows; /* rows of the model's largest Gather table (0: none): ids in its range fit */
     int attempt;  /* the draw under way */
 } lgen;
 
 typedef enum lkind {
     LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
     LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_SHAPE, LK_GATHER, LK_UNSQUEEZE,
-    LK_CAST
+    LK_EMBED, LK_CAST
 } lkind;
 
 typedef struct lopdef {
@@ -115,6 +116,8 @@ int learned_cast_op(void);
 /* Whether op makes int64 values (shape arithmetic): drawn only for a model
  * that has them (see learned.c). */
 int learned_int_op(int op);
+/* The op index of kind k's first entry (-1 when none). */
+int learned_op_of_kind(lkind k);
 /* Whether an interface value is one the generator computes as int64 shape
  * arithmetic (an int64 scalar or a vector of known length) rather than a
  * float tensor cast to its dtype. */

@@ -21,12 +21,20 @@ const lopdef learned_ops[] = {
     {"Flatten", LK_FLATTEN, 9},    {"Concat", LK_CONCAT, 4},      {"Transpose", LK_TRANSPOSE, 1},
     {"ReduceMean", LK_REDUCE, 1},  {"Reshape", LK_RESHAPE, 5},    {"Sqrt", LK_UNARY, 6},
     {"Shape", LK_SHAPE, 1},        {"Gather", LK_GATHER, 1},      {"Unsqueeze", LK_UNSQUEEZE, 1},
+    {"Gather", LK_EMBED, 1}, /* a table read by int64 ids (embeddings): only from an input */
     {"Cast", LK_CAST, 6}, /* last: learned_cast_op */
 };
 const int learned_n_ops = (int)(sizeof learned_ops / sizeof *learned_ops);
 _Static_assert(sizeof learned_ops / sizeof *learned_ops <= L_MAX_OPS, "lgen.style has a slot per op");
 
 int learned_cast_op(void) { return learned_n_ops - 1; }
+
+int learned_op_of_kind(lkind k)
+{
+    for (int i = 0; i < learned_n_ops; i++)
+        if (learned_ops[i].kind == k) return i;
+    return -1;
+}
 
 int learned_int_op(int op)
 {
@@ -107,6 +115,7 @@ int learned_applies(lgen *L, int op, const lval *x)
     case LK_LN: return last_expr(x);
     case LK_FLATTEN: return x->rank >= 3 && x->rank <= 4;
     case LK_CONCAT: return x->rank >= 2;
+    case LK_UNSQUEEZE: return x->rank <= 3; /* a mask [B, S] -> [B, 1, 1, S], as exporters extend it */
     case LK_TRANSPOSE: return x->rank == 3 || x->rank == 4;
     case LK_REDUCE: return x->rank >= 2;
     case LK_RESHAPE: /* split the last dim into heads, or merge heads back */
@@ -458,6 +467,24 @@ static int build(lgen *L, lnode *nd)
         return 1;
     }
     case LK_RESHAPE: return build_reshape(L, nd, x);
+    case LK_UNSQUEEZE: {
+        int axis = 1 + nd->choice % x->rank;
+        lval *o = out_of(L, nd, x);
+        o->rank = x->rank + 1;
+        for (int a = x->rank; a > axis; a--) o->d[a] = x->d[a - 1];
+        o->d[axis] = (ldim){.e = l_int(L, 1)};
+        return 1;
+    }
+    case LK_EMBED: { /* ids [..] -> [.., F] through a [rows, F] table */
+        nd->var[V_OUT] = l_var(L, "f");
+        domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
+        Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / (L->embed_rows > 0 ? L->embed_rows : 1))));
+        lval *o = out_of(L, nd, x);
+        o->rank = x->rank + 1;
+        o->d[x->rank] = (ldim){.e = nd->var[V_OUT]};
+        o->nonfloat = 0;
+        return 1;
+    }
     default: /* elementwise, softmax, norms, cast: the shape passes through */
         out_of(L, nd, x);
         return 1;
@@ -467,7 +494,7 @@ static int build(lgen *L, lnode *nd)
 /* ---- writing the solved skeleton ---- */
 
 /* R_KERNEL: output channels first (Conv, Gemm transB); R_KERNEL_IO: last (MatMul) */
-enum role { R_KERNEL, R_KERNEL_IO, R_DW, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR };
+enum role { R_KERNEL, R_KERNEL_IO, R_DW, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR, R_EMBED };
 
 /* A fresh float32 weight drawn by role like the model's own (weights.h),
  * never from a real tensor; without data (> 16 elements) when the model is
@@ -475,7 +502,7 @@ enum role { R_KERNEL, R_KERNEL_IO, R_DW, R_BIAS, R_GAMMA, R_BETA, R_MEAN, R_VAR 
 static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, double fan_in, int *out)
 {
     static const px_wrole wrole[] = {PX_WR_CONV, PX_WR_LINEAR, PX_WR_DWCONV, PX_WR_BIAS,
-                                     PX_WR_NORM_SCALE, PX_WR_NORM_BIAS, PX_WR_BN_MEAN, PX_WR_BN_VAR};
+                                     PX_WR_NORM_SCALE, PX_WR_NORM_BIAS, PX_WR_BN_MEAN, PX_WR_BN_VAR, PX_WR_EMBED};
     px_tensor *t = px_tensor_new(PX_DT_FLOAT, rank, dims);
     if (!t) return px_nomem();
     if (!(L->weightless && t->numel > 16)) {
@@ -526,8 +553,21 @@ static px_status emit_window(lgen *L, const lnode *nd, int node, int spatial)
     return st;
 }
 
+/* Unsqueeze at axis: its axes an input from opset 13, an attribute before. */
+static px_status emit_unsqueeze(lgen *L, int *ins, int64_t axis, int *out)
+{
+    int node;
+    px_status st;
+    if (L->opset < 13) {
+        st = px_build_node(L->g, &L->counter, "Unsqueeze", ins, 1, out, &node);
+        return st ? st : px_build_attr_ints(L->g, node, "axes", &axis, 1);
+    }
+    st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]);
+    return st ? st : px_build_node(L->g, &L->counter, "Unsqueeze", ins, 2, out, NULL);
+}
+
 /* Shape arithmetic as exporters write it: scalar int64 indices and
- * constants, Unsqueeze's axes an input from opset 13. */
+ * constants. */
 static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
 {
     const lopdef *o = &learned_ops[nd->op];
@@ -542,15 +582,7 @@ static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
         return st ? st : px_build_attr_int(L->g, node, "axis", 0);
     }
-    case LK_UNSQUEEZE: {
-        int64_t axis = 0;
-        if (L->opset < 13) {
-            st = px_build_node(L->g, &L->counter, o->name, ins, 1, out, &node);
-            return st ? st : px_build_attr_ints(L->g, node, "axes", &axis, 1);
-        }
-        st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]);
-        return st ? st : px_build_node(L->g, &L->counter, o->name, ins, 2, out, NULL);
-    }
+    case LK_UNSQUEEZE: return emit_unsqueeze(L, ins, 0, out);
     case LK_CONCAT:
         if (nd->in[1] < 0) st = px_build_int64s(L->g, &L->counter, &int_consts[nd->choice % N_INT_CONSTS], 1, &ins[1]);
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
@@ -652,6 +684,15 @@ px_status learned_emit(lgen *L, const lnode *nd)
     case LK_CONCAT:
         if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node))) st = px_build_attr_int(L->g, node, "axis", nd->choice);
         break;
+    case LK_UNSQUEEZE: st = emit_unsqueeze(L, ins, 1 + nd->choice % x->rank, &out); break;
+    case LK_EMBED: {
+        int64_t wd[2] = {L->embed_rows > 0 ? L->embed_rows : 1, nd->val[V_OUT]};
+        ins[1] = ins[0]; /* Gather(table, ids) */
+        st = weight(L, 2, wd, R_EMBED, 1, &ins[0]);
+        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+        if (!st) st = px_build_attr_int(L->g, node, "axis", 0);
+        break;
+    }
     case LK_TRANSPOSE: {
         const int64_t *perm = x->rank == 3 ? perms3[nd->choice % 2] : perms4[nd->choice % 4];
         if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_ints(L->g, node, "perm", perm, x->rank);
