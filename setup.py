@@ -36,6 +36,11 @@ class BuildPyWithC(build_py):
         shutil.rmtree(py, ignore_errors=True)
         shutil.copytree(os.path.join(HERE, "python", "proteus_py"), py,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # the learned sentinel generator's model, where the binary looks for it
+        # beside its Python half (px_generator_default_path: <pkg>/data/generator)
+        gen = os.path.join(pkg, "data", "generator")
+        shutil.rmtree(gen, ignore_errors=True)
+        shutil.copytree(os.path.join(HERE, "data", "generator"), gen)
 
 
 class SdistWithC(sdist):
@@ -44,7 +49,7 @@ class SdistWithC(sdist):
     def make_distribution(self):
         keep = ("Makefile", "VERSION", "README.md", "pyproject.toml", "setup.py")
         self.filelist.extend(f for f in keep if os.path.exists(os.path.join(HERE, f)))
-        for top in ("src", os.path.join("python", "proteus_py")):
+        for top in ("src", os.path.join("python", "proteus_py"), os.path.join("data", "generator")):
             for d, dirs, files in os.walk(os.path.join(HERE, top)):
                 dirs[:] = [x for x in dirs if x != "__pycache__"]
                 rel = os.path.relpath(d, HERE)
