@@ -9,6 +9,8 @@
 
 #include "bucket/anonymize.h"
 #include "ir/body.h"
+#include "ir/build.h"
+#include "onnx.pb-c.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
@@ -137,6 +139,69 @@ static int check_sentinel(const px_sentinel_opts *so, const px_graph *real, cons
     return ok;
 }
 
+/* Whether the then-branch of an If of g has a node of op. */
+static int then_has(const px_graph *g, const char *op)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (strcmp(g->nodes[i].op_type, "If")) continue;
+        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+            const px_attr *at = &g->nodes[i].attrs[a];
+            if (strcmp(at->name, "then_branch") || !at->raw) continue;
+            Onnx__AttributeProto *ap = onnx__attribute_proto__unpack(NULL, at->raw_len, at->raw);
+            int found = 0;
+            for (size_t k = 0; ap && ap->g && k < ap->g->n_node; k++) found |= !strcmp(ap->g->node[k]->op_type, op);
+            if (ap) onnx__attribute_proto__free_unpacked(ap, NULL);
+            if (found) return 1;
+        }
+    }
+    return 0;
+}
+
+static int count_op(const px_graph *g, const char *op)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op);
+    return n;
+}
+
+/* x -> Relu -> Tanh -> Sigmoid -> y: the If takes the Relu and Tanh that
+ * compute its value over into its then-branch (as exporters put a
+ * branch's code there) rather than adding a body of new ops beside them. */
+static void test_nodes_move_into_the_branch(void)
+{
+    int moved = 0;
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        px_graph g;
+        px_graph_init(&g);
+        int counter = 0, x = px_build_value(&g, &counter), a, b, y;
+        int64_t dims[2] = {2, 8};
+        g.values[x].dtype = PX_DT_FLOAT;
+        CHECK_EQ_INT(px_shape_set_known(&g, &g.values[x].shape, 2, dims), PX_OK);
+        CHECK_EQ_INT(px_graph_add_input(&g, x), PX_OK);
+        CHECK_EQ_INT(px_graph_set_opset(&g, "", 17), PX_OK);
+        CHECK_EQ_INT(px_build_node(&g, &counter, "Relu", &x, 1, &a, NULL), PX_OK);
+        CHECK_EQ_INT(px_build_node(&g, &counter, "Tanh", &a, 1, &b, NULL), PX_OK);
+        CHECK_EQ_INT(px_build_node(&g, &counter, "Sigmoid", &b, 1, &y, NULL), PX_OK);
+        CHECK_EQ_INT(px_graph_add_output(&g, y), PX_OK);
+        CHECK_EQ_INT(px_shape_infer(&g, NULL), PX_OK);
+        px_cf_profile want = {.n_if = 1, .depth = 1, .body_nodes = 2, .named = 1}, got;
+        px_sentinel_opts so = {.kind = PX_SENTINEL_RANDOM};
+        px_rng rng;
+        px_rng_seed(&rng, seed);
+        CHECK_EQ_INT(px_cf_insert(&g, &want, &so, &rng), PX_OK);
+        CHECK_EQ_INT(px_cf_profile_of(&g, &got), PX_OK);
+        CHECK(same_kinds(&got, &want));
+        CHECK_EQ_INT(count_op(&g, "Sigmoid"), 1); /* it makes the output: it stays */
+        /* what left the graph is in the branch, nothing is lost or doubled */
+        int relu = count_op(&g, "Relu"), tanh_ = count_op(&g, "Tanh");
+        CHECK(relu == 1 || then_has(&g, "Relu"));
+        CHECK(tanh_ == 1 || then_has(&g, "Tanh"));
+        moved += relu + tanh_ < 2;
+        px_graph_free(&g);
+    }
+    CHECK(moved >= 4);
+}
+
 static void test_sentinels_follow_the_real(void)
 {
     char path[512];
@@ -215,6 +280,7 @@ static void test_sentinels_follow_the_real(void)
 int main(void)
 {
     RUN(test_profile_of_plain_graph);
+    RUN(test_nodes_move_into_the_branch);
     RUN(test_sentinels_follow_the_real);
     return test_summary("sentinel_control_flow");
 }
