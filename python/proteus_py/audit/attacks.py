@@ -29,6 +29,11 @@ more sentinel-like.  No attack sees the key.
   weight-realism class 5 trained-vs-synthetic classifier over each tensor's
                         spectrum, tails, channel spread, BatchNorm statistics,
                         trained on the real-world corpus (weight_realism.py)
+  medoid-centre/-far class 10  rank of a file's distance to the centre of
+                        its group (typicality.py)
+  style        class 11 consistency with the other groups' style (style.py)
+  chain        class 11 fit at the seams with neighbouring groups (style.py)
+  optimizer    class 9  what ONNX Runtime's ort:all does to it (optimizer.py)
 """
 from __future__ import annotations
 
@@ -689,6 +694,17 @@ ATTACKS = [
     ("gnn-paper", 1, _gnn("gnn-paper")),
     ("gnn-full", 1, _gnn("gnn-full")),
     ("weight-realism", 5, lambda graphs, ctx: _weight_realism().attack(graphs, ctx)),
+]
+
+# attacks kept in their own modules (they import helpers from here lazily)
+from . import optimizer as _optimizer, style as _style, typicality as _typicality  # noqa: E402
+
+ATTACKS += [
+    ("medoid-centre", 10, _typicality.attack_medoid_centre),
+    ("medoid-far", 10, _typicality.attack_medoid_far),
+    ("style", 11, _style.attack_style),
+    ("chain", 11, _style.attack_chain),
+    ("optimizer", 9, _optimizer.attack_optimizer),
 ]
 ATTACK_NAMES = [a[0] for a in ATTACKS]
 

@@ -122,6 +122,9 @@ def audit(bucket, key, classifier=None, zoo_exclude=(), out=None, log=None, only
             "specificities": r["specificities"], "seconds": round(time.time() - t, 2)})
         if log:
             log(f"audit: {name}: log10 candidates {r['log10_candidates']:.2f} ({time.time() - t:.1f} s)")
+    if not only or "oracle" in only:
+        from . import oracle   # uses the key: an upper bound, not an attack
+        report["oracle"] = oracle.oracle_auc(graphs, key)
     if out:
         from . import plots
         report["plots"] = plots.plot_bucket(graphs, key, out, all_scores)
@@ -150,6 +153,9 @@ def table(report):
         worst = min(report["attacks"], key=lambda a: a["log10_candidates"])
         lines += ["", f"strongest attack: {worst['name']}, leaving 10^{worst['log10_candidates']:.2f} of "
                       f"10^{report['log10_promise']:.2f} candidates"]
+    if report.get("oracle"):
+        lines.append(f"oracle two-sample test (uses the key; an upper bound): cross-validated ROC-AUC "
+                     f"{report['oracle']['auc']:.3f} (0.5 = real and sentinels indistinguishable)")
     return "\n".join(lines)
 
 

@@ -495,7 +495,10 @@ def read_bucket(bucket):
     """Every file the manifest lists (or every *.onnx when there is none),
     in manifest order, parsed."""
     files = bucket_files(bucket)
-    return [read(os.path.join(bucket, f)) for f in files]
+    out = [read(os.path.join(bucket, f)) for f in files]
+    for g in out:   # where the file lies (the optimizer attack runs ONNX Runtime on it)
+        g.meta["path"] = os.path.abspath(os.path.join(bucket, g.file))
+    return out
 
 
 def bucket_files(bucket):

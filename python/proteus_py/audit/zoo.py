@@ -27,7 +27,7 @@ PROTEUS = os.environ.get("PROTEUS", os.path.join(ROOT, "build", "proteus"))
 TRAIN_K = 5          # sentinels per real subgraph in the attacker's training buckets
 TRAIN_SEED = 1001    # his seed (not the owner's)
 SENTINELS = "random"
-PARSE_VERSION = 3    # bump when features.read changes: cached parses are redone
+PARSE_VERSION = 4    # bump when features.read changes: cached parses are redone
 
 
 def family(name):
@@ -169,13 +169,14 @@ def _parse_job(args):
     return pkl
 
 
-def build_buckets(models, k, seed, tag, jobs=2, sentinels=SENTINELS, log=None, rehydrate=False, secret=None):
+def build_buckets(models, k, seed, tag, jobs=2, sentinels=SENTINELS, log=None, rehydrate=False, secret=None,
+                  generator=None):
     """Obfuscates every model (k sentinels, seed) into the cache and parses
     it; returns [Bucket].  Cached.  With rehydrate, each model is first
     given seeded random weights (proteus rehydrate), and the bucket files
     are deleted once parsed (only their statistics are kept)."""
     cd = cache_dir()
-    jobs_todo, pkls, cleanup = [], [], []
+    jobs_todo, pkls, cleanup, pending = [], [], [], []
     for m in models:
         name = os.path.basename(m)[:-5]
         od = os.path.join(cd, "buckets", f"{tag}", name)
@@ -184,20 +185,34 @@ def build_buckets(models, k, seed, tag, jobs=2, sentinels=SENTINELS, log=None, r
         os.makedirs(os.path.dirname(pkl), exist_ok=True)
         pkls.append(pkl)
         if not os.path.exists(pkl):
-            if log:
-                log(f"zoo: obfuscating {name} (-k {k} --seed {seed}{', rehydrated' if rehydrate else ''})")
-            src = m
-            if rehydrate:
-                src = os.path.join(cd, "rehydrated", name + ".onnx")
-                os.makedirs(os.path.dirname(src), exist_ok=True)
-                r = subprocess.run([PROTEUS, "rehydrate", m, src, "--seed", str(seed)], capture_output=True, text=True)
-                if r.returncode != 0:
-                    raise RuntimeError(f"proteus rehydrate {m}: {r.stderr.strip()}")
-                cleanup.append(src)
-            bucket, key = obfuscate(src, od, k, seed, sentinels, secret=secret)
-            if rehydrate:
-                cleanup.append(bucket)
-            jobs_todo.append((name, bucket, key, pkl))
+            pending.append((m, name, od, pkl))
+
+    def make(item):
+        m, name, od, pkl = item
+        if log:
+            log(f"zoo: obfuscating {name} (-k {k} --seed {seed}{', rehydrated' if rehydrate else ''}"
+                f"{', ' + sentinels if k > 0 and sentinels != SENTINELS else ''})")
+        src = m
+        made = []
+        if rehydrate:
+            src = os.path.join(cd, "rehydrated", name + ".onnx")
+            os.makedirs(os.path.dirname(src), exist_ok=True)
+            r = subprocess.run([PROTEUS, "rehydrate", m, src, "--seed", str(seed)], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"proteus rehydrate {m}: {r.stderr.strip()}")
+            made.append(src)
+        bucket, key = obfuscate(src, od, k, seed, sentinels, secret=secret,
+                                extra=("--generator", generator) if generator and k > 0 else ())
+        if rehydrate:
+            made.append(bucket)
+        return (name, bucket, key, pkl), made
+
+    # obfuscation runs as subprocesses: threads are enough to run `jobs` at once
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        for job, made in ex.map(make, pending):
+            jobs_todo.append(job)
+            cleanup += made
     if jobs_todo:
         if jobs > 1 and len(jobs_todo) > 1:
             with ProcessPoolExecutor(jobs) as ex:
@@ -245,13 +260,80 @@ class Zoo:
 _ZOO = {}
 
 
-def load_zoo(exclude=(), jobs=2, log=None, k=TRAIN_K, seed=TRAIN_SEED):
+def gen_tag(sentinels, generator=None):
+    """Cache tag of a sentinel generator ('' for the random baseline, whose
+    caches keep their old names)."""
+    if sentinels == "random":
+        return ""
+    if not generator:
+        return f"-{sentinels}"
+    with open(generator, "rb") as f:
+        return f"-{sentinels}-{hashlib.sha256(f.read()).hexdigest()[:10]}"
+
+
+# The learned generator costs 0.4 s a sentinel on an idle core of this
+# machine (random: milliseconds), so its zoo is smaller: the op17 file of
+# each family (op13 and dyn files are the same architectures) with
+# LEARNED_ZOO_K sentinels.
+LEARNED_ZOO_K = 1
+
+
+def zoo_models(sentinels=SENTINELS, without=()):
+    ms = [m for m in corpus_models() if family(m) not in set(without)]
+    if sentinels == "random":
+        return ms
+    return [m for m in ms if m.endswith("-op17.onnx") and "-dyn" not in os.path.basename(m)]
+
+
+def load_zoo(exclude=(), jobs=2, log=None, k=None, seed=TRAIN_SEED, sentinels=SENTINELS, generator=None, without=()):
     """The default zoo: every corpus model, obfuscated with k sentinels at
-    the attacker's seed.  Built on first use (a minute or two)."""
-    kk = (k, seed)
+    the attacker's seed (by the given generator; see LEARNED_ZOO_K).  Built
+    on first use (a minute or two with random sentinels).  without: families
+    never obfuscated for it (those a generator was trained without: the
+    attacker's zoo then holds only what that generator saw)."""
+    if k is None:
+        k = TRAIN_K if sentinels == "random" else LEARNED_ZOO_K
+    tag = gen_tag(sentinels, generator)
+    kk = (k, seed, tag, tuple(sorted(without)))
     if kk not in _ZOO:
-        _ZOO[kk] = build_buckets(corpus_models(), k, seed, f"train-k{k}-s{seed}", jobs=jobs, log=log)
+        _ZOO[kk] = build_buckets(zoo_models(sentinels, without), k, seed, f"train-k{k}-s{seed}{tag}", jobs=jobs,
+                                 log=log, sentinels=sentinels, generator=generator)
     return Zoo(_ZOO[kk], exclude)
+
+
+def default_sentinels():
+    """The generator `proteus obfuscate` uses without --sentinels (from its
+    help: 'NAME (the default)')."""
+    r = subprocess.run([PROTEUS, "obfuscate", "--help"], capture_output=True, text=True)
+    m = re.search(r"(\w+) \(the default\)", r.stdout + r.stderr)
+    return m.group(1) if m else SENTINELS
+
+
+GENERATOR_INPUTS = ("corpus/models", "build/realworld")
+# held out of data/generator/default.pxg (data/generator/README.md)
+GENERATOR_HOLDOUT = ("nudenet-320n", "ppocrv5-det", "ppocrv5-rec")
+
+
+def generator_without(families, log=None):
+    """A learned-generator model trained as data/generator/default.pxg is,
+    with the given families left out too (proteus train-generator
+    --exclude-family); cached by the binary stamp and the family list."""
+    fams = sorted(set(families) | set(GENERATOR_HOLDOUT))
+    name = hashlib.sha256(",".join(fams).encode()).hexdigest()[:12]
+    p = os.path.join(cache_dir(), "generators", name + ".pxg")
+    if not os.path.exists(p):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        dirs = [os.path.join(ROOT, d) for d in GENERATOR_INPUTS if os.path.isdir(os.path.join(ROOT, d))]
+        cmd = [PROTEUS, "train-generator", *dirs, "-o", p + ".tmp"]
+        for f in fams:
+            cmd += ["--exclude-family", f]
+        if log:
+            log(f"generator: training without {', '.join(fams)}")
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
+        os.replace(p + ".tmp", p)
+    return p
 
 
 def log_stderr(msg):
@@ -263,9 +345,13 @@ def log_stderr(msg):
 WEIGHTS_ZOO = ["squeezenet1_1-op17", "mobilenet_v2-op17", "mnasnet1_0-op17", "resnet18-op17"]
 
 
-def load_weights_zoo(exclude=(), jobs=1, log=None, k=TRAIN_K, seed=TRAIN_SEED):
-    kk = ("weights", k, seed)
+def load_weights_zoo(exclude=(), jobs=1, log=None, k=None, seed=TRAIN_SEED, sentinels=SENTINELS, generator=None):
+    if k is None:
+        k = TRAIN_K if sentinels == "random" else LEARNED_ZOO_K
+    tag = gen_tag(sentinels, generator)
+    kk = ("weights", k, seed, tag)
     if kk not in _ZOO:
         models = [m for m in corpus_models() if os.path.basename(m)[:-5] in WEIGHTS_ZOO]
-        _ZOO[kk] = build_buckets(models, k, seed, f"weights-k{k}-s{seed}", jobs=jobs, log=log, rehydrate=True)
+        _ZOO[kk] = build_buckets(models, k, seed, f"weights-k{k}-s{seed}{tag}", jobs=jobs, log=log, rehydrate=True,
+                                 sentinels=sentinels, generator=generator)
     return Zoo(_ZOO[kk], exclude)
