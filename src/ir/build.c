@@ -62,27 +62,39 @@ px_status px_build_init(px_graph *g, int *counter, px_tensor *t, int *out)
     return PX_OK;
 }
 
+px_tensor *px_build_int64_tensor(const int64_t *vals, int n, int scalar)
+{
+    int64_t dim = n;
+    px_tensor *t = scalar && n == 1 ? px_tensor_new(PX_DT_INT64, 0, NULL) : px_tensor_new(PX_DT_INT64, 1, &dim);
+    if (!t || px_tensor_alloc_data(t)) {
+        px_tensor_free(t);
+        return NULL;
+    }
+    if (n) memcpy(t->data, vals, (size_t)n * sizeof *vals);
+    return t;
+}
+
 px_status px_build_int64_scalar(px_graph *g, int *counter, int64_t v, int *out)
 {
-    px_tensor *t = px_tensor_new(PX_DT_INT64, 0, NULL);
-    px_status st = t ? px_tensor_alloc_data(t) : px_nomem();
-    if (st) {
-        px_tensor_free(t);
-        return st;
-    }
-    *(int64_t *)t->data = v;
-    return px_build_init(g, counter, t, out);
+    px_tensor *t = px_build_int64_tensor(&v, 1, 1);
+    return t ? px_build_init(g, counter, t, out) : px_nomem();
 }
 
 px_status px_build_int64s(px_graph *g, int *counter, const int64_t *vals, int n, int *out)
 {
-    int64_t dim = n;
-    px_tensor *t = px_tensor_new(PX_DT_INT64, 1, &dim);
-    px_status st = t ? px_tensor_alloc_data(t) : px_nomem();
-    if (st) {
-        px_tensor_free(t);
-        return st;
+    px_tensor *t = px_build_int64_tensor(vals, n, 0);
+    return t ? px_build_init(g, counter, t, out) : px_nomem();
+}
+
+px_status px_build_constant(px_graph *g, int *counter, px_tensor *t, int *out)
+{
+    if (!t) return px_nomem();
+    int node;
+    px_status st = px_build_node(g, counter, "Constant", NULL, 0, out, &node);
+    if (!st) {
+        px_attr a = {.name = "value", .type = PX_ATTR_TENSOR, .t = t};
+        st = px_node_add_attr(g, node, &a); /* a copy */
     }
-    if (n) memcpy(t->data, vals, (size_t)n * sizeof *vals);
-    return px_build_init(g, counter, t, out);
+    px_tensor_free(t);
+    return st;
 }

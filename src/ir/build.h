@@ -22,6 +22,14 @@ px_status px_build_int64s(px_graph *g, int *counter, const int64_t *vals, int n,
 /* An int64 scalar initializer (an index, a length). */
 px_status px_build_int64_scalar(px_graph *g, int *counter, int64_t v, int *out);
 
+/* A filled int64 tensor: n values, rank 1 (rank 0 when scalar and n is 1);
+ * NULL out of memory. */
+px_tensor *px_build_int64_tensor(const int64_t *vals, int n, int scalar);
+
+/* Tensor t (which it takes; NULL: out of memory) as the output of a
+ * Constant node, as exporters write small constants. */
+px_status px_build_constant(px_graph *g, int *counter, px_tensor *t, int *out);
+
 /* Makes tensor t (which it takes) the initializer of new value *out, with
  * t's dtype and shape declared. */
 px_status px_build_init(px_graph *g, int *counter, px_tensor *t, int *out);

@@ -635,6 +635,7 @@ static void add_style(int64_t *set, int *n, int cap, int64_t v)
 /* Kernel sizes and channel counts node nd of the model uses. */
 static void note_style(lgen *L, const px_graph *m, const px_node *nd)
 {
+    if (!strcmp(nd->op_type, "Constant")) L->const_nodes = 1;
     if (!strcmp(nd->op_type, "Gather") && nd->n_inputs == 2 && nd->inputs[0] >= 0) {
         const px_value *t = &m->values[nd->inputs[0]];
         if ((t->flags & PX_VAL_INIT) && t->dtype == PX_DT_FLOAT && t->shape.rank == 2 && t->shape.dims[0].v > L->embed_rows)

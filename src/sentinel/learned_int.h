@@ -92,6 +92,7 @@ typedef struct lgen {
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[6]; /* draws that failed, by stage (for the strict mode's message) */
     int target;   /* the node count drawn for this sentinel (sample_size) */
+    int const_nodes; /* the model writes small constants as Constant nodes (torch exports do) */
     int64_t embed_rows; /* rows of the model's largest Gather table (0: none): ids in its range fit */
     int attempt;  /* the draw under way */
 } lgen;

@@ -517,16 +517,17 @@ static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, 
     return px_build_init(L->g, &L->counter, t, out);
 }
 
+static px_status small_const(lgen *L, px_tensor *t, int *out);
+
 static px_status scalar(lgen *L, float x, int *out)
 {
     px_tensor *t = px_tensor_new(PX_DT_FLOAT, 0, NULL);
-    px_status st = t ? px_tensor_alloc_data(t) : px_nomem();
-    if (st) {
+    if (t && px_tensor_alloc_data(t)) {
         px_tensor_free(t);
-        return st;
+        return px_nomem();
     }
-    *(float *)t->data = x;
-    return px_build_init(L->g, &L->counter, t, out);
+    if (t) *(float *)t->data = x;
+    return small_const(L, t, out);
 }
 
 static int64_t dim_val(lgen *L, ldim d) { return learned_dim_value(L, d); }
@@ -553,6 +554,22 @@ static px_status emit_window(lgen *L, const lnode *nd, int node, int spatial)
     return st;
 }
 
+/* A small constant (axes, a shape target, an index, a scalar) as the model
+ * writes them: a Constant node where its real files have them, else an
+ * initializer.  Takes t. */
+static px_status small_const(lgen *L, px_tensor *t, int *out)
+{
+    if (!t) return px_nomem();
+    return L->const_nodes ? px_build_constant(L->g, &L->counter, t, out) : px_build_init(L->g, &L->counter, t, out);
+}
+
+static px_status int64s(lgen *L, const int64_t *vals, int n, int *out)
+{
+    return small_const(L, px_build_int64_tensor(vals, n, 0), out);
+}
+
+static px_status int64_scalar(lgen *L, int64_t v, int *out) { return small_const(L, px_build_int64_tensor(&v, 1, 1), out); }
+
 /* Unsqueeze at axis: its axes an input from opset 13, an attribute before. */
 static px_status emit_unsqueeze(lgen *L, int *ins, int64_t axis, int *out)
 {
@@ -562,7 +579,7 @@ static px_status emit_unsqueeze(lgen *L, int *ins, int64_t axis, int *out)
         st = px_build_node(L->g, &L->counter, "Unsqueeze", ins, 1, out, &node);
         return st ? st : px_build_attr_ints(L->g, node, "axes", &axis, 1);
     }
-    st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]);
+    st = int64s(L, &axis, 1, &ins[1]);
     return st ? st : px_build_node(L->g, &L->counter, "Unsqueeze", ins, 2, out, NULL);
 }
 
@@ -578,20 +595,20 @@ static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
     case LK_SHAPE: return px_build_node(L->g, &L->counter, o->name, ins, 1, out, NULL);
     case LK_GATHER: {
         int64_t len = dim_val(L, x->d[0]);
-        st = px_build_int64_scalar(L->g, &L->counter, len > 0 ? nd->choice % len : 0, &ins[1]);
+        st = int64_scalar(L, len > 0 ? nd->choice % len : 0, &ins[1]);
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
         return st ? st : px_build_attr_int(L->g, node, "axis", 0);
     }
     case LK_UNSQUEEZE: return emit_unsqueeze(L, ins, 0, out);
     case LK_CONCAT:
-        if (nd->in[1] < 0) st = px_build_int64s(L->g, &L->counter, &int_consts[nd->choice % N_INT_CONSTS], 1, &ins[1]);
+        if (nd->in[1] < 0) st = int64s(L, &int_consts[nd->choice % N_INT_CONSTS], 1, &ins[1]);
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
         return st ? st : px_build_attr_int(L->g, node, "axis", 0);
     case LK_CAST:
         st = px_build_node(L->g, &L->counter, o->name, ins, 1, out, &node);
         return st ? st : px_build_attr_int(L->g, node, "to", PX_DT_FLOAT);
     default: /* binary: with another length, or a positive constant (a head count, a size) */
-        if (nd->in[1] < 0) st = px_build_int64_scalar(L->g, &L->counter, int_consts[1 + nd->choice % (N_INT_CONSTS - 1)], &ins[1]);
+        if (nd->in[1] < 0) st = int64_scalar(L, int_consts[1 + nd->choice % (N_INT_CONSTS - 1)], &ins[1]);
         return st ? st : px_build_node(L->g, &L->counter, o->name, ins, n_in, out, NULL);
     }
 }
@@ -701,7 +718,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
     case LK_REDUCE: {
         int64_t axis = -1;
         if (L->opset >= 18) {
-            if (!(st = px_build_int64s(L->g, &L->counter, &axis, 1, &ins[1]))) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+            if (!(st = int64s(L, &axis, 1, &ins[1]))) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
         } else if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) {
             st = px_build_attr_ints(L->g, node, "axes", &axis, 1);
         }
@@ -713,7 +730,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
         const lval *y = &L->v[nd->out];
         int64_t target[L_MAX_RANK];
         for (int a = 0; a < y->rank; a++) target[a] = y->d[a].sym ? 0 : dim_val(L, y->d[a]);
-        if (!(st = px_build_int64s(L->g, &L->counter, target, y->rank, &ins[1])))
+        if (!(st = int64s(L, target, y->rank, &ins[1])))
             st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
         break;
     }
