@@ -340,16 +340,13 @@ static int cmp_desc(const void *x, const void *y)
     return (a < b) - (a > b);
 }
 
-/* Energy fractions of the directions that stand out of the noise in the
- * R x C block z (unit-variance entries, rows and channels evened): an
- * eigenvalue lambda of the Gram beyond the noise edge is the image of a
- * rank-one part of energy a^2 with lambda = (a^2 + R)(a^2 + C) / a^2. */
-static int spikes_of(const double *z, int R, int C, double *spike)
+/* Eigenvalues (descending) of the Gram of the shorter side of the R x C
+ * block z, into ev (min(R, C) of them); -1 when out of memory. */
+static int gram_eigs(const double *z, int R, int C, double *ev)
 {
     int s = R < C ? R : C, L = R < C ? C : R;
-    double *gram = calloc((size_t)s * s + s, sizeof *gram);
+    double *gram = malloc(sizeof *gram * (size_t)s * s);
     if (!gram) return -1;
-    double *ev = gram + (size_t)s * s;
     for (int i = 0; i < s; i++)
         for (int j = i; j < s; j++) {
             double acc = 0;
@@ -359,15 +356,45 @@ static int spikes_of(const double *z, int R, int C, double *spike)
         }
     jacobi_eig(gram, s, ev);
     qsort(ev, (size_t)s, sizeof *ev, cmp_desc);
-    int n = 0;
-    for (int q = 0; q < s && n < MAX_SPIKES; q++) {
-        double b = ev[q] - R - C, disc = b * b - 4.0 * R * C;
-        if (b <= 0 || disc <= 0) break;
-        double a2 = (b + sqrt(disc)) / 2;
-        if (a2 * a2 <= (double)R * C) break; /* below the detection threshold */
-        spike[n++] = a2 / ((double)R * C);
-    }
     free(gram);
+    return s;
+}
+
+/* Energy fractions of the leading directions of the R x C block z
+ * (unit-variance entries, rows and channels evened): what each of its top
+ * Gram eigenvalues holds beyond the same eigenvalue of iid noise of that
+ * shape (a fixed Gaussian block; the noise keeps 1 - E of the energy when
+ * the directions take E).  Trained layers put far more in their leading
+ * directions than noise does: the heavy tail of their spectrum. */
+static int spikes_of(const double *z, int R, int C, double *spike)
+{
+    int s = R < C ? R : C, n = 0;
+    double *ev = malloc(sizeof *ev * (2 * (size_t)s + (size_t)R * C));
+    if (!ev) return -1;
+    double *mu = ev + s, *ref = mu + s;
+    px_rng r;
+    px_rng_seed(&r, ((uint64_t)R << 32) ^ (uint64_t)C);
+    for (int64_t i = 0; i < (int64_t)R * C; i++) {
+        double u1 = px_rng_unit(&r), u2 = px_rng_unit(&r);
+        ref[i] = sqrt(-2 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
+    }
+    if (gram_eigs(z, R, C, ev) < 0 || gram_eigs(ref, R, C, mu) < 0) {
+        free(ev);
+        return -1;
+    }
+    double rc = (double)R * C, E = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        double keep = 1 - E;
+        E = 0;
+        for (n = 0; n < s && n < MAX_SPIKES; n++) {
+            double e = (ev[n] - keep * mu[n]) / rc;
+            if (e <= 0) break;
+            spike[n] = e;
+            E += e;
+        }
+        if (E > 0.9) E = 0.9;
+    }
+    free(ev);
     return n;
 }
 
