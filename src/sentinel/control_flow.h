@@ -54,7 +54,9 @@ px_status px_cf_profile_of(const px_graph *g, px_cf_profile *p);
 px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_opts *opts, px_rng *rng);
 
 /* The generators' hook: s, the sentinel made for real, gets real's control
- * flow (px_cf_insert with real's profile); nothing when real has none. */
+ * flow (px_cf_insert with real's profile); nothing when real has none.
+ * Should what was added not check out (PX_ERR_MISMATCH/SHAPE: a bug), s
+ * is given back as it was, without control flow, rather than failing. */
 px_status px_sentinel_control_flow(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *s);
 
 #endif
