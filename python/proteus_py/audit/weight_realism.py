@@ -422,13 +422,17 @@ FLOAT_TYPES = (1, 10, 11)   # float, float16, double
 
 
 def _weighty(g):
-    """Whether a parsed file (features.SubGraph) holds float weight data."""
-    if any(t.has_data and t.numel >= MIN_ELEMS and t.dtype in FLOAT_TYPES for t in g.inits.values()):
+    """Whether a parsed file (features.SubGraph) holds float weight data
+    (tensors of more than MIN_ELEMS: a weightless export keeps the smaller)."""
+    big = [t for t in g.inits.values() if t.dtype in FLOAT_TYPES and t.numel > MIN_ELEMS]
+    if any(not t.has_data for t in big):
+        return False   # a weightless export: its weights were never drawn
+    if big:
         return True
     for n in g.nodes:
         v = n.attrs.get("value") if n.op == "Constant" else None
         if isinstance(v, tuple) and len(v) == 4 and v[0] == "tensor" and v[1] in FLOAT_TYPES \
-                and int(np.prod(v[2])) >= MIN_ELEMS:
+                and int(np.prod(v[2])) > MIN_ELEMS:
             return True
     return False
 
@@ -439,7 +443,9 @@ def attack(graphs, ctx):
     buckets can be made (real-world corpus not fetched)."""
     paths = {g.file: g.meta.get("path") for g in graphs}
     scores = {g.file: 0.0 for g in graphs}
-    if not any(_weighty(g) for g in graphs) or not all(paths.values()):
+    weightless = any(t.dtype in FLOAT_TYPES and t.numel > MIN_ELEMS and not t.has_data
+                     for g in graphs for t in g.inits.values())
+    if weightless or not any(_weighty(g) for g in graphs) or not all(paths.values()):
         return scores
     exclude = list(getattr(ctx.zoo, "excluded", []) or [])
     clf = classifier(exclude, log=ctx.log)
