@@ -1,12 +1,15 @@
 """Regenerates docs/confidentiality.md (scripts/confidentiality):
 
   1. the attacker's zoo: every corpus model obfuscated with TRAIN_K
-     sentinels at his seed (cached);
+     sentinels at his seed (cached), per sentinel generator (the audited
+     one, learned by default, and the random baseline); a learned
+     generator is itself trained without the audited families;
   2. the owner's buckets: every corpus model (op13, op17, dyn) at k=20
-     with another seed and another key secret (cached);
+     with another seed and another key secret (cached), plus real-world
+     models;
   3. leave-one-family-out: for each family, both classifiers are trained on
      the zoo without it and every attack runs with the zoo without it, on
-     that family's buckets;
+     that family's buckets; the oracle two-sample test on each bucket;
   4. the control: real subgraphs of a model against real subgraphs of other
      models with the same interface, scored by the same fold's classifier;
   5. the held-out models with the shipped classifier and the whole zoo;
@@ -14,10 +17,8 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import os
-import platform
 import sys
 import time
 from collections import defaultdict
@@ -31,6 +32,8 @@ from . import zoo as Z
 
 EVAL_K = 20
 EVAL_SEED = 7
+SKIP = set()   # attacks left out of this run (--skip-attacks)
+EPOCHS = [T.EPOCHS]   # fold classifiers' training epochs (--epochs)
 
 
 def _log(msg):
@@ -44,9 +47,86 @@ def fmt_cand(log10c):
     return f"{m:.2f}e{int(math.floor(log10c))}"
 
 
-def eval_buckets(models, log, jobs=2):
-    return Z.build_buckets(models, EVAL_K, EVAL_SEED, f"eval-k{EVAL_K}-s{EVAL_SEED}", jobs=jobs, log=log,
-                           secret=Z.secret_file("owner"))
+def audit_bucket(b, ctx, log, optimizer_max=None):
+    """Every attack on one owner's bucket, the learned classifiers' ROC-AUC
+    on it and the oracle two-sample test (both use its key).  The optimizer
+    attack (ONNX Runtime on every file) is skipped on buckets of more than
+    optimizer_max files."""
+    from . import oracle
+    res = {}
+    for name, cls, fn in A.ATTACKS:
+        if name.startswith("gnn") and name not in ctx.classifiers:
+            continue
+        if name in SKIP:
+            continue
+        if name == "optimizer" and optimizer_max is not None and len(b.graphs) > optimizer_max:
+            continue
+        sc = fn(b.graphs, ctx)
+        res[name] = S.evaluate(sc, b.key)
+        if name.startswith("gnn"):
+            res[name]["auc"] = S.roc_auc([sc[g.file] for g in b.sentinels()], [sc[g.file] for g in b.reals()])
+    extra = {"oracle": oracle.oracle_auc(b.graphs, b.key)}
+    log(f"{b.name}: " + " ".join(f"{n}={r['log10_candidates']:.1f}" for n, r in res.items())
+        + (f" oracle AUC {extra['oracle']['auc']:.3f}" if extra["oracle"] else ""))
+    return res, extra
+
+
+def run_generator(gen, models, rw, args, log, times):
+    """One sentinel generator on the corpus models (leave-one-family-out for
+    the zoo and the classifiers, and, for a learned generator, for the
+    generator too: it is trained without the audited families, in
+    args.gen_folds chunks) and on the real-world models (zoo and classifier
+    of every corpus family).  Returns a dict of results."""
+    fams = sorted({Z.family(m) for m in models})
+    nchunks = 1 if gen == "random" or args.only else max(1, args.gen_folds)
+    chunks = [c for c in (fams[i::nchunks] for i in range(nchunks)) if c]
+    out = {"gen": gen, "ev": [], "results": {}, "extra": {}, "fold_clfs": {}, "generators": [], "zoo": None,
+           "realworld": []}
+    rw_fams = [Z.family(r) for r in rw]
+    cache = {}
+    label = f"{gen}: "
+    for ci, chunk in enumerate(chunks):
+        t = time.time()
+        gen_out = chunk + list(args.gen_also_without)
+        genp = None if gen == "random" else Z.generator_without(gen_out + rw_fams, log=log)
+        if genp:
+            out["generators"].append((chunk, genp))
+        # the learned zoo holds the families this generator saw (its model files are shared across chunks)
+        zoo_all = Z.load_zoo(log=log, sentinels=gen, generator=genp,
+                             without=gen_out + list(args.zoo_skip) if genp else ())
+        if out["zoo"] is None:
+            out["zoo"] = zoo_all
+        tag = Z.gen_tag(gen, genp)
+        ev = Z.build_buckets([m for m in models if Z.family(m) in chunk], EVAL_K, EVAL_SEED,
+                             f"eval-k{EVAL_K}-s{EVAL_SEED}{tag}", jobs=2, log=log, secret=Z.secret_file("owner"),
+                             sentinels=gen, generator=genp)
+        out["ev"] += ev
+        times[label + "zoo, generator and owner's buckets"] = times.get(label + "zoo, generator and owner's buckets", 0) + time.time() - t
+        folds = [(fam, [b for b in ev if b.family == fam]) for fam in chunk]
+        if ci == 0 and rw:
+            t = time.time()
+            rwb = Z.build_buckets(rw, EVAL_K, EVAL_SEED, f"realworld-k{EVAL_K}-s{EVAL_SEED}{tag}", jobs=1, log=log,
+                                  secret=Z.secret_file("owner"), sentinels=gen, generator=genp)
+            out["realworld"] = [b.name for b in rwb]
+            folds.append((None, rwb))
+            times[label + "zoo, generator and owner's buckets"] += time.time() - t
+        for fam, buckets in folds:
+            zoo = zoo_all.without([fam] if fam else [])
+            t = time.time()
+            clfs = fold_classifiers(zoo, fam or "_all", log, tag)
+            times[label + "training (leave-one-family-out)"] = times.get(label + "training (leave-one-family-out)", 0) + time.time() - t
+            if fam:
+                out["fold_clfs"][fam] = clfs
+            ctx = A.Context(zoo, clfs, log=log, cache=cache,
+                            weights_zoo=lambda fam=fam: Z.load_weights_zoo(exclude=[fam] if fam else [], log=log,
+                                                                           sentinels=gen, generator=genp))
+            t = time.time()
+            for b in buckets:
+                out["results"][b.name], out["extra"][b.name] = audit_bucket(b, ctx, log, args.optimizer_max_files)
+            times[label + "attacks"] = times.get(label + "attacks", 0) + time.time() - t
+    from . import optimizer
+    out["ort_agreement"] = optimizer.agreement([b for b in out["ev"] if len(b.graphs) <= args.optimizer_max_files], log)
+    return out
 
 
 def run(args):
@@ -54,64 +134,63 @@ def run(args):
     times = {}
     cold = not os.path.isdir(os.path.join(Z.CACHE, Z.stamp(), "parsed"))
     t0 = time.time()
-    zoo_all = Z.load_zoo(log=log)
-    times["zoo"] = time.time() - t0
-
-    t = time.time()
     models = Z.corpus_models()
     if args.only:
         models = [m for m in models if Z.family(m) in args.only]
-    ev = eval_buckets(models, log)
-    times["eval buckets"] = time.time() - t
-
-    cache = {}
-    results = {}      # model -> {attack: evaluate()}
-    fold_clfs = {}
-    fams = sorted({b.family for b in ev})
-    t_train = 0.0
-    t_attack = 0.0
-    for fam in fams:
-        zoo = zoo_all.without([fam])
-        t = time.time()
-        clfs = fold_classifiers(zoo, fam, log)
-        t_train += time.time() - t
-        fold_clfs[fam] = clfs
-        ctx = A.Context(zoo, clfs, log=log, cache=cache,
-                        weights_zoo=lambda fam=fam: Z.load_weights_zoo(exclude=[fam], log=log))
-        for b in [b for b in ev if b.family == fam]:
-            t = time.time()
-            res = {}
-            for name, cls, fn in A.ATTACKS:
-                sc = fn(b.graphs, ctx)
-                res[name] = S.evaluate(sc, b.key)
-                res[name]["scores"] = sc
-            results[b.name] = res
-            t_attack += time.time() - t
-            log(f"{b.name}: " + " ".join(f"{n}={r['log10_candidates']:.1f}" for n, r in res.items()))
-    times["training (leave-one-family-out)"] = t_train
-    times["attacks on the k=20 buckets"] = t_attack
+    if args.op17_only:
+        models = [m for m in models if m.endswith("-op17.onnx") and "-dyn" not in m]
+    rw = [os.path.join(Z.ROOT, "build", "realworld", r + ".onnx") for r in args.realworld]
+    missing = [r for r in rw if not os.path.exists(r)]
+    if missing:
+        log(f"real-world models missing (corpus/realworld/fetch.py brings them): {', '.join(missing)}")
+    rw = [r for r in rw if os.path.exists(r)]
+    runs = {args.sentinels: run_generator(args.sentinels, models, rw, args, log, times)}
+    if args.sentinels != "random" and not args.no_baseline:
+        if args.baseline_optimizer_max_files is not None:
+            args.optimizer_max_files = args.baseline_optimizer_max_files
+        if args.baseline_epochs:
+            EPOCHS[0] = args.baseline_epochs
+        runs["random"] = run_generator("random", models, rw, args, log, times)
+    main = runs[args.sentinels]
 
     # the control: real vs real of other models with the same interface
     t = time.time()
-    control = control_auc(ev, zoo_all, fold_clfs, log)
+    control = control_auc(main["ev"], main["zoo"], main["fold_clfs"], log)
     times["control"] = time.time() - t
 
+    if args.train_shipped:
+        t = time.time()
+        train_shipped(args.sentinels, log)
+        times["shipped classifier retrained"] = time.time() - t
     holdout = {}
     if not args.no_holdout:
         t = time.time()
-        holdout = run_holdout(log, cache, args)
+        holdout = run_holdout(log, args)
         times["held-out models (shipped classifier)"] = time.time() - t
     big = None
     if not args.no_resnet50:
         t = time.time()
-        big = resnet50_timing(log)
+        big = resnet50_timing(log, args.sentinels)
         times["ResNet-50 rehydrated, k=20: build + audit"] = time.time() - t
     times["total"] = time.time() - t0
     times["_cold"] = cold
-    return ev, results, control, holdout, times, big
+    return runs, control, holdout, times, big
 
 
-def resnet50_timing(log):
+def train_shipped(gen, log):
+    """The shipped classifier, trained on every corpus family against both
+    the random baseline's sentinels and those of `gen` with its shipped
+    model (data/generator/default.pxg)."""
+    from . import gnn
+    zoo = Z.load_zoo(log=log)
+    if gen != "random":
+        other = Z.load_zoo(log=log, sentinels=gen)
+        zoo = Z.Zoo(zoo.buckets + other.buckets)
+    clfs = T.train_all(zoo, log=log)
+    gnn.save_classifiers(T.SHIPPED, clfs)
+
+
+def resnet50_timing(log, gen):
     """`proteus audit` on a rehydrated ResNet-50 bucket at k=20 (the files
     carry weights), timed; the bucket is deleted afterwards."""
     import json
@@ -127,7 +206,7 @@ def resnet50_timing(log):
                         "--seed", "1"], check=True, capture_output=True)
         t = time.time()
         subprocess.run([Z.PROTEUS, "obfuscate", model, "-o", os.path.join(d, "b"), "--key", os.path.join(d, "key"),
-                        "-k", str(EVAL_K), "--sentinels", Z.SENTINELS, "--seed", str(EVAL_SEED), "--no-probe", "--allow-weak",
+                        "-k", str(EVAL_K), "--sentinels", gen, "--seed", str(EVAL_SEED), "--no-probe", "--allow-weak",
                         "--key-secret", sec], check=True, capture_output=True)
         t_obf = time.time() - t
         files = [os.path.join(d, "b", f) for f in os.listdir(os.path.join(d, "b")) if f.endswith(".onnx")]
@@ -163,17 +242,23 @@ def _source_hash():
     return h.hexdigest()[:12]
 
 
-def fold_classifiers(zoo, fam, log):
-    """Both classifiers trained without family fam; cached on disk, keyed by
-    the zoo (binary stamp) and the training code."""
+def fold_classifiers(zoo, fam, log, tag=""):
+    """Both classifiers trained without family fam, on a zoo of the
+    generator tagged tag; cached on disk, keyed by the zoo (binary stamp,
+    generator) and the training code."""
     from . import gnn
     d = os.path.join(Z.cache_dir(), "folds", _source_hash())
     os.makedirs(d, exist_ok=True)
-    p = os.path.join(d, f"{fam}.pt")
+    # keyed by the families trained on: folds whose zoos are equal (a learned zoo
+    # already lacks its chunk's families) share one training
+    import hashlib
+    fams = hashlib.sha256(",".join(zoo.families()).encode()).hexdigest()[:10]
+    p = os.path.join(d, f"{fam}{tag}" if fam == "_all" else f"z{fams}{tag}")
+    p += (f"-e{EPOCHS[0]}" if EPOCHS[0] != T.EPOCHS else "") + ".pt"
     if os.path.exists(p):
         log(f"fold {fam}: cached classifiers")
         return gnn.load_classifiers(p)
-    clfs = T.train_all(zoo, log=log)
+    clfs = T.train_all(zoo, epochs=EPOCHS[0], log=log)
     gnn.save_classifiers(p, clfs)
     return gnn.load_classifiers(p)   # as used elsewhere: float16 weights
 
@@ -245,253 +330,61 @@ def control_auc(ev, zoo_all, fold_clfs, log):
     return out
 
 
-def run_holdout(log, cache, args):
+def run_holdout(log, args):
+    """corpus/holdout with the shipped classifier, the whole zoo and the
+    shipped generator (what `proteus audit` reports for a new model)."""
     from . import gnn
+    gen = args.sentinels
     clfs = gnn.load_classifiers(T.SHIPPED)
-    zoo = Z.load_zoo(log=log)
-    ctx = A.Context(zoo, clfs, log=log, cache=cache, weights_zoo=lambda: Z.load_weights_zoo(log=log))
+    zoo = Z.load_zoo(log=log, sentinels=gen)
+    ctx = A.Context(zoo, clfs, log=log, weights_zoo=lambda: Z.load_weights_zoo(log=log, sentinels=gen))
     models = [m for m in Z.holdout_models() if os.path.basename(m)[:-5] not in args.skip_holdout]
-    hb = Z.build_buckets(models, EVAL_K, EVAL_SEED, f"holdout-k{EVAL_K}-s{EVAL_SEED}", log=log,
-                         secret=Z.secret_file("owner"))
-    out = {}
-    for b in hb:
-        res = {}
-        for name, cls, fn in A.ATTACKS:
-            res[name] = S.evaluate(fn(b.graphs, ctx), b.key)
-        out[b.name] = res
-        log(f"holdout {b.name}: " + " ".join(f"{n}={r['log10_candidates']:.1f}" for n, r in res.items()))
-    return out
-
-
-def _model_order(names):
-    def key(n):
-        fam = Z.family(n)
-        return (fam, 0 if n.endswith("op17") and "-dyn" not in n else (1 if n.endswith("op13") else 2))
-    return sorted(names, key=key)
-
-
-def markdown(ev, results, control, holdout, times, args, big=None):
-    L = []
-    w = L.append
-    nb = {b.name: b for b in ev}
-    names = _model_order(list(results))
-    w("# Confidentiality audit")
-    w("")
-    w("How far each attack of the threat model ([threat-model.md](threat-model.md), classes 1-8) shrinks the")
-    w(f"search space of a bucket, for every corpus model at k = {EVAL_K}, with the sentinel generator "
-      f"`--sentinels {Z.SENTINELS}` (the paper's *random opcodes* baseline). Generated by `scripts/confidentiality` "
-      f"on {datetime.date.today().isoformat()}; do not edit by hand.")
-    w("")
-    w("## How it is measured")
-    w("")
-    w(f"- **Owner's buckets**: `proteus obfuscate MODEL -k {EVAL_K} --sentinels {Z.SENTINELS} --seed {EVAL_SEED} --no-probe`"
-      " (default subgraph size), for every file of `corpus/models` (op17, op13, dyn).")
-    w(f"- **Attacker's zoo** (the public models, here the corpus): each corpus model obfuscated by the attacker himself "
-      f"with his own seed ({Z.TRAIN_SEED}) and key, `-k {Z.TRAIN_K}`, so he knows which of his files are real. "
-      "Attacks learn reference distributions from it; the audited model's whole family is left out "
-      "(`--zoo-exclude`), as if the model were private.")
-    w(f"- **Learned classifier**: leave-one-family-out (a family = the file name minus `-opNN`/`-dyn`; op13, op17 and dyn "
-      f"variants are always in the same fold): trained on the real subgraphs of the other {len(Z.families()) - 1} families "
-      f"against {T.TRAIN_SENTINELS} of their sentinels per real subgraph, class-weighted, tested on the held-out family's "
-      "buckets. GraphSAGE, mean aggregation, 3 layers of 128, mean pooling. `gnn-paper`: one-hot op types, "
-      "undirected (the paper). `gnn-full`: also directed in/out neighbourhoods, output dtype/rank/shape, attributes, "
-      "initializer shapes and statistics, small constants, how often the zoo's real subgraphs show each op, attribute "
-      "value, attribute set, producer->consumer pair and output dim (zoo tables cross-fitted by family), and graph-level facts.")
-    w("- **Score**: every attack scores each file (higher = more sentinel-like). The threshold is the largest score of any "
-      "real file (no real subgraph is ever rejected); a sentinel is eliminated when strictly above it. "
-      "specificity_i = eliminated fraction of group i's sentinels; candidates = prod_i (1 + (1 - spec_i) k). "
-      f"The bucket promises (k+1)^n, i.e. log10 = n log10({EVAL_K + 1}).")
-    w("")
-    for variant in ("gnn-paper", "gnn-full"):
-        w(f"## Figure 6: learned classifier `{variant}`, random-opcode sentinels")
-        w("")
-        w("| model | n | k | specificity | min(γ) | candidates | promise |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
-        below = 0
-        for m in names:
-            r = results[m][variant]
-            n = r["n"]
-            below += r["log10_candidates"] < 3
-            w(f"| {m} | {n} | {EVAL_K} | {r['specificity']:.3f} | {r['threshold']:.3g} | {fmt_cand(r['log10_candidates'])} | "
-              f"{fmt_cand(S.log10_promise(n, EVAL_K))} |")
-        w("")
-        w(f"{below} of {len(names)} buckets are left with fewer than 10^3 candidates.")
-        w("")
-    w("## Every attack: log10 candidates left")
-    w("")
-    w(f"log10 of the candidates each attack leaves (k = {EVAL_K}); `promise` = n log10(k+1), what the bucket claims. "
-      "0.00 means the attack names every real subgraph.")
-    w("")
-    an = A.ATTACK_NAMES
-    w("| model | n | promise | " + " | ".join(an) + " |")
-    w("|---|---:|---:|" + "---:|" * len(an))
-    for m in names:
-        r = results[m]
-        n = r[an[0]]["n"]
-        w(f"| {m} | {n} | {S.log10_promise(n, EVAL_K):.1f} | " + " | ".join(f"{r[a]['log10_candidates']:.2f}" for a in an) + " |")
-    w("")
-    cnt = {a: sum(1 for m in names if results[m][a]["log10_candidates"] < 3) for a in an}
-    w("Buckets left with fewer than 10^3 candidates, per attack: " + ", ".join(f"{a} {cnt[a]}/{len(names)}" for a in an) + ".")
-    teeth = sum(1 for m in names if min(results[m]["gnn-paper"]["log10_candidates"], results[m]["gnn-full"]["log10_candidates"]) < 3
-                and sum(1 for a in an if not a.startswith("gnn") and results[m][a]["log10_candidates"] < 3) >= 2)
-    w(f"Buckets where the learned classifier and at least two other attacks each leave fewer than 10^3: {teeth}/{len(names)}.")
-    w("")
-    w("Mean specificity per attack (over groups, then models): " +
-      ", ".join(f"{a} {np.mean([results[m][a]['specificity'] for m in names]):.3f}" for a in an) + ".")
-    w("")
-    w("## Control: real subgraphs against real subgraphs of other models")
-    w("")
-    w("For each corpus model, its real subgraphs (label real) against real subgraphs of *other* corpus models with the "
-      "same interface (dtype and shape of every input and output; from the other models' k=20 buckets and from the "
-      "zoo's partitions), as if they were its sentinels, scored by the classifier of the model's own fold. "
-      "A ROC-AUC near 0.5 means the classifier does not flag 'a subgraph of another model' as a sentinel; it finds "
-      "sentinels. The other corpus models were in that fold's training set (as real), so an AUC below 0.5 is expected "
-      "where their subgraphs recur; `held-out` uses real subgraphs of `corpus/holdout` models instead, which no "
-      "classifier ever saw. Models without any same-interface subgraph elsewhere are left out.")
-    w("")
-    w("| model | n | matched | substitutes | gnn-paper AUC | gnn-full AUC | held-out subst. | gnn-paper AUC (held-out) | gnn-full AUC (held-out) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    pooled = {v: ([], [], [], []) for v in ("gnn-paper", "gnn-full")}
-    aucs = {v: [] for v in pooled}
-    haucs = {v: [] for v in pooled}
-
-    def f3(x):
-        return "-" if x is None else f"{x:.3f}"
-    for m in names:
-        c = control.get(m)
-        if not c or (c["substitutes"] == 0 and c["holdout_substitutes"] == 0):
-            continue
-        w(f"| {m} | {c['n']} | {c['matched']} | {c['substitutes']} | {f3(c['gnn-paper']['auc'])} | {f3(c['gnn-full']['auc'])} | "
-          f"{c['holdout_substitutes']} | {f3(c['gnn-paper']['auc_holdout'])} | {f3(c['gnn-full']['auc_holdout'])} |")
-        for v in pooled:
-            if c[v]["auc"] is not None:
-                aucs[v].append(c[v]["auc"])
-            if c[v]["auc_holdout"] is not None:
-                haucs[v].append(c[v]["auc_holdout"])
-    w("")
-    w("Per-model AUCs rest on few pairs where few interfaces match (vision models: 1 to 5 substitutes), so the summary "
-      "weights each model by its number of (substitute, real) pairs: the fraction of all such within-model pairs in "
-      "which the substitute scores higher.")
-    w("")
-    for v in pooled:
-        num = den = hnum = hden = 0.0
-        for m in names:
-            c = control.get(m)
-            if not c:
-                continue
-            sub, neg, hsub, hneg = c[v]["pairs"]
-            if c[v]["auc"] is not None:
-                num += c[v]["auc"] * len(sub) * len(neg)
-                den += len(sub) * len(neg)
-            if c[v]["auc_holdout"] is not None:
-                hnum += c[v]["auc_holdout"] * len(hsub) * len(hneg)
-                hden += len(hsub) * len(hneg)
-        if den:
-            w(f"- `{v}`: pair-weighted AUC **{num / den:.3f}** over {int(den)} pairs"
-              + (f"; held-out substitutes {hnum / hden:.3f} over {int(hden)} pairs" if hden else "")
-              + f" (unweighted mean of per-model AUCs {np.mean(aucs[v]):.3f}, {len(aucs[v])} models).")
-    w("")
-    if holdout:
-        w("## Held-out models (`corpus/holdout`), shipped classifier, whole zoo")
-        w("")
-        w("What `proteus audit` reports for models outside the corpus: the shipped classifier "
-          "(`python/proteus_py/audit/models/classifier.pt`, trained on every corpus family) and the whole zoo.")
-        w("")
-        w("| model | n | promise | " + " | ".join(an) + " |")
-        w("|---|---:|---:|" + "---:|" * len(an))
-        for m in sorted(holdout):
-            r = holdout[m]
-            n = r[an[0]]["n"]
-            w(f"| {m} | {n} | {S.log10_promise(n, EVAL_K):.1f} | " + " | ".join(f"{r[a]['log10_candidates']:.2f}" for a in an) + " |")
-        w("")
-    w("## The attacks")
-    w("")
-    for line in ATTACK_DOC:
-        w(line)
-    w("")
-    w("## Commands and runtimes")
-    w("")
-    w("```sh")
-    w("scripts/confidentiality                 # this file (builds build/proteus if needed)")
-    w("PYTHONPATH=python /usr/bin/python3 -m proteus_py.audit --train      # retrain the shipped classifier")
-    w("build/proteus audit BUCKET --key KEY [--json] [--out DIR] [--zoo-exclude FAMILY]")
-    w("/usr/bin/python3 -m pytest tests/audit")
-    w("```")
-    w("")
-    w(f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), run under `nice -n 19`, torch on one thread. "
-      "Caches in `build/audit-cache/` (keyed by a hash of `build/proteus`); a warm cache skips obfuscation and parsing.")
-    w("")
-    w("This run started with " + ("an empty cache (`build/audit-cache/` removed): every bucket was obfuscated and "
-      "parsed and every fold classifier trained." if times.get("_cold") else
-      "a warm cache (zoo and evaluation buckets already parsed; fold classifiers retrained only if the training "
-      "code changed)."))
-    w("")
-    w("| phase | seconds |")
-    w("|---|---:|")
-    for k, v in times.items():
-        if not k.startswith("_"):
-            w(f"| {k} | {v:.0f} |")
-    w("")
-    if big:
-        w(f"**`proteus audit` on a rehydrated ResNet-50 bucket** (`proteus rehydrate`, then `-k {big['k']}`): "
-          f"{big['files']} files, {big['bytes'] / 1e9:.2f} GB, n = {big['n']}; the audit took **{big['audit_s']:.0f} s** "
-          f"(shipped classifier, `--zoo-exclude resnet50`, warm zoo cache; files read with load_external_data=False, "
-          f"weight statistics from a strided sample of at most {4096} values per tensor). Per attack, log10 candidates "
-          f"(of {big['promise']:.1f}) and seconds: " +
-          ", ".join(f"{n} {v[0]:.2f} ({v[1]:.0f} s)" for n, v in big["attacks"].items()) + ".")
-        w("")
-    if args.extra_notes and os.path.exists(args.extra_notes):
-        with open(args.extra_notes) as f:
-            w(f.read().rstrip())
-        w("")
-    return "\n".join(L) + "\n"
-
-
-ATTACK_DOC = [
-    "One concrete attack per class of the threat model; each reads only the bucket files, the attacker's zoo and the "
-    "proteus source. Code: `python/proteus_py/audit/attacks.py`.",
-    "",
-    "| attack | class | what it does |",
-    "|---|---:|---|",
-    "| graph-stats | 2 | naive-Bayes density ratio p(sentinel)/p(real) of 36 graph statistics (nodes, edges, average degree, "
-    "clustering coefficient, diameter, depth, width, in/out-degree histograms, inputs, outputs, initializers, components, "
-    "sources, sinks, fraction of nodes per op category), histograms learned from the zoo's real subgraphs and the attacker's sentinels |",
-    "| stitching | 3 | links of a file's interface to the rest of the bucket: interface groups that can feed one of its inputs "
-    "(an output of equal dtype and shape) or take one of its outputs, and files sharing a non-anonymous tensor name; fewer links = more sentinel-like |",
-    "| validity | 4 | 3 per hard violation (onnx.checker, strict shape inference with data propagation, declared vs inferred types, "
-    "negative dims, order/undefined inputs, duplicate outputs) + fraction of nodes showing an op, attribute set, attribute "
-    "value or producer->consumer pair no zoo real shows + half the fraction with never-seen output dims + the zoo surprisal of "
-    "unused inputs/initializers and dead outputs |",
-    "| weights | 5 | naive Bayes over initializer and constant facts: presence of data, parameter counts, float/int mix, "
-    "round or random-looking small float constants, shape-like integer constants, Reshape targets and axes consistent "
-    "with their input, BatchNorm variances; when the bucket has weights, their statistics (kurtosis, skew, fan-in-scaled "
-    "std, zeros, distinct values, effective rank) against a zoo the attacker rehydrates himself |",
-    "| metadata | 6 | naive Bayes over names (canonical or not), producer/IR/opset/graph name/doc strings, name and node order, "
-    "value_info coverage, file size (absolute, per node, rank within the interface group), file time and name, manifest position |",
-    "| repetition | 7 | naive Bayes over Weisfeiler-Lehman similarity to files of other interface groups (real blocks "
-    "repeat), exact duplicates, and similarity/centrality within the own group |",
-    "| zoo-match | 8 | nearest-neighbour WL similarity to the zoo's sentinels minus that to its real subgraphs, with and "
-    "without shapes, plus verbatim matches |",
-    "| gnn-paper | 1 | GraphSAGE on one-hot op types (the paper's classifier) |",
-    "| gnn-full | 1 | GraphSAGE on everything in the file (see above) |",
-    "",
-    "Class 9 (optimizer-side signals) is not attacked here: it needs ONNX Runtime, which the system Python that runs the "
-    "audit does not have.",
-]
+    hb = Z.build_buckets(models, EVAL_K, EVAL_SEED, f"holdout-k{EVAL_K}-s{EVAL_SEED}{Z.gen_tag(gen)}", log=log,
+                         secret=Z.secret_file("owner"), sentinels=gen)
+    return {b.name: audit_bucket(b, ctx, log, args.optimizer_max_files) for b in hb}
 
 
 def main(argv=None):
+    from . import report_md
     ap = argparse.ArgumentParser(prog="scripts/confidentiality")
     ap.add_argument("--out", default=os.path.join(Z.ROOT, "docs", "confidentiality.md"))
+    ap.add_argument("--sentinels", help="the generator audited (default: what `proteus obfuscate` uses); "
+                                        "the random generator always runs too, as the baseline")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the random baseline")
     ap.add_argument("--only", nargs="+", help="families to evaluate (default: all)")
+    ap.add_argument("--op17-only", action="store_true", help="only the -op17 file of each family")
+    ap.add_argument("--realworld", nargs="*", default=list(Z.GENERATOR_HOLDOUT[:2]),
+                    help="real-world models (build/realworld/NAME.onnx) audited with the whole zoo "
+                         "(default: the two held out of the shipped generator)")
+    ap.add_argument("--gen-folds", type=int, default=3,
+                    help="without --only, the audited families are split in this many chunks; each chunk's "
+                         "learned generator and zoo are made without it")
+    ap.add_argument("--gen-also-without", nargs="*", default=[], metavar="FAMILY",
+                    help="families the learned generator (and its zoo) also leave out, beyond the audited ones")
+    ap.add_argument("--zoo-skip", nargs="*", default=[], metavar="FAMILY",
+                    help="families left out of the learned generator's zoo (not of the generator), for time")
+    ap.add_argument("--train-shipped", action="store_true",
+                    help="retrain the shipped classifier (every family; random and learned sentinels)")
+    ap.add_argument("--optimizer-max-files", type=int, default=400,
+                    help="run the optimizer attack (ONNX Runtime on every file) on buckets up to this many files")
+    ap.add_argument("--baseline-optimizer-max-files", type=int, help="the same for the random baseline")
+    ap.add_argument("--skip-attacks", nargs="*", default=[], metavar="NAME", help="attacks left out of this run")
+    ap.add_argument("--baseline-epochs", type=int, help="training epochs of the random baseline's fold classifiers "
+                                                         f"(default {T.EPOCHS}, as for the audited generator)")
     ap.add_argument("--no-holdout", action="store_true")
     ap.add_argument("--skip-holdout", nargs="*", default=["swin_t-op17"],
                     help="held-out models to skip (default: swin_t-op17, 294 subgraphs)")
     ap.add_argument("--extra-notes", help="markdown appended at the end")
     ap.add_argument("--no-resnet50", action="store_true", help="skip the rehydrated ResNet-50 timing")
     args = ap.parse_args(argv)
-    ev, results, control, holdout, times, big = run(args)
-    md = markdown(ev, results, control, holdout, times, args, big)
+    if not args.sentinels:
+        args.sentinels = Z.default_sentinels()
+    SKIP.update(args.skip_attacks)
+    runs, control, holdout, times, big = run(args)
+    md = report_md.markdown(runs, control, holdout, times, args, big)
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            md = report_md.keep_hand_written(md, f.read())
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(md)
