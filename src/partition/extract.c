@@ -35,6 +35,14 @@ static int map_value(const px_graph *g, px_graph *out, int *vmap, int v)
     return id;
 }
 
+
+/* A cut value (a part's input or output) must have a type: its sentinels
+ * are generated for it. */
+static px_status check_typed(const px_value *val)
+{
+    if (val->dtype != PX_DT_UNDEFINED || val->type_raw) return PX_OK;
+    return px_fail(PX_ERR_UNSUPPORTED, "cannot cut at value '%s': its type is unknown", val->name);
+}
 px_status px_extract_part(const px_graph *g, const px_partition *p, int part, px_graph *out, px_part_io *io)
 {
     px_graph_init(out);
@@ -93,10 +101,7 @@ px_status px_extract_part(const px_graph *g, const px_partition *p, int part, px
             if (v < 0 || produced[v] || is_input[v]) continue;
             const px_value *val = &g->values[v];
             if ((val->flags & PX_VAL_INIT) && !(val->flags & PX_VAL_INPUT)) continue;
-            if (val->dtype == PX_DT_UNDEFINED && !val->type_raw) {
-                st = px_fail(PX_ERR_UNSUPPORTED, "cannot cut at value '%s': its type is unknown", val->name);
-                goto out;
-            }
+            if ((st = check_typed(val))) goto out;
             is_input[v] = 1;
             int id = map_value(g, out, vmap, v);
             if (id < 0 || (st = px_graph_add_input(out, id))) {
@@ -150,6 +155,7 @@ px_status px_extract_part(const px_graph *g, const px_partition *p, int part, px
             for (int c = g->cons_start[v]; c < g->cons_start[v + 1] && !wanted; c++)
                 if (p->part_of[g->cons[c]] != part) wanted = 1;
             if (!wanted) continue;
+            if ((st = check_typed(&g->values[v]))) goto out;
             if ((st = px_graph_add_output(out, vmap[v]))) goto out;
             io->outputs[io->n_outputs++] = v;
         }
