@@ -377,6 +377,11 @@ def model_files(model, k=TRAIN_K, seed=TRAIN_SEED, log=None, keep_bucket=False):
     name = os.path.basename(model)[:-5]
     cd = os.path.join(Z.cache_dir(), f"weight-realism-k{k}-s{seed}-v{FEATURE_VERSION}")
     pkl = os.path.join(cd, name + ".pkl")
+    with Z.cache_lock(pkl):
+        return _model_files_locked(model, name, cd, pkl, k, seed, log, keep_bucket)
+
+
+def _model_files_locked(model, name, cd, pkl, k, seed, log, keep_bucket):
     if os.path.exists(pkl):
         with open(pkl, "rb") as f:
             return pickle.load(f)

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 
 from . import features as F
@@ -76,6 +77,21 @@ def cache_dir():
     return d
 
 
+@contextmanager
+def cache_lock(path):
+    """Holds an exclusive lock on path + '.lock' (created if needed): the
+    cache is shared by concurrent audits and test workers, and two of them
+    building the same entry would delete each other's staging folders."""
+    import fcntl
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def key_view(key):
     """The owner-side key view (what `proteus key show KEY --json` prints)
     from a proteus-key/1 JSON object; a key view passes through."""
@@ -92,6 +108,11 @@ def obfuscate(model, out_dir, k, seed, sentinels=SENTINELS, extra=(), secret=Non
     """Runs `proteus obfuscate` into out_dir/bucket and out_dir/key.json
     (cached: an existing complete out_dir is reused).  Returns (bucket, key
     view)."""
+    with cache_lock(out_dir):
+        return _obfuscate_locked(model, out_dir, k, seed, sentinels, extra, secret)
+
+
+def _obfuscate_locked(model, out_dir, k, seed, sentinels, extra, secret):
     bucket = os.path.join(out_dir, "bucket")
     keyp = os.path.join(out_dir, "key.json")
     if not (os.path.exists(keyp) and os.path.exists(os.path.join(bucket, "manifest.json"))):
@@ -321,19 +342,24 @@ def generator_without(families, log=None):
     fams = sorted(set(families) | set(GENERATOR_HOLDOUT))
     name = hashlib.sha256(",".join(fams).encode()).hexdigest()[:12]
     p = os.path.join(cache_dir(), "generators", name + ".pxg")
-    if not os.path.exists(p):
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        dirs = [os.path.join(ROOT, d) for d in GENERATOR_INPUTS if os.path.isdir(os.path.join(ROOT, d))]
-        cmd = [PROTEUS, "train-generator", *dirs, "-o", p + ".tmp"]
-        for f in fams:
-            cmd += ["--exclude-family", f]
-        if log:
-            log(f"generator: training without {', '.join(fams)}")
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
-        os.replace(p + ".tmp", p)
+    with cache_lock(p):
+        if not os.path.exists(p):
+            _train_generator(p, fams, log)
     return p
+
+
+def _train_generator(p, fams, log):
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    dirs = [os.path.join(ROOT, d) for d in GENERATOR_INPUTS if os.path.isdir(os.path.join(ROOT, d))]
+    cmd = [PROTEUS, "train-generator", *dirs, "-o", p + ".tmp"]
+    for f in fams:
+        cmd += ["--exclude-family", f]
+    if log:
+        log(f"generator: training without {', '.join(fams)}")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
+    os.replace(p + ".tmp", p)
 
 
 def log_stderr(msg):
