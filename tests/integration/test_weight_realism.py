@@ -118,7 +118,7 @@ def test_attack_scores_every_file_of_a_bucket(buckets, tmp_path):
     finite score, its family left out of training."""
     from proteus_py.audit import features as F
     m = next(iter(buckets))
-    bucket, _ = W.Z.obfuscate(m, str(tmp_path / "b"), 2, 7, extra=("--allow-unverified", *W._shape_args(m)))
+    bucket, _ = W.Z.obfuscate(m, str(tmp_path / "b"), 2, 7, extra=("--allow-unverified", *W.shape_args(m)))
     graphs = F.read_bucket(bucket)
     for g in graphs:
         g.meta.setdefault("path", os.path.join(bucket, g.file))

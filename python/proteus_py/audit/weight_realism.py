@@ -341,7 +341,7 @@ def training_models(exclude=(), per_family=PER_FAMILY):
     return out
 
 
-def _shape_args(model):
+def shape_args(model):
     """--input-shape for each input of the model's MANIFEST entry (dims of
     its sample inputs), so that a symbolic dim does not stop obfuscate."""
     man = os.path.join(Z.ROOT, "corpus", "realworld", "MANIFEST.json")
@@ -389,7 +389,7 @@ def _model_files_locked(model, name, cd, pkl, k, seed, log, keep_bucket):
     if log:
         log(f"weight-realism: obfuscating {name} (-k {k})")
     od = os.path.join(cd, "buckets", name)
-    bucket, view = Z.obfuscate(model, od, k, seed, extra=("--allow-unverified", *_shape_args(model)))
+    bucket, view = Z.obfuscate(model, od, k, seed, extra=("--allow-unverified", *shape_args(model)))
     rows = _bucket_tensors(name, bucket, view)
     with open(pkl + ".tmp", "wb") as f:
         pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
