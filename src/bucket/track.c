@@ -76,6 +76,7 @@ static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, in
     }
     if (!finite || !nonzero) return; /* nothing to follow */
     d->w[d->n] = w;
+    d->t[d->n] = t;
     d->numel[d->n] = n;
     d->op[d->n] = op;
     d->slot[d->n] = slot;
@@ -93,11 +94,12 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
      * every weight there) */
     size_t cap = (size_t)model->n_inits + (size_t)model->n_nodes + 1;
     d->w = malloc(cap * sizeof *d->w);
+    d->t = malloc(cap * sizeof *d->t);
     d->numel = malloc(cap * sizeof *d->numel);
     d->op = malloc(cap * sizeof *d->op);
     d->slot = malloc(cap * sizeof *d->slot);
     d->positive = malloc(cap);
-    if (!d->w || !d->numel || !d->op || !d->slot || !d->positive) st = px_nomem();
+    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive) st = px_nomem();
     for (int i = 0; i < model->n_inits && !st; i++) {
         int v = model->inits[i];
         if (node[v] >= 0) add_donor(d, model->values[v].init, model->nodes[node[v]].op_type, slot[v]);
@@ -118,6 +120,7 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
 void px_track_donors_free(px_track_donors *d)
 {
     free(d->w);
+    free(d->t);
     free(d->numel);
     free(d->op);
     free(d->slot);
@@ -125,28 +128,62 @@ void px_track_donors_free(px_track_donors *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Donor i fits at level 0 (same role), 1 (same op), 2 (any), for a positive
- * tensor at levels 0-2 only when positive itself (3-5: any sign, mixed as
- * magnitudes). */
-static int fits(const px_track_donors *d, int i, const char *op, int slot, int positive, int level)
+enum { MAX_VIEW = 8 };
+
+/* Whether t's dims describe its numel elements (then it is mapped axis by
+ * axis when the other tensor has the same rank). */
+static int dims_ok(const px_tensor *t, int64_t numel)
+{
+    if (t->rank < 1 || t->rank > MAX_VIEW) return 0;
+    int64_t p = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] <= 0 || p > numel / t->dims[i]) return 0;
+        p *= t->dims[i];
+    }
+    return p == numel;
+}
+
+/* 2 for a matrix (rank >= 2, both sides of [first dim, rest] >= 2), 1 for
+ * anything else: a matrix drawn from a vector would be rank one. */
+static int shape_class(const px_tensor *t, int64_t numel)
+{
+    return dims_ok(t, numel) && t->rank >= 2 && t->dims[0] >= 2 && numel / t->dims[0] >= 2 ? 2 : 1;
+}
+
+/* Donor i fits tensor b at level 0 (same role), 1 (same op), 2 (any), for a
+ * positive b at levels 0-2 only when positive itself (3-5: any sign, mixed as
+ * magnitudes); and in shape at pass 0 (same rank, every dim at least b's:
+ * a smaller donor would repeat rows or columns, lowering the rank), 1 (same
+ * rank), 2 (both matrices or neither), 3 (any). */
+static int fits(const px_track_donors *d, int i, const char *op, int slot, int positive, int level,
+                const px_tensor *b, int64_t n, int pass)
 {
     if (positive && level < 3 && !d->positive[i]) return 0;
+    const px_tensor *t = d->t[i];
+    if (pass <= 1 && (t->rank != b->rank || shape_class(t, d->numel[i]) != shape_class(b, n))) return 0;
+    if (pass == 0 && dims_ok(t, d->numel[i]) && dims_ok(b, n))
+        for (int a = 0; a < b->rank; a++)
+            if (t->dims[a] < b->dims[a]) return 0;
+    if (pass == 2 && shape_class(t, d->numel[i]) != shape_class(b, n)) return 0;
     level %= 3;
     return level == 2 || (!strcmp(d->op[i], op) && (level == 1 || d->slot[i] == slot));
 }
 
-/* The donor for a tensor of role (op, slot): a keyed pick (its index) among
- * the model's tensors at the first level that has one; -1 when there is none. */
-static int pick_donor(const px_track_donors *d, const char *op, int slot, int positive, px_rng *rng)
+/* The donor for tensor b (n elements) of role (op, slot): a keyed pick (its
+ * index) among the model's tensors at the first pass and level that has one;
+ * -1 when there is none. */
+static int pick_donor(const px_track_donors *d, const char *op, int slot, int positive, const px_tensor *b,
+                      int64_t n, px_rng *rng)
 {
-    for (int level = 0; level < (positive ? 6 : 3); level++) {
-        int count = 0;
-        for (int i = 0; i < d->n; i++) count += fits(d, i, op, slot, positive, level);
-        if (!count) continue;
-        int want = (int)px_rng_below(rng, (uint64_t)count);
-        for (int i = 0; i < d->n; i++)
-            if (fits(d, i, op, slot, positive, level) && want-- == 0) return i;
-    }
+    for (int pass = 0; pass < 4; pass++)
+        for (int level = 0; level < (positive ? 6 : 3); level++) {
+            int count = 0;
+            for (int i = 0; i < d->n; i++) count += fits(d, i, op, slot, positive, level, b, n, pass);
+            if (!count) continue;
+            int want = (int)px_rng_below(rng, (uint64_t)count);
+            for (int i = 0; i < d->n; i++)
+                if (fits(d, i, op, slot, positive, level, b, n, pass) && want-- == 0) return i;
+        }
     return -1;
 }
 
@@ -179,35 +216,104 @@ static moments moments_of(const float *x, int64_t n, int logd, double zero_log)
     return m;
 }
 
-/* One element of D (or log |D|) at a position drawn from 30 bits of r. */
-static double at(const float *x, int64_t n, uint32_t r, int logd, double zero_log)
+/* A keyed map of n indices into m: a keyed permutation of m, repeated
+ * when n > m (so every donor index is used as evenly as it can be). */
+static int64_t *axis_map(int64_t n, int64_t m, int identity, px_rng *rng)
 {
-    int64_t i = (int64_t)(((uint64_t)(r >> 2) * (uint64_t)n) >> 30);
-    return val(x[i], logd, zero_log);
+    int64_t *perm = malloc((size_t)m * sizeof *perm);
+    int64_t *map = malloc((size_t)n * sizeof *map);
+    if (!perm || !map) {
+        free(perm);
+        free(map);
+        return NULL;
+    }
+    for (int64_t i = 0; i < m; i++) perm[i] = i;
+    if (!identity)
+        for (int64_t i = m - 1; i > 0; i--) {
+            int64_t j = (int64_t)px_rng_below(rng, (uint64_t)i + 1), x = perm[i];
+            perm[i] = perm[j];
+            perm[j] = x;
+        }
+    for (int64_t i = 0; i < n; i++) map[i] = perm[i % m];
+    free(perm);
+    return map;
+}
+
+/* The view a tensor is mapped in: its own dims (per_axis), else [first dim,
+ * the rest] (matrices), else flat. */
+static int view_of(const px_tensor *t, int64_t numel, int per_axis, int matrices, int64_t *v)
+{
+    if (per_axis) {
+        for (int i = 0; i < t->rank; i++) v[i] = t->dims[i];
+        return t->rank;
+    }
+    v[0] = matrices ? t->dims[0] : 1;
+    v[1] = numel / v[0];
+    return 2;
+}
+
+/* The donor element for every element of b: per axis, a keyed map of b's
+ * indices into the donor's, so rows stay rows and columns columns and the
+ * donor's row scales, tails and spectrum carry over (a mix of scattered
+ * positions would leave a Gaussian blob); kernel axes of equal size keep
+ * their positions.  NULL only on allocation failure. */
+static int64_t *element_map(const px_tensor *bt, int64_t n, const px_tensor *dt, int64_t dn, px_rng *rng)
+{
+    /* axis by axis only when no axis would repeat (a 1x1 donor of a 3x3
+     * kernel would give it nine equal taps); else as [rows, columns] */
+    int per_axis = bt->rank == dt->rank && dims_ok(bt, n) && dims_ok(dt, dn);
+    for (int a = 0; per_axis && a < bt->rank; a++) per_axis = dt->dims[a] >= bt->dims[a];
+    int64_t vb[MAX_VIEW], vd[MAX_VIEW];
+    int matrices = shape_class(bt, n) == 2 && shape_class(dt, dn) == 2;
+    int r = view_of(bt, n, per_axis, matrices, vb);
+    view_of(dt, dn, per_axis, matrices, vd);
+    int64_t *maps[MAX_VIEW] = {0}, stride[MAX_VIEW];
+    int64_t *out = malloc((size_t)n * sizeof *out);
+    int ok = out != NULL;
+    for (int a = r - 1; a >= 0 && ok; a--) {
+        stride[a] = a == r - 1 ? 1 : stride[a + 1] * vd[a + 1];
+        ok = (maps[a] = axis_map(vb[a], vd[a], a >= 2 && vb[a] == vd[a], rng)) != NULL;
+    }
+    if (ok) {
+        int64_t idx[MAX_VIEW] = {0};
+        for (int64_t i = 0; i < n; i++) {
+            int64_t off = 0;
+            for (int a = 0; a < r; a++) off += maps[a][idx[a]] * stride[a];
+            out[i] = off < dn ? off : off % dn;
+            for (int a = r - 1; a >= 0 && ++idx[a] == vb[a]; a--) idx[a] = 0;
+        }
+    }
+    for (int a = 0; a < r; a++) free(maps[a]);
+    if (!ok) {
+        free(out);
+        out = NULL;
+    }
+    return out;
 }
 
 /* Rewrites sentinel tensor b (n elements) from donor dw (dn elements). */
-static void mix_tensor(float *b, int64_t n, const float *dw, int64_t dn, int logd, px_rng *rng)
+static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const float *dw, const px_tensor *dt,
+                            int64_t dn, int logd, px_rng *rng)
 {
     double zl = logd ? log(moments_of(dw, dn, 0, 0).rms) : 0.0;
-    if (logd && !isfinite(zl)) return; /* an all-zero donor */
+    if (logd && !isfinite(zl)) return PX_OK; /* an all-zero donor */
     moments mb = moments_of(b, n, logd, 0), md = moments_of(dw, dn, logd, zl);
     double c = sqrt(1.0 - NOISE * NOISE);
     /* linear: scale to the generator's rms; log: shift to its mean log */
     double scale = md.rms > 0 ? mb.rms / md.rms : 0.0;
-    if (!logd && !(scale > 0 && isfinite(scale))) return;
+    if (!logd && !(scale > 0 && isfinite(scale))) return PX_OK;
+    int64_t *map = element_map(bt, n, dt, dn, rng);
+    if (!map) return px_nomem();
     for (int64_t i = 0; i < n; i++) {
-        uint64_t r1 = px_rng_next(rng), r2 = px_rng_next(rng);
-        uint32_t q[4] = {(uint32_t)r1, (uint32_t)(r1 >> 32), (uint32_t)r2, (uint32_t)(r2 >> 32)};
-        int neg = (int)(q[0] & 3u); /* which of the four is subtracted */
-        double mix = 0;
-        for (int m = 0; m < 4; m++) mix += (m == neg ? -0.5 : 0.5) * at(dw, dn, q[m], logd, zl);
+        double dv = val(dw[map[i]], logd, zl);
         double bi = val(b[i], logd, 0);
         double z = mb.sd > 0 ? (bi - mb.mean) / mb.sd : 0.0;
-        double core = md.mean + c * (mix - md.mean) + NOISE * md.sd * z;
+        double core = md.mean + c * (dv - md.mean) + NOISE * md.sd * z;
         double v = logd ? exp(core - md.mean + mb.mean) : core * scale;
         if (isfinite(v) && (!logd || v > 0)) b[i] = (float)v;
     }
+    free(map);
+    return PX_OK;
 }
 
 px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t stream)
@@ -218,7 +324,7 @@ px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t st
     if (st) return st;
     px_rng rng;
     px_rng_seed(&rng, stream);
-    for (int i = 0; i < sent->n_inits; i++) {
+    for (int i = 0; i < sent->n_inits && !st; i++) {
         int v = sent->inits[i];
         int64_t n;
         float *b = (float *)weights_of(sent->values[v].init, &n);
@@ -234,10 +340,10 @@ px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t st
         /* a fresh stream per tensor: one tensor's draws do not shift the next's */
         px_rng trng;
         px_rng_seed(&trng, px_rng_next(&rng));
-        int di = pick_donor(d, op, slot[v], positive, &trng);
-        if (di >= 0) mix_tensor(b, n, d->w[di], d->numel[di], positive, &trng);
+        int di = pick_donor(d, op, slot[v], positive, sent->values[v].init, n, &trng);
+        if (di >= 0) st = mix_tensor(b, sent->values[v].init, n, d->w[di], d->t[di], d->numel[di], positive, &trng);
     }
     free(node);
     free(slot);
-    return PX_OK;
+    return st;
 }

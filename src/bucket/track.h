@@ -6,20 +6,25 @@
  * structures; if sentinel weights were a pure function of the key they would
  * recur byte for byte while every real tensor changed a little, and two
  * buckets would name the real files.  So every float32 sentinel tensor is
- * re-drawn as a keyed mix of one real tensor of the same role (its donor)
- * plus the generator's own draw:
+ * re-drawn from one real tensor of the same role (its donor) plus the
+ * generator's own draw:
  *
- *   mix_i  = (D_a + D_b + D_c - D_d) / 2          4 keyed positions of D,
- *                                                 one keyed to be negative
- *   core_i = mean(D) + c (mix_i - mean(D)) + b std(D) z_i,  b = 0.3, c^2 = 1 - b^2
- *   S_i    = core_i * rms(B) / rms(D)
+ *   S_i = (mean(D) + c (D_m(i) - mean(D)) + b std(D) z_i) * rms(B) / rms(D),
+ *         b = 0.3, c^2 = 1 - b^2
  *
- * with z the generator's tensor B standardized.  mix keeps D's mean and
- * variance and moves by rms(dD) when D moves by dD, so S moves by about the
- * same relative amount as the real tensors do (0.95 of it); the scale is the
+ * with z the generator's tensor B standardized and m a keyed map of S's
+ * indices into D's, axis by axis (rows to rows, columns to columns; kernel
+ * axes of equal size in place), or as [rows, rest] where an axis of D is
+ * shorter than S's.  So S keeps what makes D look trained (unequal row
+ * scales, heavy tails, a low-rank spectrum; a mix of scattered positions
+ * left a Gaussian blob that a weight-realism classifier named), and moves
+ * by c times D's relative change when D changes.  Donors are picked first
+ * among tensors at least as large on every axis (a smaller one repeats rows
+ * or taps, lowering the rank), then of the same rank, then matrices for
+ * matrices (a matrix drawn from a vector is rank one); the scale is the
  * generator's, not the donor's, and b z keeps any element from being an
- * exact combination of real values.  Tensors the generator drew positive
- * (variances, scales) are mixed the same way in the log domain (from a
+ * exact copy of a real value.  Tensors the generator drew positive
+ * (variances, scales) are drawn the same way in the log domain (from a
  * positive donor of the role when there is one, else from the magnitudes of
  * any), so they stay positive and move by relative amounts.
  * Identical weights give identical sentinels; nothing but the key chooses
@@ -40,6 +45,7 @@
 typedef struct px_track_donors {
     int n;
     const float **w;
+    const px_tensor **t; /* the tensor w is the data of (its shape) */
     int64_t *numel;
     const char **op;
     int *slot;

@@ -153,8 +153,71 @@ static void test_constant_donor(void)
     px_graph_free(&m);
 }
 
+/* x -> OP(x, inputs...) -> y with float initializers of the given shapes,
+ * element (r, c) of input k (r the first index, c the rest) = fill(k, r, c). */
+static void op_with(px_graph *g, const char *op, int n_in, const int64_t (*shape)[2],
+                    double (*fill)(int, int64_t, int64_t))
+{
+    px_graph_init(g);
+    int x = px_graph_add_value(g, "x"), y = px_graph_add_value(g, "y");
+    int ins[4] = {x};
+    for (int k = 0; k < n_in; k++) {
+        char name[8] = {'w', (char)('0' + k), 0};
+        ins[k + 1] = px_graph_add_value(g, name);
+        int rank = shape[k][1] ? 2 : 1;
+        px_tensor *t = px_tensor_new(PX_DT_FLOAT, rank, shape[k]);
+        px_tensor_alloc_data(t);
+        int64_t cols = rank == 2 ? shape[k][1] : 1;
+        for (int64_t i = 0; i < t->numel; i++) ((float *)t->data)[i] = (float)fill(k, i / cols, i % cols);
+        px_graph_add_init(g, ins[k + 1], t);
+    }
+    int nd = px_graph_add_node(g, op, "", "n0");
+    px_node_set_inputs(g, nd, ins, n_in + 1);
+    px_node_set_outputs(g, nd, &y, 1);
+}
+
+/* a trained-looking weight matrix: row r at scale 2^(r/4); a flat bias */
+static double rows_apart(int k, int64_t r, int64_t c)
+{
+    return k == 0 ? pow(2.0, (double)r / 4.0) * jitter(r * 131 + c) : 0.5 + 0.01 * jitter(r);
+}
+static double gen_matrix(int k, int64_t r, int64_t c) { (void)k; return 0.05 * jitter(r * 977 + c * 3 + 1); }
+
+/* A sentinel matrix is drawn row by row from a donor matrix (not from a
+ * vector, not as a scatter of single elements): the donor's unequal row
+ * scales carry over, here to a MatMul whose only donors (any role) are a
+ * Conv's weight matrix and its bias. */
+static void test_matrix_keeps_rows(void)
+{
+    const int64_t model_shapes[2][2] = {{16, 32}, {16, 0}}, sent_shape[1][2] = {{8, 16}};
+    px_graph m, s;
+    op_with(&m, "Conv", 2, model_shapes, rows_apart);
+    op_with(&s, "MatMul", 1, sent_shape, gen_matrix);
+    px_track_donors d;
+    CHECK(!px_track_donors_init(&m, &d));
+    CHECK_EQ_INT(d.n, 2);
+    for (uint64_t key = 1; key <= 4; key++) {
+        px_graph t;
+        op_with(&t, "MatMul", 1, sent_shape, gen_matrix);
+        CHECK(!px_track_weights(&t, &d, key));
+        double lo = INFINITY, hi = 0;
+        for (int r = 0; r < 8; r++) {
+            double ss = 0;
+            for (int c = 0; c < 16; c++) ss += (double)data(&t)[r * 16 + c] * data(&t)[r * 16 + c];
+            lo = fmin(lo, sqrt(ss / 16));
+            hi = fmax(hi, sqrt(ss / 16));
+        }
+        CHECK(hi > 2.0 * lo); /* 8 of 16 rows 2^(1/4) apart span at least 2^(7/4) */
+        px_graph_free(&t);
+    }
+    px_track_donors_free(&d);
+    px_graph_free(&m);
+    px_graph_free(&s);
+}
+
 int main(void)
 {
+    RUN(test_matrix_keeps_rows);
     RUN(test_constant_donor);
     RUN(test_tracks_the_donor);
     RUN(test_fixed_slots_and_no_donor);

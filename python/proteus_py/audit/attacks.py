@@ -29,6 +29,10 @@ more sentinel-like.  No attack sees the key.
   weight-realism class 5 trained-vs-synthetic classifier over each tensor's
                         spectrum, tails, channel spread, BatchNorm statistics,
                         trained on the real-world corpus (weight_realism.py)
+  donor-density/-centre/-parent class 5  within the bucket, no training:
+                        how a file's tensors sit among the bucket's other
+                        tensors of their role, as drawn from a donor would
+                        (donor.py)
   medoid-centre/-far class 10  rank of a file's distance to the centre of
                         its group (typicality.py)
   style        class 11 consistency with the other groups' style (style.py)
@@ -697,9 +701,12 @@ ATTACKS = [
 ]
 
 # attacks kept in their own modules (they import helpers from here lazily)
-from . import optimizer as _optimizer, style as _style, typicality as _typicality  # noqa: E402
+from . import donor as _donor, optimizer as _optimizer, style as _style, typicality as _typicality  # noqa: E402
 
 ATTACKS += [
+    ("donor-density", 5, _donor.attack_density),
+    ("donor-centre", 5, _donor.attack_centre),
+    ("donor-parent", 5, _donor.attack_parent),
     ("medoid-centre", 10, _typicality.attack_medoid_centre),
     ("medoid-far", 10, _typicality.attack_medoid_far),
     ("style", 11, _style.attack_style),

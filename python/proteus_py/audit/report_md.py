@@ -47,23 +47,36 @@ def _bold(x, limit):
     return _f3(x) if x is None or x <= limit else f"**{x:.3f}**"
 
 
+# attacks with variants, shown as one column: the stronger variant
+FAMILIES = {"medoid": ("medoid-centre", "medoid-far"),
+            "donor": ("donor-density", "donor-centre", "donor-parent")}
+_VARIANT = {v: f for f, vs in FAMILIES.items() for v in vs}
+
+
 def attack_names(results):
-    """Attack columns present in the results, in ATTACKS order, with the two
-    medoid variants shown as their stronger one."""
+    """Attack columns present in the results, in ATTACKS order, each family
+    of variants (medoid, donor) as one column."""
     have = set()
     for r in results.values():
         have |= set(r)
-    out = [a for a in A.ATTACK_NAMES if a in have and not a.startswith("medoid")]
-    if "medoid-centre" in have:
-        out.insert(out.index("gnn-paper") if "gnn-paper" in out else len(out), "medoid")
+    out = []
+    for a in A.ATTACK_NAMES:
+        if a in have:
+            name = _VARIANT.get(a, a)
+            if name not in out:
+                out.append(name)
+    if "medoid" in out and "gnn-paper" in out:   # beside the classifiers, as before
+        out.remove("medoid")
+        out.insert(out.index("gnn-paper"), "medoid")
     return out
 
 
 def cell(r, a):
-    """log10 candidates of attack a (medoid: the stronger variant; None
-    where the attack did not run on that bucket)."""
-    if a == "medoid":
-        return min(r["medoid-centre"]["log10_candidates"], r["medoid-far"]["log10_candidates"])
+    """log10 candidates of attack a (a family: its stronger variant that
+    ran; None where the attack did not run on that bucket)."""
+    if a in FAMILIES:
+        v = [r[x]["log10_candidates"] for x in FAMILIES[a] if x in r]
+        return min(v) if v else None
     return r[a]["log10_candidates"] if a in r else None
 
 
@@ -78,7 +91,8 @@ def attack_table(w, run, names, title):
     w("")
     w(f"log10 of the candidates each attack leaves (k = {EVAL_K}); `promise` = n log10(k+1), what the bucket claims; "
       f"a cell in **bold** is below the floor min(20, {int(PASS * 100)}% of the promise) of issue 11. 0.00 means the attack names every real subgraph. `medoid` = the stronger of "
-      "medoid-centre and medoid-far (choosing it uses the key). AUC = ROC-AUC of the learned classifier on the "
+      "medoid-centre and medoid-far, `donor` = the strongest of donor-density, -centre and -parent (choosing it uses "
+      "the key). AUC = ROC-AUC of the learned classifier on the "
       f"bucket (sentinels vs reals), bold above {MAX_CLF_AUC:.2f}; oracle = the cross-validated two-sample test on the "
       f"bucket's own files, bold above {MAX_ORACLE_AUC:.2f}.")
     w("")
@@ -371,6 +385,11 @@ ATTACK_DOC = [
     "| medoid (-centre, -far) | 10 | `typicality.py`: rank of a file's mean distance to the rest of its interface group, "
     "averaged over WL-subtree cosine (with and without shapes), graph-statistic distance (scaled within the group) and "
     "op-histogram cosine; -centre keeps the medoid, -far keeps the outlier; the table shows the stronger |",
+    "| donor (-density, -centre, -parent) | 5 | `donor.py`, within the bucket, no training: per tensor role, the "
+    "shape of each tensor's value distribution (31 standardized quantiles) and of its row scales; -density: a file "
+    "whose tensors sit in a crowd of similar ones (one recipe), -centre: a tensor its neighbours surround (a donor), "
+    "-parent: a matrix whose row-scale profile has a near twin at least as large in another file (drawn from it); "
+    "the table shows the strongest |",
     "| style | 11 | `style.py`: style tokens (activations, norms, kernel sizes, strides, depthwise or not, weight channel "
     "counts, dtypes, op set); a file's consistency = mean log-frequency of its tokens among the other groups' files, "
     "those weighted by their own consistency (3 rounds); least consistent = most sentinel-like |",

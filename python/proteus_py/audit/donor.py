@@ -1,0 +1,175 @@
+"""Donor matching (threat-model class 5, weights): within one bucket, no
+training.  proteus draws every sentinel tensor from a real tensor of the same
+model and role (its donor, src/bucket/track.c), so that sentinel weights move
+with the real ones across versions.  Whatever a sentinel tensor keeps of its
+donor links the two; this attack looks for the direction of the link.
+
+Each float tensor of a file (by role, as weight_realism roles them) is
+described by the shape of its value distribution: 31 quantiles of its
+standardized values (of log |x| for tensors that are all positive) and its
+kurtosis.  Among the tensors of one role across the bucket:
+
+  * density: a tensor drawn by a common recipe sits in a crowd (its nearest
+    neighbours are close), trained tensors of different layers are spread
+    out.  Score: minus the log of the mean distance to its K nearest
+    neighbours in other files.
+  * centre: children of one donor surround it, so the donor is nearer to
+    its neighbours than they are to theirs.  Score: log of its mean
+    neighbour distance over its neighbours' own.
+  * parent: a weight matrix drawn row by row from a donor keeps the donor's
+    profile of row scales (a subsample of it), and a donor is at least as
+    large as what it gives to.  Each matrix is described by the quantile
+    function of its log row norms (centred: the scale is free); a matrix
+    whose profile has a near twin with at least as many rows in another
+    file is a child.  Score: minus the distance to the nearest such twin.
+
+A file's score is the mean over its tensors (higher: more sentinel-like); the
+attack reports the stronger scoring (the audit counts candidates for each and
+keeps the smaller count, as the intersection attack does)."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from . import weight_realism as W
+
+LEVELS = np.linspace(0.02, 0.98, 31)
+KNN = 5
+MIN_ELEMS = 64
+
+
+def row_profile(a, ax):
+    """Quantiles of the centred log row norms (rows along the output axis
+    ax) of a matrix with at least 8 rows; None otherwise."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim < 2 or not 0 <= ax < a.ndim or a.shape[ax] < 8:
+        return None
+    w = np.moveaxis(a, ax, 0).reshape(a.shape[ax], -1)
+    r = np.sqrt((w * w).mean(axis=1))
+    if not (r > 0).all():
+        return None
+    lr = np.log(r)
+    return np.quantile(lr - lr.mean(), LEVELS)
+
+
+def signature(a):
+    """(31 standardized quantiles, kurtosis) of a tensor; None when it is
+    constant or too small to have a distribution."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size < MIN_ELEMS:
+        return None
+    if (x > 0).all():
+        x = np.log(x)
+    sd = x.std()
+    if not sd > 0:
+        return None
+    z = (x - x.mean()) / sd
+    return np.quantile(z, LEVELS), W._kurt(z)
+
+
+def tensor_signatures(roled):
+    """[(role, quantiles, kurtosis, row profile or None, rows)] of
+    [(role, out axis, array)] (weight_realism.roled_tensors)."""
+    out = []
+    for role, ax, a in roled:
+        s = signature(a)
+        if s is not None:
+            prof = row_profile(a, ax) if role in W.MATRIX_ROLES else None
+            out.append((role, s[0], s[1], prof, a.shape[ax] if prof is not None else 0))
+    return out
+
+
+def file_signatures(path):
+    """tensor_signatures of one file; [] when it cannot be read."""
+    import onnx
+    try:
+        m = onnx.load(path, load_external_data=False)
+    except Exception:  # noqa: BLE001 - an unreadable file is the validity attack's business
+        return []
+    return tensor_signatures(W.roled_tensors(m))
+
+
+def _knn(q, owner, i):
+    """Indices and distances of the KNN nearest tensors to i owned by other files."""
+    d = np.sqrt(((q - q[i]) ** 2).mean(axis=1))
+    d[owner == owner[i]] = np.inf
+    n = int(np.isfinite(d).sum())
+    if n == 0:
+        return np.empty(0, int), np.empty(0)
+    idx = np.argsort(d, kind="stable")[:min(KNN, n)]
+    return idx, d[idx]
+
+
+SCORINGS = ("density", "centre", "parent")
+
+
+def _parents(files, sigs, role, out):
+    """The parent scoring of one role's matrices into out {file: [scores]}."""
+    mats = [(fi, t[3], t[4]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role and t[3] is not None]
+    if len(mats) < 2:
+        return
+    owner = np.array([fi for fi, _, _ in mats])
+    prof = np.stack([p for _, p, _ in mats])
+    rows = np.array([n for _, _, n in mats])
+    for i in range(len(mats)):
+        d = np.abs(prof - prof[i]).mean(axis=1)
+        d[(owner == owner[i]) | (rows < rows[i])] = np.inf
+        best = d.min()
+        if np.isfinite(best):
+            out[files[owner[i]]].append(-best)
+
+
+def score_files(sigs):
+    """sigs: {file: file_signatures(...)} -> {scoring: {file: score}}."""
+    files = sorted(sigs)
+    per = {s: {f: [] for f in files} for s in SCORINGS}
+    roles = sorted({t[0] for f in files for t in sigs[f]})
+    for role in roles:
+        _parents(files, sigs, role, per["parent"])
+        rows = [(fi, t[1]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role]
+        if len(rows) < 3:
+            continue
+        owner = np.array([fi for fi, _ in rows])
+        q = np.stack([qq for _, qq in rows])
+        nn = [_knn(q, owner, i) for i in range(len(rows))]
+        mean_d = np.array([max(float(d.mean()), 1e-9) if d.size else np.nan for _, d in nn])
+        for i, (idx, d) in enumerate(nn):
+            if not d.size:
+                continue
+            f = files[owner[i]]
+            per["density"][f].append(-math.log(mean_d[i]))
+            around = np.nanmean(mean_d[idx]) if idx.size else np.nan
+            if np.isfinite(around) and around > 0:
+                per["centre"][f].append(math.log(mean_d[i] / around))
+    return {s: {f: float(np.mean(v)) if v else 0.0 for f, v in d.items()} for s, d in per.items()}
+
+
+def attack_scorings(graphs, ctx=None):
+    """{scoring: {file: score}} for the files of one bucket; every file 0
+    when the bucket carries no weight data."""
+    paths = {g.file: g.meta.get("path") for g in graphs}
+    if not all(paths.values()):
+        return {s: {g.file: 0.0 for g in graphs} for s in SCORINGS}
+    sigs = {f: file_signatures(p) for f, p in paths.items() if os.path.exists(p)}
+    sigs.update({g.file: [] for g in graphs if g.file not in sigs})
+    return score_files(sigs)
+
+
+def _scoring(name):
+    def run(graphs, ctx):
+        cache = getattr(ctx, "_cache", None)
+        key = ("donor", tuple(sorted(g.file for g in graphs)))
+        res = cache.get(key) if cache is not None else None
+        if res is None:
+            res = attack_scorings(graphs, ctx)
+            if cache is not None:
+                cache[key] = res
+        return res[name]
+    run.__name__ = f"attack_donor_{name}"
+    return run
+
+
+attack_density, attack_centre, attack_parent = (_scoring(s) for s in SCORINGS)
