@@ -16,6 +16,13 @@ kurtosis.  Among the tensors of one role across the bucket:
   * centre: children of one donor surround it, so the donor is nearer to
     its neighbours than they are to theirs.  Score: log of its mean
     neighbour distance over its neighbours' own.
+  * rows: the same link row by row.  Every row of a matrix gets a
+    fingerprint that survives a permutation or crop of its columns (its
+    scale against the matrix's, the quantiles of its standardized values,
+    and for kernels the share of its energy at each tap); a matrix whose
+    rows find near-identical rows in a larger matrix of another file (among
+    the 3 nearest by row-scale profile) is a child.  Score: minus the
+    median distance of its rows to their nearest rows there.
   * parent: a weight matrix drawn row by row from a donor keeps the donor's
     profile of row scales (a subsample of it), and a donor is at least as
     large as what it gives to.  Each matrix is described by the quantile
@@ -36,6 +43,9 @@ import numpy as np
 from . import weight_realism as W
 
 LEVELS = np.linspace(0.02, 0.98, 31)
+ROW_LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+MAX_ROWS = 256
+CANDIDATES = 3
 KNN = 5
 MIN_ELEMS = 64
 
@@ -52,6 +62,27 @@ def row_profile(a, ax):
         return None
     lr = np.log(r)
     return np.quantile(lr - lr.mean(), LEVELS)
+
+
+def row_fingerprints(a, ax):
+    """[rows, features] of a matrix (at most MAX_ROWS rows, evenly
+    chosen): log row scale against the matrix's, quantiles of the row's
+    standardized values, tap energy shares of a kernel."""
+    a = np.asarray(a, dtype=np.float64)
+    w = np.moveaxis(a, ax, 0).reshape(a.shape[ax], -1)
+    if w.shape[0] > MAX_ROWS:
+        w = w[np.linspace(0, w.shape[0] - 1, MAX_ROWS).astype(int)]
+    rms = np.sqrt((w * w).mean(axis=1))
+    tot = np.sqrt((w * w).mean())
+    if not (rms > 0).all() or w.shape[1] < 4:
+        return None
+    z = (w - w.mean(axis=1, keepdims=True)) / w.std(axis=1, keepdims=True).clip(1e-30)
+    f = [np.log(rms / tot)[:, None], np.quantile(z, ROW_LEVELS, axis=1).T]
+    taps = int(np.prod(a.shape[2:])) if a.ndim >= 3 and ax == 0 else 1
+    if taps >= 4 and w.shape[1] % taps == 0:
+        e = (w.reshape(w.shape[0], -1, taps) ** 2).sum(axis=1)
+        f.append(e / e.sum(axis=1, keepdims=True))
+    return np.concatenate(f, axis=1)
 
 
 def signature(a):
@@ -71,14 +102,16 @@ def signature(a):
 
 
 def tensor_signatures(roled):
-    """[(role, quantiles, kurtosis, row profile or None, rows)] of
-    [(role, out axis, array)] (weight_realism.roled_tensors)."""
+    """[(role, quantiles, kurtosis, row profile or None, rows, row
+    fingerprints or None)] of [(role, out axis, array)]
+    (weight_realism.roled_tensors)."""
     out = []
     for role, ax, a in roled:
         s = signature(a)
         if s is not None:
             prof = row_profile(a, ax) if role in W.MATRIX_ROLES else None
-            out.append((role, s[0], s[1], prof, a.shape[ax] if prof is not None else 0))
+            fp = row_fingerprints(a, ax) if prof is not None else None
+            out.append((role, s[0], s[1], prof, a.shape[ax] if prof is not None else 0, fp))
     return out
 
 
@@ -103,23 +136,37 @@ def _knn(q, owner, i):
     return idx, d[idx]
 
 
-SCORINGS = ("density", "centre", "parent")
+SCORINGS = ("density", "centre", "parent", "rows")
 
 
-def _parents(files, sigs, role, out):
-    """The parent scoring of one role's matrices into out {file: [scores]}."""
-    mats = [(fi, t[3], t[4]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role and t[3] is not None]
+def _row_distance(fa, fb):
+    """Median over fa's rows of the distance to the nearest row of fb."""
+    d = ((fa[:, None, :] - fb[None, :, :]) ** 2).mean(axis=2)
+    return float(np.median(np.sqrt(d.min(axis=1))))
+
+
+def _parents(files, sigs, role, out, out_rows):
+    """The parent and rows scorings of one role's matrices into out and
+    out_rows {file: [scores]}."""
+    mats = [(fi, t[3], t[4], t[5]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role and t[3] is not None]
     if len(mats) < 2:
         return
-    owner = np.array([fi for fi, _, _ in mats])
-    prof = np.stack([p for _, p, _ in mats])
-    rows = np.array([n for _, _, n in mats])
+    owner = np.array([m[0] for m in mats])
+    prof = np.stack([m[1] for m in mats])
+    rows = np.array([m[2] for m in mats])
     for i in range(len(mats)):
         d = np.abs(prof - prof[i]).mean(axis=1)
         d[(owner == owner[i]) | (rows < rows[i])] = np.inf
         best = d.min()
-        if np.isfinite(best):
-            out[files[owner[i]]].append(-best)
+        if not np.isfinite(best):
+            continue
+        out[files[owner[i]]].append(-best)
+        fi = mats[i][3]
+        cand = [j for j in np.argsort(d, kind="stable")[:CANDIDATES] if np.isfinite(d[j])]
+        rd = [_row_distance(fi, mats[j][3]) for j in cand
+              if fi is not None and mats[j][3] is not None and mats[j][3].shape[1] == fi.shape[1]]
+        if rd:
+            out_rows[files[owner[i]]].append(-min(rd))
 
 
 def score_files(sigs):
@@ -128,7 +175,7 @@ def score_files(sigs):
     per = {s: {f: [] for f in files} for s in SCORINGS}
     roles = sorted({t[0] for f in files for t in sigs[f]})
     for role in roles:
-        _parents(files, sigs, role, per["parent"])
+        _parents(files, sigs, role, per["parent"], per["rows"])
         rows = [(fi, t[1]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role]
         if len(rows) < 3:
             continue
@@ -172,4 +219,4 @@ def _scoring(name):
     return run
 
 
-attack_density, attack_centre, attack_parent = (_scoring(s) for s in SCORINGS)
+attack_density, attack_centre, attack_parent, attack_rows = (_scoring(s) for s in SCORINGS)
