@@ -7,7 +7,7 @@
 
 #include "util/rng.h"
 
-enum { MIN_NUMEL = 2 };
+enum { MIN_NUMEL = 2, MIX = 4 };
 static const double NOISE = 0.3; /* b in track.h: the generator's share */
 
 /* Float inputs that carry shapes or fixed scalars, not trained values:
@@ -302,18 +302,26 @@ static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const floa
     /* linear: scale to the generator's rms; log: shift to its mean log */
     double scale = md.rms > 0 ? mb.rms / md.rms : 0.0;
     if (!logd && !(scale > 0 && isfinite(scale))) return PX_OK;
-    int64_t *map = element_map(bt, n, dt, dn, rng);
-    if (!map) return px_nomem();
-    for (int64_t i = 0; i < n; i++) {
-        double dv = val(dw[map[i]], logd, zl);
+    /* MIX independent maps, one of them subtracted: (D_a + D_b + D_c - D_d) / 2
+     * keeps D's mean and variance; a single map would copy D's kernels
+     * one by one, and matching them (nearest kernel, votes per row) finds
+     * the donor of every sentinel */
+    int64_t *map[MIX] = {0};
+    px_status st = PX_OK;
+    for (int k = 0; k < MIX && !st; k++)
+        if (!(map[k] = element_map(bt, n, dt, dn, rng))) st = px_nomem();
+    int neg = (int)px_rng_below(rng, MIX);
+    for (int64_t i = 0; i < n && !st; i++) {
+        double mix = 0;
+        for (int k = 0; k < MIX; k++) mix += (k == neg ? -0.5 : 0.5) * val(dw[map[k][i]], logd, zl);
         double bi = val(b[i], logd, 0);
         double z = mb.sd > 0 ? (bi - mb.mean) / mb.sd : 0.0;
-        double core = md.mean + c * (dv - md.mean) + NOISE * md.sd * z;
+        double core = md.mean + c * (mix - md.mean) + NOISE * md.sd * z;
         double v = logd ? exp(core - md.mean + mb.mean) : core * scale;
         if (isfinite(v) && (!logd || v > 0)) b[i] = (float)v;
     }
-    free(map);
-    return PX_OK;
+    for (int k = 0; k < MIX; k++) free(map[k]);
+    return st;
 }
 
 px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t stream)

@@ -9,24 +9,28 @@
  * re-drawn from one real tensor of the same role (its donor) plus the
  * generator's own draw:
  *
- *   S_i = (mean(D) + c (D_m(i) - mean(D)) + b std(D) z_i) * rms(B) / rms(D),
- *         b = 0.3, c^2 = 1 - b^2
+ *   mix_i = (D_m1(i) + D_m2(i) + D_m3(i) - D_m4(i)) / 2   (one keyed map subtracted)
+ *   S_i   = (mean(D) + c (mix_i - mean(D)) + b std(D) z_i) * rms(B) / rms(D),
+ *           b = 0.3, c^2 = 1 - b^2
  *
- * with z the generator's tensor B standardized and m a keyed map of S's
- * indices into D's, axis by axis (rows to rows, columns to columns; kernel
- * axes of equal size in place), or as [rows, rest] where an axis of D is
- * shorter than S's.  So S keeps what makes D look trained (unequal row
- * scales, heavy tails, a low-rank spectrum; a mix of scattered positions
+ * with z the generator's tensor B standardized and m1..m4 keyed maps of
+ * S's indices into D's, axis by axis (rows to rows, columns to columns;
+ * kernel axes of equal size in place), or as [rows, rest] where an axis of
+ * D is shorter than S's.  So S keeps much of what makes D look trained
+ * (unequal row scales, a low-rank spectrum; a mix of scattered positions
  * left a Gaussian blob that a weight-realism classifier named), and moves
- * by c times D's relative change when D changes.  Donors are picked first
- * among tensors at least as large on every axis (a smaller one repeats rows
- * or taps, lowering the rank), then of the same rank, then matrices for
- * matrices (a matrix drawn from a vector is rank one); the scale is the
- * generator's, not the donor's, and b z keeps any element from being an
- * exact copy of a real value.  Tensors the generator drew positive
- * (variances, scales) are drawn the same way in the log domain (from a
- * positive donor of the role when there is one, else from the magnitudes of
- * any), so they stay positive and move by relative amounts.
+ * by c times D's relative change when D changes.  Four maps, not one: a
+ * single map copies D's kernels one by one (up to noise), and matching
+ * each kernel to its nearest in D links every sentinel to its donor.
+ * Donors are picked first among tensors at least as large on every axis (a
+ * smaller one repeats rows or taps, lowering the rank), then of the same
+ * rank, then matrices for matrices (a matrix drawn from a vector is rank
+ * one); the scale is the generator's, not the donor's, and b z keeps any
+ * element from being an exact combination of real values.  Tensors the
+ * generator drew positive (variances, scales) are drawn the same way in the
+ * log domain (from a positive donor of the role when there is one, else
+ * from the magnitudes of any), so they stay positive and move by relative
+ * amounts.
  * Identical weights give identical sentinels; nothing but the key chooses
  * donors and positions.  Slots that carry shapes or fixed scalars (a table
  * in track.c), tensors of under 2 elements and tensors without data keep the

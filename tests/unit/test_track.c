@@ -183,8 +183,8 @@ static double rows_apart(int k, int64_t r, int64_t c)
 }
 static double gen_matrix(int k, int64_t r, int64_t c) { (void)k; return 0.05 * jitter(r * 977 + c * 3 + 1); }
 
-/* A sentinel matrix is drawn row by row from a donor matrix (not from a
- * vector, not as a scatter of single elements): the donor's unequal row
+/* A sentinel matrix is drawn row by row from a donor matrix (mixes of its
+ * rows, not a vector, not a scatter of single elements): the donor's unequal row
  * scales carry over, here to a MatMul whose only donors (any role) are a
  * Conv's weight matrix and its bias. */
 static void test_matrix_keeps_rows(void)

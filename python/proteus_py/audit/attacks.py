@@ -29,7 +29,7 @@ more sentinel-like.  No attack sees the key.
   weight-realism class 5 trained-vs-synthetic classifier over each tensor's
                         spectrum, tails, channel spread, BatchNorm statistics,
                         trained on the real-world corpus (weight_realism.py)
-  donor-density/-centre/-parent/-rows class 5  within the bucket, no training:
+  donor-density/-centre/-parent/-rows/-kernels class 5  within the bucket, no training:
                         how a file's tensors sit among the bucket's other
                         tensors of their role, as drawn from a donor would
                         (donor.py)
@@ -708,6 +708,7 @@ ATTACKS += [
     ("donor-centre", 5, _donor.attack_centre),
     ("donor-parent", 5, _donor.attack_parent),
     ("donor-rows", 5, _donor.attack_rows),
+    ("donor-kernels", 5, _donor.attack_kernels),
     ("medoid-centre", 10, _typicality.attack_medoid_centre),
     ("medoid-far", 10, _typicality.attack_medoid_far),
     ("style", 11, _style.attack_style),

@@ -23,6 +23,13 @@ kurtosis.  Among the tensors of one role across the bucket:
     rows find near-identical rows in a larger matrix of another file (among
     the 3 nearest by row-scale profile) is a child.  Score: minus the
     median distance of its rows to their nearest rows there.
+  * kernels: a kernel tensor copied (permuted, cropped, noised) from
+    another keeps its kernels: each of its kernels' nearest kernel (cosine)
+    in the donor lies, for most kernels of one output channel, in one
+    output channel of the donor.  Score: the share of an output channel's
+    kernels that vote for its most voted channel, best over the 8 kernel
+    tensors at least as large (nearest in channel count) in other files;
+    a file scores its best tensor.
   * parent: a weight matrix drawn row by row from a donor keeps the donor's
     profile of row scales (a subsample of it), and a donor is at least as
     large as what it gives to.  Each matrix is described by the quantile
@@ -46,6 +53,8 @@ LEVELS = np.linspace(0.02, 0.98, 31)
 ROW_LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
 MAX_ROWS = 256
 CANDIDATES = 3
+KERNEL_CANDIDATES = 8
+VOTE_ROWS, VOTE_COLS, DONOR_KERNELS = 32, 64, 8192
 KNN = 5
 MIN_ELEMS = 64
 
@@ -85,6 +94,38 @@ def row_fingerprints(a, ax):
     return np.concatenate(f, axis=1)
 
 
+def kernels(a, ax):
+    """(kernels to match: [rows, cols, taps], donor kernels: [n, taps] with
+    their output channel) of a kernel tensor (>= 4 taps), unit-normed and
+    evenly subsampled; None for anything else."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim < 3 or ax != 0 or a.shape[1] < 2:
+        return None
+    taps = int(np.prod(a.shape[2:]))
+    if taps < 4:
+        return None
+    k = a.reshape(a.shape[0], a.shape[1], taps)
+    k = k / np.linalg.norm(k, axis=2, keepdims=True).clip(1e-30)
+    r = np.linspace(0, k.shape[0] - 1, min(VOTE_ROWS, k.shape[0])).astype(int)
+    c = np.linspace(0, k.shape[1] - 1, min(VOTE_COLS, k.shape[1])).astype(int)
+    mine = k[r][:, c]
+    flat = k.reshape(-1, taps)
+    owner = np.repeat(np.arange(k.shape[0]), k.shape[1])
+    if flat.shape[0] > DONOR_KERNELS:
+        keep = np.linspace(0, flat.shape[0] - 1, DONOR_KERNELS).astype(int)
+        flat, owner = flat[keep], owner[keep]
+    return mine, flat, owner, k.shape[0]
+
+
+def _vote(mine, donor):
+    """Mean over mine's rows of the share of its kernels whose nearest donor
+    kernel lies in the row most of them point to."""
+    flat, owner, rows = donor[1], donor[2], donor[3]
+    r, c, taps = mine.shape
+    best = owner[(mine.reshape(-1, taps) @ flat.T).argmax(axis=1)].reshape(r, c)
+    return float(np.mean([np.bincount(best[i], minlength=rows).max() / c for i in range(r)]))
+
+
 def signature(a):
     """(31 standardized quantiles, kurtosis) of a tensor; None when it is
     constant or too small to have a distribution."""
@@ -103,7 +144,7 @@ def signature(a):
 
 def tensor_signatures(roled):
     """[(role, quantiles, kurtosis, row profile or None, rows, row
-    fingerprints or None)] of [(role, out axis, array)]
+    fingerprints or None, kernels or None)] of [(role, out axis, array)]
     (weight_realism.roled_tensors)."""
     out = []
     for role, ax, a in roled:
@@ -111,7 +152,8 @@ def tensor_signatures(roled):
         if s is not None:
             prof = row_profile(a, ax) if role in W.MATRIX_ROLES else None
             fp = row_fingerprints(a, ax) if prof is not None else None
-            out.append((role, s[0], s[1], prof, a.shape[ax] if prof is not None else 0, fp))
+            kn = kernels(a, ax) if prof is not None else None
+            out.append((role, s[0], s[1], prof, a.shape[ax] if prof is not None else 0, fp, kn))
     return out
 
 
@@ -136,7 +178,7 @@ def _knn(q, owner, i):
     return idx, d[idx]
 
 
-SCORINGS = ("density", "centre", "parent", "rows")
+SCORINGS = ("density", "centre", "parent", "rows", "kernels")
 
 
 def _row_distance(fa, fb):
@@ -145,10 +187,11 @@ def _row_distance(fa, fb):
     return float(np.median(np.sqrt(d.min(axis=1))))
 
 
-def _parents(files, sigs, role, out, out_rows):
-    """The parent and rows scorings of one role's matrices into out and
-    out_rows {file: [scores]}."""
-    mats = [(fi, t[3], t[4], t[5]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role and t[3] is not None]
+def _parents(files, sigs, role, out, out_rows, out_kernels):
+    """The parent, rows and kernels scorings of one role's matrices into
+    out, out_rows and out_kernels {file: [scores]}."""
+    mats = [(fi, t[3], t[4], t[5], t[6]) for fi, f in enumerate(files) for t in sigs[f]
+            if t[0] == role and t[3] is not None]
     if len(mats) < 2:
         return
     owner = np.array([m[0] for m in mats])
@@ -167,6 +210,14 @@ def _parents(files, sigs, role, out, out_rows):
               if fi is not None and mats[j][3] is not None and mats[j][3].shape[1] == fi.shape[1]]
         if rd:
             out_rows[files[owner[i]]].append(-min(rd))
+        kn = mats[i][4]
+        if kn is not None:
+            # every larger kernel tensor of another file, the nearest in rows first
+            near = np.argsort(np.where(np.isfinite(d), np.abs(rows - rows[i]), np.inf), kind="stable")
+            kc = [j for j in near[:KERNEL_CANDIDATES] if np.isfinite(d[j])
+                  and mats[j][4] is not None and mats[j][4][1].shape[1] == kn[0].shape[2]]
+            if kc:
+                out_kernels[files[owner[i]]].append(max(_vote(kn[0], mats[j][4]) for j in kc))
 
 
 def score_files(sigs):
@@ -175,7 +226,7 @@ def score_files(sigs):
     per = {s: {f: [] for f in files} for s in SCORINGS}
     roles = sorted({t[0] for f in files for t in sigs[f]})
     for role in roles:
-        _parents(files, sigs, role, per["parent"], per["rows"])
+        _parents(files, sigs, role, per["parent"], per["rows"], per["kernels"])
         rows = [(fi, t[1]) for fi, f in enumerate(files) for t in sigs[f] if t[0] == role]
         if len(rows) < 3:
             continue
@@ -191,7 +242,10 @@ def score_files(sigs):
             around = np.nanmean(mean_d[idx]) if idx.size else np.nan
             if np.isfinite(around) and around > 0:
                 per["centre"][f].append(math.log(mean_d[i] / around))
-    return {s: {f: float(np.mean(v)) if v else 0.0 for f, v in d.items()} for s, d in per.items()}
+    # a file's score: the mean over its tensors, but one linked kernel
+    # tensor is enough to name a file
+    agg = {s: (np.max if s == "kernels" else np.mean) for s in per}
+    return {s: {f: float(agg[s](v)) if v else 0.0 for f, v in d.items()} for s, d in per.items()}
 
 
 def attack_scorings(graphs, ctx=None):
@@ -219,4 +273,4 @@ def _scoring(name):
     return run
 
 
-attack_density, attack_centre, attack_parent, attack_rows = (_scoring(s) for s in SCORINGS)
+attack_density, attack_centre, attack_parent, attack_rows, attack_kernels = (_scoring(s) for s in SCORINGS)

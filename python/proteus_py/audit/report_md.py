@@ -49,7 +49,8 @@ def _bold(x, limit):
 
 # attacks with variants, shown as one column: the stronger variant
 FAMILIES = {"medoid": ("medoid-centre", "medoid-far"),
-            "donor": ("donor-density", "donor-centre", "donor-parent", "donor-rows")}
+            "donor": ("donor-density", "donor-centre", "donor-parent", "donor-rows",
+                      "donor-kernels")}
 _VARIANT = {v: f for f, vs in FAMILIES.items() for v in vs}
 
 
@@ -91,7 +92,7 @@ def attack_table(w, run, names, title):
     w("")
     w(f"log10 of the candidates each attack leaves (k = {EVAL_K}); `promise` = n log10(k+1), what the bucket claims; "
       f"a cell in **bold** is below the floor min(20, {int(PASS * 100)}% of the promise) of issue 11. 0.00 means the attack names every real subgraph. `medoid` = the stronger of "
-      "medoid-centre and medoid-far, `donor` = the strongest of donor-density, -centre, -parent and -rows (choosing it uses "
+      "medoid-centre and medoid-far, `donor` = the strongest of donor-density, -centre, -parent, -rows and -kernels (choosing it uses "
       "the key). AUC = ROC-AUC of the learned classifier on the "
       f"bucket (sentinels vs reals), bold above {MAX_CLF_AUC:.2f}; oracle = the cross-validated two-sample test on the "
       f"bucket's own files, bold above {MAX_ORACLE_AUC:.2f}.")
@@ -385,12 +386,13 @@ ATTACK_DOC = [
     "| medoid (-centre, -far) | 10 | `typicality.py`: rank of a file's mean distance to the rest of its interface group, "
     "averaged over WL-subtree cosine (with and without shapes), graph-statistic distance (scaled within the group) and "
     "op-histogram cosine; -centre keeps the medoid, -far keeps the outlier; the table shows the stronger |",
-    "| donor (-density, -centre, -parent, -rows) | 5 | `donor.py`, within the bucket, no training: per tensor role, the "
+    "| donor (-density, -centre, -parent, -rows, -kernels) | 5 | `donor.py`, within the bucket, no training: per tensor role, the "
     "shape of each tensor's value distribution (31 standardized quantiles) and of its row scales; -density: a file "
     "whose tensors sit in a crowd of similar ones (one recipe), -centre: a tensor its neighbours surround (a donor), "
     "-parent: a matrix whose row-scale profile has a near twin at least as large in another file (drawn from it), "
-    "-rows: a matrix whose rows (scale, quantiles, tap energy) find near-identical rows in such a twin; the table "
-    "shows the strongest |",
+    "-rows: a matrix whose rows (scale, quantiles, tap energy) find near-identical rows in such a twin, -kernels: a "
+    "kernel tensor whose kernels' nearest kernels in a larger one vote for one channel per channel (a copy); the "
+    "table shows the strongest |",
     "| style | 11 | `style.py`: style tokens (activations, norms, kernel sizes, strides, depthwise or not, weight channel "
     "counts, dtypes, op set); a file's consistency = mean log-frequency of its tokens among the other groups' files, "
     "those weighted by their own consistency (3 rounds); least consistent = most sentinel-like |",
