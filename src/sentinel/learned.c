@@ -28,7 +28,7 @@
 #include "sentinel/sentinel.h"
 #include "shape/shape_infer.h"
 
-enum { MAX_ATTEMPTS = 24, RLIMIT = 2000000 };
+enum { MAX_ATTEMPTS = L_MAX_ATTEMPTS, RLIMIT = 2000000 };
 
 /* ---- growing the skeleton ---- */
 
@@ -78,7 +78,11 @@ static int pick_operand(lgen *L)
         if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && (L->v[i].rank >= 1 || L->v[i].isint)) return i;
     int newest = newest_value(L);
     double pn = px_generator_count(L->gen, "operand newest") + 1, po = px_generator_count(L->gen, "operand older") + 1;
-    if (newest >= 0 && px_rng_unit(L->rng) * (pn + po) < pn) return newest;
+    double p_newest = pn / (pn + po);
+    double share = learned_model_share(L);
+    if (L->m_newest + L->m_older > 0) /* as in grow: mostly the model's own habit (a chain, or branches) */
+        p_newest = share * L->m_newest / (L->m_newest + L->m_older) + (1 - share) * p_newest;
+    if (newest >= 0 && px_rng_unit(L->rng) < p_newest) return newest;
     int cand[L_MAX_VALS], n = 0;
     for (int i = 0; i < L->nv; i++)
         if (i != newest && (L->v[i].rank >= 1 || L->v[i].isint) && !L->v[i].nonfloat) cand[n++] = i;
@@ -97,6 +101,20 @@ static int pick_partner(lgen *L, int op, int x)
     }
     if (nu) return unread[px_rng_below(L->rng, (uint64_t)nu)];
     return na ? any[px_rng_below(L->rng, (uint64_t)na)] : -1;
+}
+
+/* A partner for x that is its kin: the operand x was computed from, or a
+ * value computed from x (x * Sigmoid(x)); -1 when none can join. */
+static int pick_kin(lgen *L, int op, int x)
+{
+    int cand[L_MAX_VALS], n = 0, px = L->v[x].producer;
+    for (int i = 0; i < L->nv; i++) {
+        if (i == x || L->v[i].nonfloat) continue;
+        int pi = L->v[i].producer;
+        int kin = (pi >= 0 && L->n[pi].in[0] == x) || (px >= 0 && L->n[px].in[0] == i);
+        if (kin && learned_can_join(L, op, &L->v[x], &L->v[i])) cand[n++] = i;
+    }
+    return n ? cand[px_rng_below(L->rng, (uint64_t)n)] : -1;
 }
 
 /* A Concat axis real models use that fits rank r (not the batch axis). */
@@ -183,6 +201,17 @@ static const char *prev_op(const lgen *L, int x)
     return learned_ops[p->op].name;
 }
 
+/* Whether value x came from a binary op that read a constant (lpair's
+ * prev_c). */
+static int prev_const(const lgen *L, int x)
+{
+    int p = L->v[x].producer;
+    if (p < 0) return 0;
+    const lnode *n = &L->n[p];
+    lkind k = learned_ops[n->op].kind;
+    return (k == LK_BINARY || k == LK_MATMUL) && n->in[1] < 0 && learned_const_sided(learned_ops[n->op].name);
+}
+
 /* Nodes closing the draw will add at least: a join per unread value beyond
  * the outputs. */
 static int pending(const lgen *L)
@@ -199,27 +228,41 @@ static void grow(lgen *L, int size)
         int x = pick_operand(L);
         const lval *xv = &L->v[x];
         const char *prev = prev_op(L, x);
+        int pc = prev_const(L, x);
         char key[96];
+        double total = 0;
         for (int i = 0; i < learned_n_ops; i++) {
-            w[i] = 0;
-            if (!learned_applies(L, i, xv)) continue;
             snprintf(key, sizeof key, "next %s %s", prev, learned_ops[i].name);
             w[i] = (px_generator_count(L->gen, key) + 0.01) * L->style[i]; /* smoothing: unseen transitions stay rare */
+            total += w[i];
+        }
+        /* most weight (model_share) on the model's own transitions after
+         * prev (its Conv is followed by its activation, its MatMul by its
+         * bias Add: what ONNX Runtime fuses in its real files), the rest on
+         * the fitted ones: new combinations in the model's style */
+        int mine = learned_model_share(L) > 0 ? learned_pairs_after(L, prev, pc) : 0;
+        double share = learned_model_share(L);
+        for (int i = 0; i < learned_n_ops; i++) {
+            const lpair *q = mine ? learned_pair(L, prev, pc, learned_ops[i].name) : NULL;
+            if (mine) w[i] = share * (q ? q->next : 0) / mine + (1 - share) * w[i] / total;
+            if (!learned_applies(L, i, xv)) w[i] = 0;
         }
         int op = l_draw(L, w, learned_n_ops);
         if (op < 0) continue;
         lkind k = learned_ops[op].kind;
         int y = -1;
         if (k == LK_BINARY || k == LK_MATMUL || k == LK_CONCAT) {
-            snprintf(key, sizeof key, "join %s", learned_ops[op].name);
-            double pj = px_generator_count(L->gen, key);
-            snprintf(key, sizeof key, "const %s", learned_ops[op].name);
-            double pc = px_generator_count(L->gen, key);
+            double pj, pconst;
+            learned_join_or_const(L, prev, pc, op, &pj, &pconst);
             int int_const = k == LK_CONCAT && xv->isint; /* a shape vector takes a constant (-1, a head count) */
-            if ((k == LK_CONCAT && !int_const) || px_rng_unit(L->rng) * (pj + pc + 1) < pj) y = pick_partner(L, op, x);
+            if ((k == LK_CONCAT && !int_const) || px_rng_unit(L->rng) * (pj + pconst + 1) < pj) {
+                const lpair *q = learned_model_share(L) > 0 ? learned_pair(L, prev, pc, learned_ops[op].name) : NULL;
+                if (q && q->kin && px_rng_below(L->rng, (uint64_t)q->join) < (uint64_t)q->kin) y = pick_kin(L, op, x);
+                if (y < 0) y = pick_partner(L, op, x);
+            }
             if (k == LK_CONCAT && y < 0 && !int_const) continue;
         }
-        try_node(L, op, x, y);
+        if (try_node(L, op, x, y) && k == LK_BINARY && y < 0 && !xv->isint) learned_const_shape(L, prev, pc, &L->n[L->nn - 1]);
     }
 }
 
@@ -227,12 +270,17 @@ static void grow(lgen *L, int size)
 static int join_pair(lgen *L, int a, int b)
 {
     static const char *const joins[] = {"Add", "Mul", "Concat"};
-    double w[3];
+    double w[3], total = 0;
+    int mine = learned_model_share(L) > 0 ? learned_model_joins(L, NULL) : 0;
+    double share = learned_model_share(L);
     for (int i = 0; i < 3; i++) {
         char key[64];
         snprintf(key, sizeof key, "join %s", joins[i]);
         w[i] = (px_generator_count(L->gen, key) + 1) * L->style[op_named(joins[i])];
+        total += w[i];
     }
+    for (int i = 0; i < 3 && mine && total > 0; i++) /* as in grow: mostly the model's own joins */
+        w[i] = share * learned_model_joins(L, joins[i]) / mine + (1 - share) * w[i] / total;
     for (int t = 0; t < 4; t++) {
         int op = op_named(joins[l_draw(L, w, 3)]);
         int x = t % 2 ? b : a, y = t % 2 ? a : b;
@@ -617,9 +665,16 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
         L->fails[4]++;
         return PX_OK;
     }
+    int safe = 0;
+    if (!st) st = learned_ort_safe(out, &safe);
     if (st) {
         px_graph_free(out);
         return st;
+    }
+    if (!safe) { /* redrawn, counted with the assembly failures */
+        px_graph_free(out);
+        L->fails[4]++;
+        return PX_OK;
     }
     *ok = 1;
     return PX_OK;
@@ -636,6 +691,7 @@ static void add_style(int64_t *set, int *n, int cap, int64_t v)
 static void note_style(lgen *L, const px_graph *m, const px_node *nd)
 {
     if (!strcmp(nd->op_type, "Constant")) L->const_nodes = 1;
+    learned_note_model(L, m, nd);
     if (!strcmp(nd->op_type, "Gather") && nd->n_inputs == 2 && nd->inputs[0] >= 0) {
         const px_value *t = &m->values[nd->inputs[0]];
         if ((t->flags & PX_VAL_INIT) && t->dtype == PX_DT_FLOAT && t->shape.rank == 2 && t->shape.dims[0].v > L->embed_rows)
@@ -669,6 +725,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     L->real = real;
     L->weightless = opts->weightless;
     L->wstats = opts->weights;
+    L->m_last = -1;
     L->opset = px_graph_opset(real, "");
     if (L->opset <= 0) L->opset = 17;
     /* the model's own ops, as its reals show them to the optimizer; others

@@ -26,7 +26,33 @@ enum {
      * costs that much, then the random generator */
     L_CHECK_BUDGET = 1500,
     L_MAX_CORE_DROPS = 64,
+    L_MAX_FEEDS = 48,
+    L_MAX_ATTEMPTS = 24, /* draws per sentinel before the random generator stands in */
+    L_MAX_PAIRS = 256,
 };
+
+/* How the model feeds constants to one input slot of one op: of n_const
+ * constant operands, n_ident came through an Identity of an initializer
+ * (torch writes one for each weight it deduplicated; ONNX Runtime folds it). */
+typedef struct lfeed {
+    const char *op; /* the model's op_type (the model outlives the generator) */
+    int slot, n_const, n_ident;
+} lfeed;
+
+/* How often, in the whole model, op read the output of prev first (next),
+ * then a second activation (join) or a constant (konst), the constant a
+ * scalar, a bias or per channel (cshape).  Names are the model's; prev_c:
+ * prev was a binary op that read a constant (a MatMul by a weight, an Add
+ * of a bias), not one that joined two activations (attention scores, a
+ * residual): what follows differs, and so does what ONNX Runtime fuses. */
+typedef struct lpair {
+    const char *prev, *op;
+    int prev_c;
+    int next, join, konst, cshape[3];
+    int kin; /* joins of a value with its producer's operand or a function
+              * of it (x * Sigmoid(x), a Gelu's x * ...): ONNX Runtime fuses
+              * these into one op */
+} lpair;
 
 /* A dim: a symbol passed through unchanged (sym != NULL: a symbolic dim of
  * the real interface, or a made-up name for an unknown one), else a Z3 term. */
@@ -95,6 +121,13 @@ typedef struct lgen {
     int const_nodes; /* the model writes small constants as Constant nodes (torch exports do) */
     int64_t embed_rows; /* rows of the model's largest Gather table (0: none): ids in its range fit */
     int attempt;  /* the draw under way */
+    lfeed feed[L_MAX_FEEDS]; /* the model's constant operands by (op, slot) */
+    int n_feed;
+    lpair pair[L_MAX_PAIRS]; /* the model's transitions (learned_style.c) */
+    int n_pair;
+    int m_last;             /* the model's last node that read an activation */
+    int m_newest, m_older;  /* its nodes whose first activation came from that node, or an older one */
+    int m_convs;            /* its Conv nodes (how many have a bias: feed Conv slot 2) */
 } lgen;
 
 typedef enum lkind {
@@ -147,6 +180,31 @@ int learned_build(lgen *L, lnode *nd);
 
 /* The solved value of a dim that is a term (0 for a symbol). */
 int64_t learned_dim_value(lgen *L, ldim d);
+
+/* The model's style (learned_style.c): notes node nd of model m (how it
+ * reads its constants, which op it follows); then the counts by (op,
+ * constant slot), by (prev, op) (NULL: none), and of all ops after prev. */
+void learned_note_model(lgen *L, const px_graph *m, const px_node *nd);
+const lfeed *learned_feed(lgen *L, const char *op, int slot);
+const lpair *learned_pair(lgen *L, const char *prev, int prev_c, const char *op);
+int learned_pairs_after(lgen *L, const char *prev, int prev_c);
+/* Whether op is one whose prev_c is told (Add, Sub, Mul, Div, MatMul). */
+int learned_const_sided(const char *op);
+/* The weight of the model's own habits against the fitted counts, for the
+ * draw under way. */
+double learned_model_share(const lgen *L);
+/* How often op read a second activation (*pj) or a constant (*pc) after
+ * prev (prev_c: see lpair). */
+void learned_join_or_const(lgen *L, const char *prev, int prev_c, int op, double *pj, double *pc);
+/* Sets the shape of binary node nd's constant (its choice mod 3) as real
+ * ones are after prev. */
+void learned_const_shape(lgen *L, const char *prev, int prev_c, lnode *nd);
+/* Nodes of the model that read two activations (op: of that op; NULL: any). */
+int learned_model_joins(lgen *L, const char *op);
+
+/* *safe: 0 when g holds a structure ONNX Runtime fails to optimize
+ * (learned_lint.c); indexes g's consumers. */
+px_status learned_ort_safe(px_graph *g, int *safe);
 
 /* Writes node nd (solved) into L->g. */
 px_status learned_emit(lgen *L, const lnode *nd);

@@ -613,6 +613,34 @@ static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
     }
 }
 
+/* op(ins) as the model writes it: each initializer operand goes through an
+ * Identity as often as the model's own constants of that op and slot do
+ * (drawn only where the model has such Identities, so that other models'
+ * sentinels are drawn as before). */
+static px_status emit_node(lgen *L, const char *op, int *ins, int n_in, int *out, int *node)
+{
+    for (int s = 0; s < n_in; s++) {
+        if (ins[s] < 0 || !(L->g->values[ins[s]].flags & PX_VAL_INIT)) continue;
+        const lfeed *f = learned_feed(L, op, s);
+        if (!f || !f->n_ident || px_rng_below(L->rng, (uint64_t)f->n_const) >= (uint64_t)f->n_ident) continue;
+        int v;
+        px_status st = px_build_node(L->g, &L->counter, "Identity", &ins[s], 1, &v, NULL);
+        if (st) return st;
+        L->g->values[v].dtype = L->g->values[ins[s]].dtype;
+        ins[s] = v;
+    }
+    return px_build_node(L->g, &L->counter, op, ins, n_in, out, node);
+}
+
+/* Whether a Conv gets a bias: as often as the model's Convs have one (a
+ * folded BatchNorm gives each one), else as most exports do (7 in 10). */
+static int conv_bias(lgen *L, const lnode *nd)
+{
+    const lfeed *f = learned_feed(L, "Conv", 2);
+    if (L->m_convs > 0) return nd->choice % L->m_convs < (f ? f->n_const : 0);
+    return nd->choice % 10 < 7;
+}
+
 px_status learned_emit(lgen *L, const lnode *nd)
 {
     const lopdef *o = &learned_ops[nd->op];
@@ -632,25 +660,25 @@ px_status learned_emit(lgen *L, const lnode *nd)
         int spatial = x->rank - 2;
         int64_t g = nd->val[V_DW] ? c : 1, wd[4] = {nd->val[V_OUT], c / g, nd->val[V_K], nd->val[V_K]};
         st = weight(L, 2 + spatial, wd, nd->val[V_DW] ? R_DW : R_KERNEL, (double)(c / g) * nd->val[V_K] * (spatial == 2 ? nd->val[V_K] : 1), &ins[1]);
-        if (!st && nd->choice % 10 < 7) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]); /* most exports fold a bias in */
+        if (!st && conv_bias(L, nd)) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]);
         n_in = ins[2] >= 0 ? 3 : 2;
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, n_in, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, n_in, &out, &node);
         if (!st) st = emit_window(L, nd, node, spatial);
         break;
     }
     case LK_POOL:
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = emit_window(L, nd, node, x->rank - 2);
+        if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = emit_window(L, nd, node, x->rank - 2);
         break;
     case LK_BN:
         for (int i = 0; i < 4 && !st; i++) st = weight(L, 1, &c, (enum role[]){R_GAMMA, R_BETA, R_MEAN, R_VAR}[i], 1, &ins[1 + i]);
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 5, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 5, &out, &node);
         if (!st) st = px_build_attr_float(L->g, node, "epsilon", 1e-5f);
         if (!st) st = px_build_attr_float(L->g, node, "momentum", 0.9f);
         break;
     case LK_LN:
         st = weight(L, 1, &last, R_GAMMA, 1, &ins[1]);
         if (!st) st = weight(L, 1, &last, R_BETA, 1, &ins[2]);
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 3, &out, &node);
         if (!st) st = px_build_attr_int(L->g, node, "axis", -1);
         if (!st) st = px_build_attr_float(L->g, node, "epsilon", 1e-5f);
         break;
@@ -659,13 +687,13 @@ px_status learned_emit(lgen *L, const lnode *nd)
             int64_t wd[2] = {last, nd->val[V_OUT]};
             st = weight(L, 2, wd, R_KERNEL_IO, (double)last, &ins[1]);
         }
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 2, &out, &node);
         break;
     case LK_GEMM: {
         int64_t wd[2] = {nd->val[V_OUT], last};
         st = weight(L, 2, wd, R_KERNEL, (double)last, &ins[1]);
         if (!st) st = weight(L, 1, &wd[0], R_BIAS, 1, &ins[2]);
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 3, &out, &node);
         if (!st) st = px_build_attr_float(L->g, node, "alpha", 1.0f);
         if (!st) st = px_build_attr_float(L->g, node, "beta", 1.0f);
         if (!st) st = px_build_attr_int(L->g, node, "transB", 1);
@@ -674,7 +702,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
     case LK_BINARY:
         if (nd->in[1] < 0) {
             /* a bias over the last dim, a per-channel scale, or a scalar */
-            int kind = nd->choice % 3;
+            int kind = nd->choice % 3; /* 0 scalar, 1 bias, 2 per channel (learned.c: const_shape) */
             if (kind == 1 && last > 0) {
                 st = weight(L, 1, &last, R_BIAS, 1, &ins[1]);
             } else if (kind == 2 && x->rank == 4 && c > 0) {
@@ -685,41 +713,41 @@ px_status learned_emit(lgen *L, const lnode *nd)
             }
             n_in = 2;
         }
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, n_in, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, n_in, &out, &node);
         break;
     case LK_CLIP:
         st = scalar(L, 0.0f, &ins[1]);
         if (!st) st = scalar(L, 6.0f, &ins[2]);
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 3, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 3, &out, &node);
         break;
     case LK_SOFTMAX:
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", -1);
+        if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", -1);
         break;
     case LK_FLATTEN:
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", 1);
+        if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "axis", 1);
         break;
     case LK_CONCAT:
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node))) st = px_build_attr_int(L->g, node, "axis", nd->choice);
+        if (!(st = emit_node(L, o->name, ins, 2, &out, &node))) st = px_build_attr_int(L->g, node, "axis", nd->choice);
         break;
     case LK_UNSQUEEZE: st = emit_unsqueeze(L, ins, 1 + nd->choice % x->rank, &out); break;
     case LK_EMBED: {
         int64_t wd[2] = {L->embed_rows > 0 ? L->embed_rows : 1, nd->val[V_OUT]};
         ins[1] = ins[0]; /* Gather(table, ids) */
         st = weight(L, 2, wd, R_EMBED, 1, &ins[0]);
-        if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+        if (!st) st = emit_node(L, o->name, ins, 2, &out, &node);
         if (!st) st = px_build_attr_int(L->g, node, "axis", 0);
         break;
     }
     case LK_TRANSPOSE: {
         const int64_t *perm = x->rank == 3 ? perms3[nd->choice % 2] : perms4[nd->choice % 4];
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_ints(L->g, node, "perm", perm, x->rank);
+        if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = px_build_attr_ints(L->g, node, "perm", perm, x->rank);
         break;
     }
     case LK_REDUCE: {
         int64_t axis = -1;
         if (L->opset >= 18) {
-            if (!(st = int64s(L, &axis, 1, &ins[1]))) st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
-        } else if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) {
+            if (!(st = int64s(L, &axis, 1, &ins[1]))) st = emit_node(L, o->name, ins, 2, &out, &node);
+        } else if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) {
             st = px_build_attr_ints(L->g, node, "axes", &axis, 1);
         }
         if (!st) st = px_build_attr_int(L->g, node, "keepdims", 1);
@@ -731,14 +759,14 @@ px_status learned_emit(lgen *L, const lnode *nd)
         int64_t target[L_MAX_RANK];
         for (int a = 0; a < y->rank; a++) target[a] = y->d[a].sym ? 0 : dim_val(L, y->d[a]);
         if (!(st = int64s(L, target, y->rank, &ins[1])))
-            st = px_build_node(L->g, &L->counter, o->name, ins, 2, &out, &node);
+            st = emit_node(L, o->name, ins, 2, &out, &node);
         break;
     }
     case LK_CAST:
-        if (!(st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "to", PX_DT_FLOAT);
+        if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = px_build_attr_int(L->g, node, "to", PX_DT_FLOAT);
         break;
     default:
-        if ((st = px_build_node(L->g, &L->counter, o->name, ins, 1, &out, &node))) break;
+        if ((st = emit_node(L, o->name, ins, 1, &out, &node))) break;
         if (!strcmp(o->name, "LeakyRelu")) st = px_build_attr_float(L->g, node, "alpha", nd->choice % 2 ? 0.1f : 0.01f);
         else if (!strcmp(o->name, "HardSigmoid")) {
             st = px_build_attr_float(L->g, node, "alpha", 1.0f / 6);

@@ -26,8 +26,8 @@ static const struct {
     const char *kind;
     int min_words, max_words;
 } kinds[] = {
-    {"size", 3, 3}, {"next", 4, 4}, {"operand", 3, 3}, {"join", 3, 3},
-    {"const", 3, 3}, {"attr", 5, 5}, {"chan", 3, 3}, {"input", 4, 4},
+    {"size", 3, 3}, {"next", 4, 4}, {"operand", 3, 3}, {"join", 3, 4},
+    {"const", 3, 4}, {"attr", 5, 5}, {"chan", 3, 3}, {"input", 4, 4}, {"cshape", 5, 5},
 };
 
 static int cmp_entry(const void *a, const void *b)

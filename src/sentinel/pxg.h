@@ -2,7 +2,8 @@
  * subgraphs are built, written by `proteus train-generator` (Python) and
  * read here so that obfuscation needs no Python.  Text, one count a line:
  *   pxg 1
- *   KIND KEY... COUNT      (KIND: size next operand join const attr chan input)
+ *   KIND KEY... COUNT      (KIND: size next operand join const attr chan input cshape;
+ *                           join and const also by the op before: join PREV OP COUNT)
  * '#' starts a comment line.  The sampler asks for counts by key. */
 #ifndef PX_PXG_H
 #define PX_PXG_H

@@ -23,6 +23,10 @@ FORMAT = """\
 #   operand newest|older C   that input was the newest value, or an older one
 #   join OP C          OP read two or more activations (a residual, a concat)
 #   const OP C         OP read one activation and a constant (bias, scale)
+#   join|const PREV OP C   the same, by the op PREV that produced OP's first
+#                      activation
+#   cshape PREV OP scalar|bias|chan C   the shape of that constant (Add, Sub,
+#                      Mul, Div): one element, the last dim, [C,1,1]
 #   attr OP KEY VAL C  attribute statistics: kernel, stride, pad (same|zero|
 #                      other), group (1|dw|g), axis
 #   chan N C           N output channels (Conv) or features (MatMul, Gemm)
@@ -34,6 +38,25 @@ VERSION = 1
 
 def _activations(node):
     return [(k, i) for k, i in node["ins"] if k in ("node", "input")]
+
+
+def _const_shape(n):
+    """scalar | bias | chan: how a binary op's constant is shaped (one
+    element; a vector over the activation's last dim; one value per channel
+    of an NCHW activation), None otherwise."""
+    if n["op"] not in ("Add", "Sub", "Mul", "Div"):
+        return None
+    act = next((s for (k, _), s in zip(n["ins"], n["in_shapes"]) if k in ("node", "input")), None)
+    cst = next((s for (k, _), s in zip(n["ins"], n["in_shapes"]) if k == "const"), None)
+    if cst is None:
+        return None
+    if all(d == 1 for d in cst):
+        return "scalar"
+    if len(cst) == 1 and act and act[-1] == cst[0]:
+        return "bias"
+    if act and len(act) == 4 and len(cst) >= 3 and cst[-3] == act[1] and all(d == 1 for d in cst[-2:]):
+        return "chan"
+    return None
 
 
 def count(subgraph, c):
@@ -50,10 +73,16 @@ def count(subgraph, c):
                 c["operand"]["newest" if src == newest else "older"] += 1
         else:
             c["next"][("^", op)] += 1
+        prev = (subgraph[acts[0][1]]["op"] if acts[0][0] == "node" else "^") if acts else None
         if len(acts) >= 2:
             c["join"][op] += 1
+            c["join"][prev + " " + op] += 1
         elif acts and any(k == "const" for k, _ in n["ins"]):
             c["const"][op] += 1
+            c["const"][prev + " " + op] += 1
+            shape = _const_shape(n)
+            if shape:
+                c["cshape"][(prev, op, shape)] += 1
         a = n["attrs"]
         ins, outs = n["in_shapes"], n["out_shapes"]
         if op in ("Conv", "MaxPool", "AveragePool"):
@@ -99,6 +128,8 @@ def write(path, c, inputs):
     for kind in ("join", "const"):
         for k, v in sorted(c[kind].items()):
             lines.append("%s %s %d" % (kind, k, v))
+    for k, v in sorted(c["cshape"].items()):
+        lines.append("cshape %s %s %s %d" % (k + (v,)))
     for (o, key, val), v in sorted(c["attr"].items(), key=lambda t: (t[0][0], t[0][1], str(t[0][2]))):
         lines.append("attr %s %s %s %d" % (o, key, val, v))
     for k in sorted(c["chan"]):
@@ -120,7 +151,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     proteus = os.environ.get("PROTEUS") or os.path.join(root, "build", "proteus")
-    c = {k: collections.Counter() for k in ("size", "next", "operand", "join", "const", "attr", "chan")}
+    c = {k: collections.Counter() for k in ("size", "next", "operand", "join", "const", "cshape", "attr", "chan")}
     inputs = []
     excluded = set(args.exclude_family)
     for f in harvest.model_files(args.dirs):
