@@ -60,7 +60,8 @@ def probe_paths(paths, log=None):
     """{path: probe result}; runs the probe for files not cached."""
     _load_cache()
     digests = {p: _digest(p) for p in paths if os.path.exists(p)}
-    todo = sorted({p for p, d in digests.items() if d not in _MEM})
+    # results cached before the probe wrote op histograms are probed again
+    todo = sorted({p for p, d in digests.items() if d not in _MEM or ("nodes_after" in _MEM[d] and "ops_after" not in _MEM[d])})
     if todo and log:
         log(f"audit: optimizer: ONNX Runtime on {len(todo)} files")
     stuck = 0
@@ -179,11 +180,17 @@ def agreement(buckets, log=None):
                 errors[lab] += 1
                 continue
             side[lab].append(r["nodes_after"] / r["nodes_before"])
-    if not side[0] or not side[1]:
+    return summarize(side[0], side[1], errors[0], errors[1])
+
+
+def summarize(real, sent, real_errors=0, sentinel_errors=0):
+    """The agreement figures from the node ratios (after/before) of the real
+    and the sentinel files; None when a side has none."""
+    if not real or not sent:
         return None
-    d, p = ks_2samp(side[0], side[1])
-    return {"real_files": len(side[0]), "sentinel_files": len(side[1]),
-            "real_changed": sum(1 for x in side[0] if x != 1.0) / len(side[0]),
-            "sentinel_changed": sum(1 for x in side[1] if x != 1.0) / len(side[1]),
-            "real_ratio": sum(side[0]) / len(side[0]), "sentinel_ratio": sum(side[1]) / len(side[1]),
-            "real_errors": errors[0], "sentinel_errors": errors[1], "ks_d": d, "ks_p": p}
+    d, p = ks_2samp(real, sent)
+    return {"real_files": len(real), "sentinel_files": len(sent),
+            "real_changed": sum(1 for x in real if x != 1.0) / len(real),
+            "sentinel_changed": sum(1 for x in sent if x != 1.0) / len(sent),
+            "real_ratio": sum(real) / len(real), "sentinel_ratio": sum(sent) / len(sent),
+            "real_errors": real_errors, "sentinel_errors": sentinel_errors, "ks_d": d, "ks_p": p}

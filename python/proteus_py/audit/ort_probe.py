@@ -5,7 +5,7 @@ not the audit's: optimizer.py starts it as a subprocess.
   python ort_probe.py < paths.json   ->  one JSON object per line
 
 For each file: nodes before, nodes after `ort:all` (ORT_ENABLE_ALL, the
-optimized model written out and read back), the op types the optimizer
+optimized model written out and read back), both as op-type histograms, the op types the optimizer
 introduced (fused ops), session-creation and one-run times.  Weights a
 file lacks (weightless buckets) are filled with seeded random values of
 the declared shape, as an attacker would: the optimizer's fusions depend on
@@ -45,6 +45,14 @@ def _fill(m):
         m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
 
 
+def _histogram(m):
+    """op type -> node count."""
+    h = {}
+    for n in m.graph.node:
+        h[n.op_type] = h.get(n.op_type, 0) + 1
+    return h
+
+
 def _feeds(sess):
     out = {}
     for x in sess.get_inputs():
@@ -82,6 +90,7 @@ def probe(path, tmpdir):
         return r
     r["nodes_before"] = len(m.graph.node)
     before = {n.op_type for n in m.graph.node}
+    r["ops_before"] = _histogram(m)
     _fill(m)
     src = os.path.join(tmpdir, "in.onnx")
     dst = os.path.join(tmpdir, "out.onnx")
@@ -102,6 +111,7 @@ def probe(path, tmpdir):
     try:
         om = onnx.load(dst, load_external_data=False)
         r["nodes_after"] = len(om.graph.node)
+        r["ops_after"] = _histogram(om)
         r["fused"] = sorted({n.op_type for n in om.graph.node} - before)
         r["domains"] = sorted({n.domain for n in om.graph.node if n.domain})
     except Exception as e:  # noqa: BLE001
