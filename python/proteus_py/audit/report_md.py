@@ -135,7 +135,8 @@ def ort_section(w, runs):
     w("")
     w("Every file of the corpus buckets above through ONNX Runtime at `ORT_ENABLE_ALL` (`ort_probe.py`; weightless files "
       "get seeded random weights). Issue 11 asks that the fraction of files the optimizer changes agree within 10 "
-      "points between reals and sentinels and that a two-sample test not separate their node-count ratios.")
+      "points between reals and sentinels and that a two-sample test not separate their node-count ratios. Per model, "
+      "and which op types part the two sides: `python -m proteus_py.audit.ort_agreement MODEL... --ops 16`.")
     w("")
     w("| generator | reals | sentinels | reals changed | sentinels changed | mean ratio after/before, reals | sentinels | "
       "KS D | KS p | refused (reals / sentinels) |")
