@@ -14,6 +14,7 @@
 #include "bucket/capture.h"
 #include "bucket/key.h"
 #include "bucket/probe.h"
+#include "bucket/sentinel_writer.h"
 #include "bucket/track.h"
 #include "partition/fusion_probe.h"
 #include "ir/body.h"
@@ -124,30 +125,6 @@ static void flatten_times(const char *dir, char **paths, const name_slot *by_nam
     }
 }
 
-/* Sentinel j of real part p (extracted as sub), anonymized like it, from its
- * own random stream so that one sentinel does not depend on another or on
- * the order files are written in; its weights follow the model's (track.h). */
-static px_status write_sentinel(const px_graph *sub, const px_sentinel_opts *sopts, const px_anon_header *hdr,
-                                const px_save_opts *save, const px_owner_keys *okeys, const px_track_donors *donors,
-                                int p, int j, const char *path)
-{
-    px_rng rng;
-    px_rng_seed(&rng, px_owner_stream(okeys, "sentinel", (uint64_t)p, (uint64_t)j));
-    px_graph sent, anon;
-    px_status st = px_sentinel_generate(sopts, sub, &rng, &sent);
-    if (st) return px_fail_prefix(st, "subgraph %d", p);
-    if ((st = px_track_weights(&sent, donors, px_owner_stream(okeys, "track", (uint64_t)p, (uint64_t)j)))) {
-        px_graph_free(&sent);
-        return st;
-    }
-    st = px_anonymize(&sent, hdr, &anon);
-    px_graph_free(&sent);
-    if (st) return st;
-    st = px_onnx_save(&anon, path, save);
-    px_graph_free(&anon);
-    return st;
-}
-
 /* The real file of part p: anonymized, saved, its interface in the key. */
 static px_status write_real(const px_graph *g, px_graph *sub, const px_part_io *io, const px_anon_header *hdr,
                             const px_save_opts *save, px_key *key, int p, const char *path)
@@ -175,6 +152,17 @@ static px_status write_real(const px_graph *g, px_graph *sub, const px_part_io *
     if (!st && snprintf(ext, sizeof ext, "%s.data", path) < (int)sizeof ext && stat(ext, &fs) == 0)
         kp->sent_bytes += (int64_t)fs.st_size;
     return st;
+}
+
+typedef struct sent_progress {
+    const px_obfuscate_opts *o;
+    int before, total; /* files written before the sentinels; all files */
+} sent_progress;
+
+static void sentinel_progress(void *ctx, int done)
+{
+    const sent_progress *c = ctx;
+    if (c->o->progress) c->o->progress(c->o->progress_ctx, "writing files", c->before + done, c->total);
 }
 
 /* A hidden temporary folder beside the bucket: "PARENT/.BASE.WHATXXXXXX". */
@@ -458,6 +446,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     int n_files = part.n_parts * (o.k + 1);
     char **names = NULL, **paths = NULL, **sorted = NULL;
     name_slot *by_name = NULL;
+    int *sent_files = NULL; /* sentinel file indices, in name order */
     char *tmpdir = NULL, *stagedir = NULL, **stage = NULL;
     int made_dir = 0, made_stage = 0;
     /* Names come from a stream keyed by the secret: with the public source
@@ -469,7 +458,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     sorted = calloc((size_t)n_files + 1, sizeof *sorted);
     by_name = calloc((size_t)n_files + 1, sizeof *by_name);
     stage = calloc((size_t)n_files + 1, sizeof *stage);
-    if (!paths || !sorted || !by_name || !stage) {
+    sent_files = calloc((size_t)n_files + 1, sizeof *sent_files);
+    if (!paths || !sorted || !by_name || !stage || !sent_files) {
         st = px_nomem();
         goto out;
     }
@@ -528,20 +518,30 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         }
     }
     qsort(by_name, (size_t)n_files, sizeof *by_name, cmp_slot);
+    /* the real files here, then the sentinels by several threads (each file
+     * is its own keyed draw, so the order they are made in changes no byte;
+     * the staging copy below gives the bucket its name order) */
+    int n_sent = 0, n_real = 0;
     for (int r = 0; r < n_files; r++) {
         if ((st = px_cancel_check())) goto out;
         int idx = by_name[r].idx;
-        int p = idx < part.n_parts ? idx : (idx - part.n_parts) / o.k;
+        if (idx >= part.n_parts) {
+            sent_files[n_sent++] = idx;
+            continue;
+        }
         px_graph sub;
         px_part_io io;
-        if ((st = px_extract_part(g, &part, p, &sub, &io))) goto out;
-        if (idx < part.n_parts) st = write_real(g, &sub, &io, &hdr, &save, &key, p, stage[idx]);
-        else st = write_sentinel(&sub, &sopts, &hdr, &save, &okeys, &donors, p, (idx - part.n_parts) % o.k, stage[idx]);
+        if ((st = px_extract_part(g, &part, idx, &sub, &io))) goto out;
+        st = write_real(g, &sub, &io, &hdr, &save, &key, idx, stage[idx]);
         px_graph_free(&sub);
         px_part_io_free(&io);
         if (st) goto out;
-        if (o.progress) o.progress(o.progress_ctx, "writing files", r + 1, n_files);
+        if (o.progress) o.progress(o.progress_ctx, "writing files", ++n_real, n_files);
     }
+    sent_progress pctx = {&o, part.n_parts, n_files};
+    px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors, o.k, sent_files, n_sent, stage,
+                               sentinel_progress, &pctx};
+    if ((st = px_write_sentinels(&batch, 0, &stats->n_stand_in))) goto out;
     key.n_parts = part.n_parts;
     char why[512] = "";
     px_probe_model pm = {o.model_path, o.input_shapes, o.n_input_shapes, o.input_files, o.n_input_files};
@@ -621,6 +621,7 @@ out:
     free(stagedir);
     free(sorted);
     free(by_name);
+    free(sent_files);
     free(tmpdir);
     px_wstats_free(wfit);
     px_key_free(&key);

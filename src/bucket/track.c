@@ -62,6 +62,31 @@ static const float *weights_of(const px_tensor *t, int64_t *n)
     return (const float *)t->data;
 }
 
+/* x, or in the log domain log |x| (a zero, which cannot move by a relative
+ * amount, as zero_log). */
+static double val(float x, int logd, double zero_log)
+{
+    if (!logd) return (double)x;
+    return x != 0.0f ? log(fabs((double)x)) : zero_log;
+}
+
+/* Moments of x (or of log |x|). */
+static px_track_moments moments_of(const float *x, int64_t n, int logd, double zero_log)
+{
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = val(x[i], logd, zero_log);
+        s += v;
+        s2 += v * v;
+    }
+    px_track_moments m;
+    m.mean = s / (double)n;
+    double var = s2 / (double)n - m.mean * m.mean;
+    m.sd = var > 0 ? sqrt(var) : 0.0;
+    m.rms = sqrt(s2 / (double)n);
+    return m;
+}
+
 /* Adds t as a donor of role (op, slot) when it is finite and not all zero. */
 static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, int slot)
 {
@@ -75,6 +100,7 @@ static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, in
         nonzero |= w[e] != 0.0f;
     }
     if (!finite || !nonzero) return; /* nothing to follow */
+    d->lin[d->n] = moments_of(w, n, 0, 0); /* once, not per sentinel tensor it serves */
     d->w[d->n] = w;
     d->t[d->n] = t;
     d->numel[d->n] = n;
@@ -99,7 +125,8 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
     d->op = malloc(cap * sizeof *d->op);
     d->slot = malloc(cap * sizeof *d->slot);
     d->positive = malloc(cap);
-    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive) st = px_nomem();
+    d->lin = malloc(cap * sizeof *d->lin);
+    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive || !d->lin) st = px_nomem();
     for (int i = 0; i < model->n_inits && !st; i++) {
         int v = model->inits[i];
         if (node[v] >= 0) add_donor(d, model->values[v].init, model->nodes[node[v]].op_type, slot[v]);
@@ -125,6 +152,7 @@ void px_track_donors_free(px_track_donors *d)
     free(d->op);
     free(d->slot);
     free(d->positive);
+    free(d->lin);
     memset(d, 0, sizeof *d);
 }
 
@@ -185,35 +213,6 @@ static int pick_donor(const px_track_donors *d, const char *op, int slot, int po
                 if (fits(d, i, op, slot, positive, level, b, n, pass) && want-- == 0) return i;
         }
     return -1;
-}
-
-typedef struct moments {
-    double mean, sd, rms;
-} moments;
-
-/* x, or in the log domain log |x| (a zero, which cannot move by a relative
- * amount, as zero_log). */
-static double val(float x, int logd, double zero_log)
-{
-    if (!logd) return (double)x;
-    return x != 0.0f ? log(fabs((double)x)) : zero_log;
-}
-
-/* Moments of x (or of log |x|). */
-static moments moments_of(const float *x, int64_t n, int logd, double zero_log)
-{
-    double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = val(x[i], logd, zero_log);
-        s += v;
-        s2 += v * v;
-    }
-    moments m;
-    m.mean = s / (double)n;
-    double var = s2 / (double)n - m.mean * m.mean;
-    m.sd = var > 0 ? sqrt(var) : 0.0;
-    m.rms = sqrt(s2 / (double)n);
-    return m;
 }
 
 /* A keyed map of n indices into m: a keyed permutation of m, repeated
@@ -292,12 +291,15 @@ static int64_t *element_map(const px_tensor *bt, int64_t n, const px_tensor *dt,
 }
 
 /* Rewrites sentinel tensor b (n elements) from donor dw (dn elements). */
-static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const float *dw, const px_tensor *dt,
-                            int64_t dn, int logd, px_rng *rng)
+static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const px_track_donors *d, int di, int logd,
+                            px_rng *rng)
 {
-    double zl = logd ? log(moments_of(dw, dn, 0, 0).rms) : 0.0;
+    const float *dw = d->w[di];
+    const px_tensor *dt = d->t[di];
+    int64_t dn = d->numel[di];
+    double zl = logd ? log(d->lin[di].rms) : 0.0;
     if (logd && !isfinite(zl)) return PX_OK; /* an all-zero donor */
-    moments mb = moments_of(b, n, logd, 0), md = moments_of(dw, dn, logd, zl);
+    px_track_moments mb = moments_of(b, n, logd, 0), md = logd ? moments_of(dw, dn, logd, zl) : d->lin[di];
     double c = sqrt(1.0 - NOISE * NOISE);
     /* linear: scale to the generator's rms; log: shift to its mean log */
     double scale = md.rms > 0 ? mb.rms / md.rms : 0.0;
@@ -349,7 +351,7 @@ px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t st
         px_rng trng;
         px_rng_seed(&trng, px_rng_next(&rng));
         int di = pick_donor(d, op, slot[v], positive, sent->values[v].init, n, &trng);
-        if (di >= 0) st = mix_tensor(b, sent->values[v].init, n, d->w[di], d->t[di], d->numel[di], positive, &trng);
+        if (di >= 0) st = mix_tensor(b, sent->values[v].init, n, d, di, positive, &trng);
     }
     free(node);
     free(slot);

@@ -43,6 +43,10 @@
 #include "ir/graph.h"
 #include "util/error.h"
 
+typedef struct px_track_moments {
+    double mean, sd, rms;
+} px_track_moments;
+
 /* The model's float32 tensors (initializers and Constant values) that may
  * serve as donors, with their role (first consumer's op type and input
  * slot); they point into the model, which must outlive them. */
@@ -54,6 +58,7 @@ typedef struct px_track_donors {
     const char **op;
     int *slot;
     unsigned char *positive; /* every element > 0 */
+    px_track_moments *lin;   /* mean, sd and rms of the values */
 } px_track_donors;
 
 px_status px_track_donors_init(const px_graph *model, px_track_donors *d);
