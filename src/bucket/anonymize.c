@@ -219,7 +219,24 @@ static px_status anonymize_bodies(px_graph *out, int nid, int *counter)
     return PX_OK;
 }
 
-px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *out)
+/* The copy of an initializer; with steal, its payload moves (in keeps none). */
+static px_tensor *init_copy(px_tensor *src, int steal)
+{
+    if (!steal) return px_tensor_clone(src);
+    void *data = src->data;
+    size_t nbytes = src->nbytes;
+    src->data = NULL; /* cloned without the payload, which then moves */
+    px_tensor *t = px_tensor_clone(src);
+    if (t) {
+        t->data = data;
+        t->nbytes = nbytes;
+        src->nbytes = 0;
+    } else
+        src->data = data;
+    return t;
+}
+
+static px_status anonymize(px_graph *in, const px_anon_header *hdr, px_graph *out, int steal)
 {
     px_graph_init(out);
     int n = in->n_nodes;
@@ -265,7 +282,7 @@ px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *
             int v = nd->inputs[j];
             if (v < 0 || vmap[v] >= 0 || !(in->values[v].flags & PX_VAL_INIT)) continue;
             NEWVAL("w%d", nw++, v);
-            px_tensor *t = px_tensor_clone(in->values[v].init);
+            px_tensor *t = init_copy(in->values[v].init, steal);
             if (!t) {
                 st = px_nomem();
                 goto out;
@@ -308,4 +325,14 @@ out:
         px_graph_init(out);
     }
     return st;
+}
+
+px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *out)
+{
+    return anonymize((px_graph *)in, hdr, out, 0); /* without steal, in is only read */
+}
+
+px_status px_anonymize_move(px_graph *in, const px_anon_header *hdr, px_graph *out)
+{
+    return anonymize(in, hdr, out, 1);
 }

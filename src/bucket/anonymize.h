@@ -25,5 +25,8 @@ typedef struct px_anon_header {
  * Inputs and outputs keep their order (the key records the interface by
  * position). */
 px_status px_anonymize(const px_graph *in, const px_anon_header *hdr, px_graph *out);
+/* The same, moving in's initializer payloads into out instead of copying
+ * them (a sentinel's weights are not needed twice); in is left to be freed. */
+px_status px_anonymize_move(px_graph *in, const px_anon_header *hdr, px_graph *out);
 
 #endif

@@ -28,7 +28,7 @@ static px_status write_one(const px_sentinel_batch *b, const px_sentinel_opts *s
         px_graph_free(&sent);
         return st;
     }
-    st = px_anonymize(&sent, b->hdr, &anon);
+    st = px_anonymize_move(&sent, b->hdr, &anon);
     px_graph_free(&sent);
     if (st) return st;
     st = px_onnx_save(&anon, path, b->save);
