@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,31 @@ typedef struct sent_progress {
     const px_obfuscate_opts *o;
     int before, total; /* files written before the sentinels; all files */
 } sent_progress;
+
+/* px_probe_parts on a thread of its own; its error message is kept here
+ * (messages are per thread). */
+typedef struct probe_job {
+    px_key *key;
+    char **paths;
+    int n;
+    px_graph *g;
+    const px_probe_model *pm;
+    const px_owner_keys *okeys;
+    int no_probe, *unprobed;
+    char *why;
+    size_t why_len;
+    px_status st;
+    char err[1024];
+} probe_job;
+
+static void *probe_thread(void *arg)
+{
+    probe_job *j = arg;
+    j->st = px_probe_parts(j->key, j->paths, j->n, j->g, j->pm, j->okeys, j->no_probe, j->unprobed, j->why,
+                           j->why_len);
+    if (j->st) snprintf(j->err, sizeof j->err, "%s", px_last_error());
+    return NULL;
+}
 
 static void sentinel_progress(void *ctx, int done)
 {
@@ -548,13 +574,22 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     sent_progress pctx = {&o, part.n_parts, n_files};
     px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors, o.k, sent_files, n_sent, stage,
                                sentinel_progress, &pctx};
-    if ((st = px_write_sentinels(&batch, 0, &stats->n_stand_in))) goto out;
     key.n_parts = part.n_parts;
     char why[512] = "";
     px_probe_model pm = {o.model_path, o.input_shapes, o.n_input_shapes, o.input_files, o.n_input_files};
-    if ((st = px_probe_parts(&key, stage, part.n_parts, g, &pm, &okeys, o.no_probe, &stats->n_unprobed, why,
-                             sizeof why)))
-        goto out;
+    probe_job pj = {&key, stage, part.n_parts, g, &pm, &okeys, o.no_probe, &stats->n_unprobed, why, sizeof why,
+                    PX_OK, ""};
+    /* The fingerprints (Python and ONNX Runtime) need only the real files:
+     * they are taken while the sentinels are made.  Not with --input-shape,
+     * which infers the model's shapes again (the sentinels are cut from
+     * them as they were). */
+    pthread_t probe_tid;
+    int overlap = !o.n_input_shapes && !o.no_probe && !pthread_create(&probe_tid, NULL, probe_thread, &pj);
+    st = px_write_sentinels(&batch, 0, &stats->n_stand_in);
+    if (overlap) pthread_join(probe_tid, NULL);
+    else if (!st) probe_thread(&pj);
+    if (!st && pj.st) st = px_fail(pj.st, "%s", pj.err);
+    if (st) goto out;
     if (stats->n_unprobed && !o.allow_unverified) {
         st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
                      "reassemble could not tell if the optimizer changed what they compute (first: %s); give "
