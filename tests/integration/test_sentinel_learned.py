@@ -179,6 +179,21 @@ def test_learned_deterministic(tmp_path):
     assert runs[0] == runs[1]
 
 
+def test_learned_same_bucket_on_any_thread_count(tmp_path):
+    """Sentinels are made by a pool of threads (PROTEUS_THREADS); each is its
+    own keyed draw, so one thread and several write the same bytes.  A model
+    with weights, so that the tracked weights (track.c) are compared too,
+    and fingerprinted, so that the probe runs beside the writers."""
+    model = str(tmp_path / "model.onnx")
+    proteus("rehydrate", os.path.join(MODELS, "resnet18-op17.onnx"), model, "--seed", 2)
+    runs = []
+    for threads in ("1", "3"):
+        bucket, key = obfuscate(model, str(tmp_path / threads), 4, env=dict(os.environ, PROTEUS_THREADS=threads))
+        runs.append({f: open(os.path.join(bucket, f), "rb").read() for f in sorted(os.listdir(bucket))})
+        assert key_view(key)["n"] >= 3
+    assert len(runs[0]) > 4 * 3 and runs[0] == runs[1]
+
+
 def test_learned_pipeline(scratch):
     """obfuscate (fingerprinted) -> optimize ort:all -> reassemble -> verify."""
     base = str(scratch)
