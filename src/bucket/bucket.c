@@ -160,6 +160,25 @@ typedef struct sent_progress {
     int before, total; /* files written before the sentinels; all files */
 } sent_progress;
 
+/* The model's weight statistics and track donors, on a thread of their own. */
+typedef struct fit_job {
+    const px_graph *g;
+    int weightless;
+    px_wstats *wfit;
+    px_track_donors donors;
+    px_status st;
+    char err[1024];
+} fit_job;
+
+static void *fit_thread(void *arg)
+{
+    fit_job *j = arg;
+    if (!j->weightless) j->st = px_wstats_fit(j->g, &j->wfit);
+    if (!j->st) j->st = px_track_donors_init(j->g, &j->donors);
+    if (j->st) snprintf(j->err, sizeof j->err, "%s", px_last_error());
+    return NULL;
+}
+
 /* px_probe_parts on a thread of its own; its error message is kept here
  * (messages are per thread). */
 typedef struct probe_job {
@@ -444,20 +463,31 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         if (want < 3) want = 3;
         if (g->n_nodes / 12 < want) po.n_parts = g->n_nodes < want ? g->n_nodes : want;
     }
+    /* Sentinel weights are drawn like the model's own (fitted once) and
+     * follow its tensors (track.h): both only read the model, on a thread
+     * of their own while the fusion probe (Python) and the partition run.
+     * The graph is indexed first: nothing below writes to it. */
+    fit_job fj = {g, sopts.weightless, NULL, {0}, PX_OK, ""};
+    pthread_t fit_tid;
+    int fitting = !px_graph_index(g) && !pthread_create(&fit_tid, NULL, fit_thread, &fj);
     float *fw = NULL;
+    int parted = 0;
     if (!(st = px_fusion_weights_for(o.model_path, g, o.fusion_from, o.warn, o.warn_ctx,
                                      &fw))) {
         po.edge_weight = fw;
         po.n_edge_weight = fw ? g->n_values : 0;
         st = px_partition_graph(g, &po, &part);
+        parted = !st;
         free(fw);
     }
+    if (fitting) pthread_join(fit_tid, NULL);
+    else if (!st) fit_thread(&fj);
+    if (!st && fj.st) st = px_fail(fj.st, "%s", fj.err);
+    if (!st) st = check_promise(part.n_parts, o.k, o.allow_weak);
     if (st) {
-        px_owner_keys_wipe(&okeys);
-        return st;
-    }
-    if ((st = check_promise(part.n_parts, o.k, o.allow_weak))) {
-        px_partition_free(&part);
+        if (parted) px_partition_free(&part);
+        px_wstats_free(fj.wfit);
+        px_track_donors_free(&fj.donors);
         px_owner_keys_wipe(&okeys);
         return st;
     }
@@ -472,10 +502,10 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         if (part.part_size[i] > stats->max_part) stats->max_part = part.part_size[i];
     }
 
-    px_wstats *wfit = NULL; /* the model's weight statistics (weights.h) */
+    px_wstats *wfit = fj.wfit; /* the model's weight statistics (weights.h) */
     px_key key;
     px_key_init(&key);
-    px_track_donors donors = {0};
+    px_track_donors donors = fj.donors;
     int n_files = part.n_parts * (o.k + 1);
     char **names = NULL, **paths = NULL, **sorted = NULL;
     name_slot *by_name = NULL;
@@ -530,10 +560,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     for (int i = 0; i < g->n_outputs; i++)
         if ((st = key_tensor(&key, g, g->outputs[i], &key.outputs[key.n_outputs++]))) goto out;
 
-    /* sentinel weights are drawn like the model's own: fitted once */
-    if (!sopts.weightless && (st = px_wstats_fit(g, &wfit))) goto out;
     sopts.weights = wfit;
-    if ((st = px_track_donors_init(g, &donors))) goto out;
     px_anon_header hdr = {g->ir_version, g->opsets, g->n_opsets};
     px_save_opts save = {.all_value_info = 1, .no_sync = 1}; /* staging: the copies are synced */
     for (int p = 0; p < part.n_parts; p++) {
