@@ -160,27 +160,39 @@ typedef struct sent_progress {
     int before, total; /* files written before the sentinels; all files */
 } sent_progress;
 
+/* What a helper thread returns: its status and message (messages are per
+ * thread), raised again on the calling thread. */
+typedef struct thread_result {
+    px_status st;
+    char err[1024];
+} thread_result;
+
+static void keep_result(thread_result *r, px_status st)
+{
+    r->st = st;
+    if (st) snprintf(r->err, sizeof r->err, "%s", px_last_error());
+}
+
+static px_status raise_result(const thread_result *r) { return r->st ? px_fail(r->st, "%s", r->err) : PX_OK; }
+
 /* The model's weight statistics and track donors, on a thread of their own. */
 typedef struct fit_job {
     const px_graph *g;
     int weightless;
     px_wstats *wfit;
     px_track_donors donors;
-    px_status st;
-    char err[1024];
+    thread_result res;
 } fit_job;
 
 static void *fit_thread(void *arg)
 {
     fit_job *j = arg;
-    if (!j->weightless) j->st = px_wstats_fit(j->g, &j->wfit);
-    if (!j->st) j->st = px_track_donors_init(j->g, &j->donors);
-    if (j->st) snprintf(j->err, sizeof j->err, "%s", px_last_error());
+    px_status st = j->weightless ? PX_OK : px_wstats_fit(j->g, &j->wfit);
+    keep_result(&j->res, st ? st : px_track_donors_init(j->g, &j->donors));
     return NULL;
 }
 
-/* px_probe_parts on a thread of its own; its error message is kept here
- * (messages are per thread). */
+/* px_probe_parts on a thread of its own. */
 typedef struct probe_job {
     px_key *key;
     char **paths;
@@ -191,16 +203,14 @@ typedef struct probe_job {
     int no_probe, *unprobed;
     char *why;
     size_t why_len;
-    px_status st;
-    char err[1024];
+    thread_result res;
 } probe_job;
 
 static void *probe_thread(void *arg)
 {
     probe_job *j = arg;
-    j->st = px_probe_parts(j->key, j->paths, j->n, j->g, j->pm, j->okeys, j->no_probe, j->unprobed, j->why,
-                           j->why_len);
-    if (j->st) snprintf(j->err, sizeof j->err, "%s", px_last_error());
+    keep_result(&j->res, px_probe_parts(j->key, j->paths, j->n, j->g, j->pm, j->okeys, j->no_probe, j->unprobed,
+                                        j->why, j->why_len));
     return NULL;
 }
 
@@ -467,7 +477,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
      * follow its tensors (track.h): both only read the model, on a thread
      * of their own while the fusion probe (Python) and the partition run.
      * The graph is indexed first: nothing below writes to it. */
-    fit_job fj = {g, sopts.weightless, NULL, {0}, PX_OK, ""};
+    fit_job fj = {g, sopts.weightless, NULL, {0}, {PX_OK, ""}};
     pthread_t fit_tid;
     int fitting = !px_graph_index(g) && !pthread_create(&fit_tid, NULL, fit_thread, &fj);
     float *fw = NULL;
@@ -482,7 +492,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     }
     if (fitting) pthread_join(fit_tid, NULL);
     else if (!st) fit_thread(&fj);
-    if (!st && fj.st) st = px_fail(fj.st, "%s", fj.err);
+    if (!st) st = raise_result(&fj.res);
     if (!st) st = check_promise(part.n_parts, o.k, o.allow_weak);
     if (st) {
         if (parted) px_partition_free(&part);
@@ -605,7 +615,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     char why[512] = "";
     px_probe_model pm = {o.model_path, o.input_shapes, o.n_input_shapes, o.input_files, o.n_input_files};
     probe_job pj = {&key, stage, part.n_parts, g, &pm, &okeys, o.no_probe, &stats->n_unprobed, why, sizeof why,
-                    PX_OK, ""};
+                    {PX_OK, ""}};
     /* The fingerprints (Python and ONNX Runtime) need only the real files:
      * they are taken while the sentinels are made.  Not with --input-shape,
      * which infers the model's shapes again (the sentinels are cut from
@@ -615,7 +625,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     st = px_write_sentinels(&batch, 0, &stats->n_stand_in);
     if (overlap) pthread_join(probe_tid, NULL);
     else if (!st) probe_thread(&pj);
-    if (!st && pj.st) st = px_fail(pj.st, "%s", pj.err);
+    if (!st) st = raise_result(&pj.res);
     if (st) goto out;
     if (stats->n_unprobed && !o.allow_unverified) {
         st = px_fail(PX_ERR_UNSUPPORTED, "%d of %d real subgraphs could not be fingerprinted (run on sample inputs), so "
