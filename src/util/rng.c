@@ -15,7 +15,7 @@ void px_rng_seed(px_rng *r, uint64_t seed)
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-static inline uint64_t next(px_rng *r)
+uint64_t px_rng_next(px_rng *r)
 {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -26,13 +26,6 @@ static inline uint64_t next(px_rng *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
-}
-
-uint64_t px_rng_next(px_rng *r) { return next(r); }
-
-void px_rng_fill(px_rng *r, uint64_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) out[i] = next(r);
 }
 
 uint64_t px_rng_below(px_rng *r, uint64_t n)

@@ -4,7 +4,6 @@
 #ifndef PX_RNG_H
 #define PX_RNG_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 typedef struct px_rng {
@@ -13,9 +12,6 @@ typedef struct px_rng {
 
 void px_rng_seed(px_rng *r, uint64_t seed);
 uint64_t px_rng_next(px_rng *r);
-/* The next n draws into out, as n calls of px_rng_next (one call for a
- * block, where the draws are many). */
-void px_rng_fill(px_rng *r, uint64_t *out, size_t n);
 /* Uniform in [0, n) without modulo bias; n > 0. */
 uint64_t px_rng_below(px_rng *r, uint64_t n);
 /* Uniform double in [0, 1). */
