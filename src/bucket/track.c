@@ -87,6 +87,28 @@ static px_track_moments moments_of(const float *x, int64_t n, int logd, double z
     return m;
 }
 
+enum { MAX_VIEW = 8 };
+
+/* Whether t's dims describe its numel elements (then it is mapped axis by
+ * axis when the other tensor has the same rank). */
+static int dims_ok(const px_tensor *t, int64_t numel)
+{
+    if (t->rank < 1 || t->rank > MAX_VIEW) return 0;
+    int64_t p = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] <= 0 || p > numel / t->dims[i]) return 0;
+        p *= t->dims[i];
+    }
+    return p == numel;
+}
+
+/* 2 for a matrix (rank >= 2, both sides of [first dim, rest] >= 2), 1 for
+ * anything else: a matrix drawn from a vector would be rank one. */
+static int shape_class(const px_tensor *t, int64_t numel)
+{
+    return dims_ok(t, numel) && t->rank >= 2 && t->dims[0] >= 2 && numel / t->dims[0] >= 2 ? 2 : 1;
+}
+
 /* Adds t as a donor of role (op, slot) when it is finite and not all zero. */
 static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, int slot)
 {
@@ -107,6 +129,7 @@ static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, in
     d->op[d->n] = op;
     d->slot[d->n] = slot;
     d->positive[d->n] = (unsigned char)pos;
+    d->cls[d->n] = (unsigned char)shape_class(t, n);
     d->n++;
 }
 
@@ -125,8 +148,9 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
     d->op = malloc(cap * sizeof *d->op);
     d->slot = malloc(cap * sizeof *d->slot);
     d->positive = malloc(cap);
+    d->cls = malloc(cap);
     d->lin = malloc(cap * sizeof *d->lin);
-    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive || !d->lin) st = px_nomem();
+    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive || !d->cls || !d->lin) st = px_nomem();
     for (int i = 0; i < model->n_inits && !st; i++) {
         int v = model->inits[i];
         if (node[v] >= 0) add_donor(d, model->values[v].init, model->nodes[node[v]].op_type, slot[v]);
@@ -152,30 +176,9 @@ void px_track_donors_free(px_track_donors *d)
     free(d->op);
     free(d->slot);
     free(d->positive);
+    free(d->cls);
     free(d->lin);
     memset(d, 0, sizeof *d);
-}
-
-enum { MAX_VIEW = 8 };
-
-/* Whether t's dims describe its numel elements (then it is mapped axis by
- * axis when the other tensor has the same rank). */
-static int dims_ok(const px_tensor *t, int64_t numel)
-{
-    if (t->rank < 1 || t->rank > MAX_VIEW) return 0;
-    int64_t p = 1;
-    for (int i = 0; i < t->rank; i++) {
-        if (t->dims[i] <= 0 || p > numel / t->dims[i]) return 0;
-        p *= t->dims[i];
-    }
-    return p == numel;
-}
-
-/* 2 for a matrix (rank >= 2, both sides of [first dim, rest] >= 2), 1 for
- * anything else: a matrix drawn from a vector would be rank one. */
-static int shape_class(const px_tensor *t, int64_t numel)
-{
-    return dims_ok(t, numel) && t->rank >= 2 && t->dims[0] >= 2 && numel / t->dims[0] >= 2 ? 2 : 1;
 }
 
 /* Donor i fits tensor b at level 0 (same role), 1 (same op), 2 (any), for a
@@ -184,15 +187,15 @@ static int shape_class(const px_tensor *t, int64_t numel)
  * a smaller donor would repeat rows or columns, lowering the rank), 1 (same
  * rank), 2 (both matrices or neither), 3 (any). */
 static int fits(const px_track_donors *d, int i, const char *op, int slot, int positive, int level,
-                const px_tensor *b, int64_t n, int pass)
+                const px_tensor *b, int b_dims_ok, int b_cls, int pass)
 {
     if (positive && level < 3 && !d->positive[i]) return 0;
     const px_tensor *t = d->t[i];
-    if (pass <= 1 && (t->rank != b->rank || shape_class(t, d->numel[i]) != shape_class(b, n))) return 0;
-    if (pass == 0 && dims_ok(t, d->numel[i]) && dims_ok(b, n))
+    if (pass <= 2 && d->cls[i] != b_cls) return 0;
+    if (pass <= 1 && t->rank != b->rank) return 0;
+    if (pass == 0 && b_dims_ok && dims_ok(t, d->numel[i]))
         for (int a = 0; a < b->rank; a++)
             if (t->dims[a] < b->dims[a]) return 0;
-    if (pass == 2 && shape_class(t, d->numel[i]) != shape_class(b, n)) return 0;
     level %= 3;
     return level == 2 || (!strcmp(d->op[i], op) && (level == 1 || d->slot[i] == slot));
 }
@@ -203,14 +206,15 @@ static int fits(const px_track_donors *d, int i, const char *op, int slot, int p
 static int pick_donor(const px_track_donors *d, const char *op, int slot, int positive, const px_tensor *b,
                       int64_t n, px_rng *rng)
 {
+    int b_dims_ok = dims_ok(b, n), b_cls = shape_class(b, n);
     for (int pass = 0; pass < 4; pass++)
         for (int level = 0; level < (positive ? 6 : 3); level++) {
             int count = 0;
-            for (int i = 0; i < d->n; i++) count += fits(d, i, op, slot, positive, level, b, n, pass);
+            for (int i = 0; i < d->n; i++) count += fits(d, i, op, slot, positive, level, b, b_dims_ok, b_cls, pass);
             if (!count) continue;
             int want = (int)px_rng_below(rng, (uint64_t)count);
             for (int i = 0; i < d->n; i++)
-                if (fits(d, i, op, slot, positive, level, b, n, pass) && want-- == 0) return i;
+                if (fits(d, i, op, slot, positive, level, b, b_dims_ok, b_cls, pass) && want-- == 0) return i;
         }
     return -1;
 }

@@ -58,6 +58,7 @@ typedef struct px_track_donors {
     const char **op;
     int *slot;
     unsigned char *positive; /* every element > 0 */
+    unsigned char *cls;      /* 2: a matrix, 1: anything else (track.c's shape_class) */
     px_track_moments *lin;   /* mean, sd and rms of the values */
 } px_track_donors;
 
