@@ -304,7 +304,9 @@ static void test_secret_get(void)
     write_file(pf, "", 0);
     CHECK(px_secret_get(NULL, pf, "k.key", 0, 0, &s) != PX_OK);
     CHECK_CONTAINS(px_last_error(), "pass.txt: the passphrase file is empty");
-    CHECK(px_secret_get(NULL, tmp_path("missing.txt"), "k.key", 0, 0, &s) != PX_OK);
+    char missing[256];
+    snprintf(missing, sizeof missing, "%s/missing.txt", tmpdir); /* not tmp_path: its buffer is pf */
+    CHECK(px_secret_get(NULL, missing, "k.key", 0, 0, &s) != PX_OK);
     CHECK_CONTAINS(px_last_error(), "missing.txt");
 
     /* environment */
@@ -681,8 +683,11 @@ int main(void)
     RUN(test_passphrase_strength);
     RUN(test_secret_get_new);
     RUN(test_graph_digest);
-    const char *names[] = {"pass.txt", "secret.bin"};
-    for (int i = 0; i < 2; i++) unlink(tmp_path(names[i]));
-    rmdir(tmpdir);
+    const char *names[] = {"pass.txt", "secret.bin", "newpass.txt"};
+    for (int i = 0; i < 3; i++) unlink(tmp_path(names[i]));
+    if (rmdir(tmpdir) != 0) {
+        perror(tmpdir); /* a test left a file behind */
+        return 1;
+    }
     return test_summary("crypto");
 }
