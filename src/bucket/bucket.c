@@ -19,6 +19,7 @@
 #include "bucket/track.h"
 #include "partition/fusion_probe.h"
 #include "ir/body.h"
+#include "ir/skeleton.h"
 #include "onnx/onnx_io.h"
 #include "partition/extract.h"
 #include "partition/partition.h"
@@ -520,6 +521,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     char **names = NULL, **paths = NULL, **sorted = NULL;
     name_slot *by_name = NULL;
     int *sent_files = NULL; /* sentinel file indices, in name order */
+    px_skeleton *skel = NULL; /* per part (skeleton.h) */
+    int *stream_part = NULL;
     char *tmpdir = NULL, *stagedir = NULL, **stage = NULL;
     int made_dir = 0, made_stage = 0;
     /* Names come from a stream keyed by the secret: with the public source
@@ -532,7 +535,9 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     by_name = calloc((size_t)n_files + 1, sizeof *by_name);
     stage = calloc((size_t)n_files + 1, sizeof *stage);
     sent_files = calloc((size_t)n_files + 1, sizeof *sent_files);
-    if (!paths || !sorted || !by_name || !stage || !sent_files) {
+    skel = calloc((size_t)part.n_parts + 1, sizeof *skel);
+    stream_part = calloc((size_t)part.n_parts + 1, sizeof *stream_part);
+    if (!paths || !sorted || !by_name || !stage || !sent_files || !skel || !stream_part) {
         st = px_nomem();
         goto out;
     }
@@ -602,14 +607,30 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         px_graph sub;
         px_part_io io;
         if ((st = px_extract_part(g, &part, idx, &sub, &io))) goto out;
-        st = write_real(g, &sub, &io, &hdr, &save, &key, idx, stage[idx]);
+        st = px_graph_skeleton(&sub, &skel[idx]);
+        if (!st) st = write_real(g, &sub, &io, &hdr, &save, &key, idx, stage[idx]);
         px_graph_free(&sub);
         px_part_io_free(&io);
         if (st) goto out;
         if (o.progress) o.progress(o.progress_ctx, "writing files", ++n_real, n_files);
     }
+    /* The learned generator's sentinels repeat where the real subgraphs do
+     * (sentinel_writer.c); the random control's do not. */
+    for (int p = 0; p < part.n_parts; p++) {
+        stream_part[p] = p;
+        /* the first earlier cluster p shares with every member of (sharing
+         * is not transitive: two blocks of one interface, each like a block
+         * of another, may differ inside) */
+        for (int q = 0; q < p && stream_part[p] == p; q++) {
+            int all = stream_part[q] == q;
+            for (int r = q; r < p && all; r++)
+                if (stream_part[r] == q) all = px_skeleton_shared(&skel[r], &skel[p]);
+            if (all) stream_part[p] = q;
+        }
+    }
     sent_progress pctx = {&o, part.n_parts, n_files};
-    px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors, o.k, sent_files, n_sent, stage,
+    px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors,
+                               sopts.kind == PX_SENTINEL_LEARNED ? stream_part : NULL, o.k, sent_files, n_sent, stage,
                                sentinel_progress, &pctx};
     key.n_parts = part.n_parts;
     char why[512] = "";
@@ -701,6 +722,8 @@ out:
     free(sorted);
     free(by_name);
     free(sent_files);
+    free(skel);
+    free(stream_part);
     free(tmpdir);
     px_wstats_free(wfit);
     px_key_free(&key);

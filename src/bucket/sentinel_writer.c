@@ -14,15 +14,24 @@
 enum { MAX_THREADS = 8 };
 
 /* Sentinel j of real part p (extracted as sub), anonymized like it, from its
- * own random stream so that one sentinel does not depend on another or on
- * the order files are written in; its weights follow the model's (track.h). */
-static px_status write_one(const px_sentinel_batch *b, const px_sentinel_opts *sopts, const px_graph *sub, int p,
-                           int j, const char *path)
+ * own random streams so that one sentinel does not depend on another or on
+ * the order files are written in; its weights follow the model's (track.h).
+ * Its structure comes from the stream of part stream_part[p] (the first
+ * part with p's skeleton), its weight values from p's own: where real
+ * subgraphs repeat (skeleton.h), their sentinels repeat with them, one
+ * structure per j, and their weights are as unrelated as the reals'. */
+static px_status write_one(const px_sentinel_batch *b, px_sentinel_opts *sopts, const px_graph *sub, int p, int j,
+                           const char *path)
 {
-    px_rng rng;
-    px_rng_seed(&rng, px_owner_stream(b->okeys, "sentinel", (uint64_t)p, (uint64_t)j));
+    px_rng rng, wrng;
+    int sp = b->stream_part ? b->stream_part[p] : p;
+    px_rng_seed(&rng, px_owner_stream(b->okeys, "sentinel", (uint64_t)sp, (uint64_t)j));
+    px_rng_seed(&wrng, px_owner_stream(b->okeys, "sentinel-weights", (uint64_t)p, (uint64_t)j));
+    sopts->weight_rng = &wrng;
     px_graph sent, anon;
     px_status st = px_sentinel_generate(sopts, sub, &rng, &sent);
+    sopts->weight_rng = NULL;
+
     if (st) return px_fail_prefix(st, "subgraph %d", p);
     if ((st = px_track_weights(&sent, b->donors, px_owner_stream(b->okeys, "track", (uint64_t)p, (uint64_t)j)))) {
         px_graph_free(&sent);

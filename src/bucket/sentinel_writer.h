@@ -23,6 +23,9 @@ typedef struct px_sentinel_batch {
     const px_save_opts *save;
     const px_owner_keys *okeys;
     const px_track_donors *donors;
+    /* per part, the part whose "sentinel" streams its sentinels' structures
+     * are drawn from (the first part of the same skeleton); NULL: its own */
+    const int *stream_part;
     int k;
     /* the files to write: file index idx (>= part->n_parts) is sentinel
      * (idx - n_parts) % k of part (idx - n_parts) / k, written to stage[idx] */

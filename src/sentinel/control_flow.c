@@ -53,6 +53,7 @@ static const char *const body_unary[] = {"Relu", "Sigmoid", "Tanh", "Abs", "Neg"
 typedef struct cf {
     px_graph *top;
     px_rng *rng;
+    px_rng *wrng; /* float weight values */
     const px_cf_profile *p;
     int weightless;
     const px_wstats *ws;      /* the model's weight statistics (may be NULL) */
@@ -141,7 +142,7 @@ static px_status weight(cf *c, px_wrole role, int rank, const int64_t *dims, int
     if (!t) return px_nomem();
     if (!(c->weightless && t->numel > 16)) {
         px_status st = px_tensor_alloc_data(t);
-        if (!st) st = px_wstats_draw(c->ws, role, rank, dims, out_axis, c->rng, t->data);
+        if (!st) st = px_wstats_draw(c->ws, role, rank, dims, out_axis, c->wrng, t->data);
         if (st) {
             px_tensor_free(t);
             return st;
@@ -718,7 +719,7 @@ px_status px_cf_insert(px_graph *g, const px_cf_profile *p, const px_sentinel_op
 {
     int total = p->n_if + p->n_loop + p->n_scan;
     const px_graph *model = opts->model;
-    cf c = {.top = g, .rng = rng, .p = p, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(g, ""),
+    cf c = {.top = g, .rng = rng, .wrng = opts->weight_rng ? opts->weight_rng : rng, .p = p, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(g, ""),
             .gen = opts->kind == PX_SENTINEL_LEARNED ? opts->generator : NULL};
     if (!total || !p->depth || c.opset < MIN_OPSET) return PX_OK;
     c.counter = first_free_counter(g);

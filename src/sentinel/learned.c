@@ -722,6 +722,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     if (!L) return px_nomem();
     L->gen = opts->generator;
     L->rng = rng;
+    L->wrng = opts->weight_rng ? opts->weight_rng : rng;
     L->real = real;
     L->weightless = opts->weightless;
     L->wstats = opts->weights;

@@ -83,6 +83,7 @@ typedef struct lnode {
 typedef struct lgen {
     const px_generator *gen;
     px_rng *rng;
+    px_rng *wrng; /* float weight values */
     const px_graph *real;
     int weightless;
     const px_wstats *wstats; /* the model's weight statistics (may be NULL) */

@@ -508,7 +508,7 @@ static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, 
     if (!(L->weightless && t->numel > 16)) {
         px_status st = px_tensor_alloc_data(t);
         px_wrole r = role == R_KERNEL && rank == 2 ? PX_WR_LINEAR : wrole[role];
-        if (!st) st = px_wstats_draw(L->wstats, r, rank, dims, role == R_KERNEL_IO ? rank - 1 : 0, L->rng, t->data);
+        if (!st) st = px_wstats_draw(L->wstats, r, rank, dims, role == R_KERNEL_IO ? rank - 1 : 0, L->wrng, t->data);
         if (st) {
             px_tensor_free(t);
             return st;

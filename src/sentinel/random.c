@@ -21,6 +21,7 @@ enum {
 typedef struct gen {
     px_graph *g;
     px_rng *rng;
+    px_rng *wrng; /* float weight values */
     int weightless;
     const px_wstats *ws; /* the model's weight statistics (may be NULL) */
     int64_t opset;      /* ai.onnx version */
@@ -174,8 +175,8 @@ static px_status add_weight(gen *s, int rank, const int64_t *dims, int role, int
         }
         float *d = t->data;
         if (role == W_POSITIVE)
-            for (int64_t i = 0; i < t->numel; i++) d[i] = (float)(0.5 + px_rng_unit(s->rng));
-        else if ((st = px_wstats_draw(s->ws, (px_wrole)role, rank, dims, out_axis, s->rng, d))) {
+            for (int64_t i = 0; i < t->numel; i++) d[i] = (float)(0.5 + px_rng_unit(s->wrng));
+        else if ((st = px_wstats_draw(s->ws, (px_wrole)role, rank, dims, out_axis, s->wrng, d))) {
             px_tensor_free(t);
             return st;
         }
@@ -745,7 +746,7 @@ px_status px_sentinel_generate(const px_sentinel_opts *opts, const px_graph *rea
     if (opts->kind == PX_SENTINEL_LEARNED) return px_sentinel_learned(opts, real, rng, out);
     px_graph_init(out);
     if (opts->kind != PX_SENTINEL_RANDOM) return px_fail(PX_ERR_USAGE, "unknown sentinel generator %d", (int)opts->kind);
-    gen s = {.g = out, .rng = rng, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(real, "")};
+    gen s = {.g = out, .rng = rng, .wrng = opts->weight_rng ? opts->weight_rng : rng, .weightless = opts->weightless, .ws = opts->weights, .opset = px_graph_opset(real, "")};
     if (s.opset <= 0) s.opset = 17;
     px_status st = px_graph_set_opset(out, "", s.opset);
     if (!st) st = generate(&s, real);

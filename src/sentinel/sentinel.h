@@ -48,6 +48,10 @@ typedef struct px_sentinel_opts {
     /* counts sentinels the random generator made in the learned one's
      * stead (no draw fitted); may be NULL */
     int *n_stand_in;
+    /* float weight values are drawn from this stream (NULL: the
+     * structure's own), so that sentinels that share a structure
+     * (skeleton.h) need not share their weights */
+    px_rng *weight_rng;
 } px_sentinel_opts;
 
 /* Whether model is weightless: a float initializer of more than 16
