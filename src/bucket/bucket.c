@@ -462,6 +462,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     px_graph_arch_digest(g, arch_digest);
     if ((st = px_owner_keys_derive(o.secret, 0, arch_digest, &okeys))) return st;
     px_partition part;
+    int64_t *part_w = NULL; /* float weight elements per part (sopts.part_weights) */
     /* the cut is drawn from the owner's stream too: two owners (or two
      * secrets) obfuscating one model do not send byte-identical real files */
     px_partition_opts po = {.subgraph_size = o.subgraph_size, .n_parts = o.n_parts,
@@ -495,6 +496,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     else if (!st) fit_thread(&fj);
     if (!st) st = raise_result(&fj.res);
     if (!st) st = check_promise(part.n_parts, o.k, o.allow_weak);
+    if (!st && !sopts.weightless) st = px_part_weight_elems(g, part.part_of, part.n_parts, &part_w);
     if (st) {
         if (parted) px_partition_free(&part);
         px_wstats_free(fj.wfit);
@@ -504,6 +506,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     }
     sopts.part_sizes = part.part_size; /* the learned generator's sizes are drawn among them */
     sopts.n_part_sizes = part.n_parts;
+    sopts.part_weights = part_w;
     stats->n_nodes = g->n_nodes;
     stats->n_parts = part.n_parts;
     stats->cut_edges = part.cut_edges;
@@ -729,6 +732,7 @@ out:
     px_key_free(&key);
     px_track_donors_free(&donors);
     px_partition_free(&part);
+    free(part_w);
     px_owner_keys_wipe(&okeys);
     return st;
 }

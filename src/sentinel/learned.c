@@ -41,28 +41,6 @@ static int op_named(const char *name)
 
 static int is_float_like(px_dtype dt) { return dt == PX_DT_FLOAT; }
 
-/* The sentinel's size: the node count of one of the model's real subgraphs
- * drawn at random (sizes), so that the real subgraph's size is one draw
- * among its group's, neither the group's centre nor an end (the paper's
- * importance sampling); without them, a draw from the fitted sizes.  The
- * real subgraph's own count is never read: sentinels centred on it would
- * make it the median of its group. */
-static int sample_size(lgen *L, const int *sizes, int n_sizes)
-{
-    int size = 0;
-    if (n_sizes > 0) {
-        size = sizes[px_rng_below(L->rng, (uint64_t)n_sizes)];
-    } else {
-        const char *w[256];
-        double c[256];
-        int n = px_generator_values(L->gen, "size", w, c, 256);
-        int pick = l_draw(L, c, n < 256 ? n : 256);
-        size = pick >= 0 ? atoi(w[pick]) : 12;
-    }
-    if (size < 1) size = 1;
-    return size < L_MAX_NODES / 2 ? size : L_MAX_NODES / 2;
-}
-
 static int newest_value(const lgen *L)
 {
     for (int i = L->nv - 1; i >= 0; i--)
@@ -474,30 +452,6 @@ static int bind_outputs(lgen *L, int *outv)
     return 1;
 }
 
-/* Weights within bounds once dims are known. */
-static int sizes_ok(lgen *L)
-{
-    for (int i = 0; i < L->nn; i++) {
-        lnode *nd = &L->n[i];
-        for (int j = 0; j < L_MAX_VARS; j++) {
-            Z3_ast r;
-            nd->val[j] = 0;
-            if (nd->var[j] && Z3_model_eval(L->z, L->model, nd->var[j], 1, &r)) Z3_get_numeral_int64(L->z, r, &nd->val[j]);
-        }
-        const lval *x = &L->v[nd->in[0]];
-        int64_t in = x->rank >= 1 && !x->d[x->rank - 1].sym ? learned_dim_value(L, x->d[x->rank - 1]) : 0;
-        int64_t c = x->rank >= 2 && !x->d[1].sym ? learned_dim_value(L, x->d[1]) : 0;
-        double elems = 0;
-        switch (learned_ops[nd->op].kind) {
-        case LK_CONV: elems = (double)nd->val[0] * (double)(nd->val[4] ? 1 : c) * (double)nd->val[1] * (double)nd->val[1]; break;
-        case LK_MATMUL: case LK_GEMM: elems = nd->in[1] < 0 ? (double)in * (double)nd->val[0] : 0; break;
-        default: break;
-        }
-        if (elems > L->max_weight) return 0;
-    }
-    return 1;
-}
-
 /* ---- one attempt ---- */
 
 /* Whether int64 ids (input rv) are read through an embedding table, as
@@ -513,12 +467,7 @@ static int embeds(lgen *L, const px_value *rv)
 static px_status add_inputs(lgen *L)
 {
     const px_graph *real = L->real;
-    /* weights as large as the real file's largest (files sized alike), at least 8 MiB */
-    L->max_weight = L_MAX_WEIGHT_ELEMS;
-    for (int i = 0; i < real->n_inits; i++) {
-        const px_tensor *t = real->values[real->inits[i]].init;
-        if (t && px_dtype_is_float(t->dtype) && t->numel > L->max_weight) L->max_weight = t->numel;
-    }
+    L->max_weight = learned_weight_cap(L); /* steers toward the drawn weight size */
     L->n_iface = 0;
     for (int io = 0; io < 2; io++) {
         int n = io ? real->n_outputs : real->n_inputs;
@@ -649,8 +598,12 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     px_status st = add_inputs(L);
     if (st) return st;
     grow(L, L->target);
+    int sz = 0;
     int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !learned_solve(L) ? 2
-              : !sizes_ok(L) ? 3 : -1;
+              : !(sz = learned_sizes_ok(L)) ? 3 : -1;
+    /* a draw that fits but misses its weight size is kept when it is the
+     * nearest yet: the sentinel's last resort (learned_size.c) */
+    if (stage < 0 && sz < 0 && L->has_best && L->size_miss >= L->best_miss) stage = 3;
     if (stage >= 0) {
         L->fails[stage]++;
         return PX_OK;
@@ -674,6 +627,14 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     if (!safe) { /* redrawn, counted with the assembly failures */
         px_graph_free(out);
         L->fails[4]++;
+        return PX_OK;
+    }
+    if (sz < 0) { /* the nearest miss so far (out stays untouched) */
+        if (L->has_best) px_graph_free(&L->best);
+        L->best = *out;
+        L->has_best = 1;
+        L->best_miss = L->size_miss;
+        L->fails[3]++;
         return PX_OK;
     }
     *ok = 1;
@@ -760,12 +721,19 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params_dec_ref(L->z, p);
     px_status st = PX_OK;
     int ok = 0;
-    L->target = sample_size(L, opts->part_sizes, opts->n_part_sizes);
+    learned_draw_target(L, opts);
     for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < L_CHECK_BUDGET; a++) {
-        attempt_reset(L);
         L->attempt = a;
+        if (learned_size_settled(L)) break;
+        attempt_reset(L);
         st = attempt(L, out, &ok);
     }
+    if (!st && !ok && L->has_best) { /* no draw hit its size window: the nearest */
+        *out = L->best;
+        L->has_best = 0;
+        ok = 1;
+    }
+    if (L->has_best) px_graph_free(&L->best);
     char why[200];
     snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, node count %d, solving %d, "
              "sizes %d, assembly %d)", st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0], L->fails[1],

@@ -118,7 +118,12 @@ typedef struct lgen {
     int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[6]; /* draws that failed, by stage (for the strict mode's message) */
-    int target;   /* the node count drawn for this sentinel (sample_size) */
+    int target;   /* the node count drawn for this sentinel (learned_draw_target) */
+    int64_t target_w; /* the float weight elements drawn with it (-1: none, a weightless model) */
+    double size_miss;  /* how far (a log factor) the solved draw's weights are from target_w */
+    px_graph best;     /* the nearest draw that missed its size window (has_best), a last resort */
+    int has_best;
+    double best_miss;
     int const_nodes; /* the model writes small constants as Constant nodes (torch exports do) */
     int64_t embed_rows; /* rows of the model's largest Gather table (0: none): ids in its range fit */
     int attempt;  /* the draw under way */
@@ -157,6 +162,19 @@ int learned_op_of_kind(lkind k);
  * arithmetic (an int64 scalar or a vector of known length) rather than a
  * float tensor cast to its dtype. */
 int learned_int_bound(const px_value *v);
+
+/* Sizes (learned_size.c): draws L->target and L->target_w from the model's
+ * real parts (opts: px_sentinel_opts); the cap on one weight's elements for
+ * the attempt under way; and, once solved, whether every weight is within
+ * the cap (0 when not) and all of them near the target (1; -1: they miss,
+ * by L->size_miss); it fills each node's val. */
+struct px_sentinel_opts;
+void learned_draw_target(lgen *L, const struct px_sentinel_opts *opts);
+int64_t learned_weight_cap(const lgen *L);
+int learned_sizes_ok(lgen *L);
+/* Whether the sentinel should stop drawing and take L->best: its attempts
+ * at a size within the window are spent. */
+int learned_size_settled(const lgen *L);
 
 /* Z3 helpers */
 Z3_ast l_int(lgen *L, int64_t v);

@@ -45,6 +45,10 @@ typedef struct px_sentinel_opts {
      * real subgraph's size is one draw among its group's */
     const int *part_sizes;
     int n_part_sizes;
+    /* the float weight elements of the same real subgraphs (may be NULL;
+     * px_part_weight_elems): a sentinel's weights aim at those of the part
+     * its node count was drawn from, so that file sizes hide the real too */
+    const int64_t *part_weights;
     /* counts sentinels the random generator made in the learned one's
      * stead (no draw fitted); may be NULL */
     int *n_stand_in;
@@ -53,6 +57,11 @@ typedef struct px_sentinel_opts {
      * (skeleton.h) need not share their weights */
     px_rng *weight_rng;
 } px_sentinel_opts;
+
+/* Per part of a partition of g (part_of: node -> part, -1 for none): the
+ * float initializer elements its nodes read, each initializer once per
+ * part.  *out (n_parts entries, NULL when n_parts is 0) is the caller's. */
+px_status px_part_weight_elems(const px_graph *g, const int *part_of, int n_parts, int64_t **out);
 
 /* Whether model is weightless: a float initializer of more than 16
  * elements has no data. */

@@ -223,8 +223,50 @@ static void test_int64_interface(void)
     px_generator_free(gen);
 }
 
+/* The weights of each part (the pool sentinel weight sizes are drawn
+ * from): an initializer once per part however many of its nodes read it,
+ * in every part that reads it, and Constant weights behind a replicated
+ * constant cone (Constant -> Identity), as exporters write them. */
+static void test_part_weights(void)
+{
+    px_graph g;
+    px_graph_init(&g);
+    int counter = 0, ins[2], a, b, c, w, k, kid, node_k, node_kid;
+    int64_t dims[2] = {4, 4}, wd[2] = {4, 4}, kd = 6;
+    int x = add_input(&g, &counter, PX_DT_FLOAT, 2, dims);
+    CHECK_EQ_INT(px_build_init(&g, &counter, px_tensor_new(PX_DT_FLOAT, 2, wd), &w), PX_OK); /* 16 elements */
+    CHECK_EQ_INT(px_build_constant(&g, &counter, px_tensor_new(PX_DT_FLOAT, 1, &kd), &k), PX_OK); /* 6 */
+    node_k = g.n_nodes - 1;
+    ins[0] = k;
+    CHECK_EQ_INT(px_build_node(&g, &counter, "Identity", ins, 1, &kid, &node_kid), PX_OK);
+    ins[0] = x, ins[1] = w;
+    CHECK_EQ_INT(px_build_node(&g, &counter, "MatMul", ins, 2, &a, NULL), PX_OK); /* part 0 */
+    ins[0] = a;
+    CHECK_EQ_INT(px_build_node(&g, &counter, "MatMul", ins, 2, &b, NULL), PX_OK); /* part 1: w again */
+    ins[0] = b;
+    CHECK_EQ_INT(px_build_node(&g, &counter, "MatMul", ins, 2, &c, NULL), PX_OK); /* part 1: w once more */
+    ins[0] = c, ins[1] = kid;
+    CHECK_EQ_INT(px_build_node(&g, &counter, "Add", ins, 2, &a, NULL), PX_OK); /* part 1: the constant cone */
+    int part_of[6];
+    part_of[node_k] = part_of[node_kid] = -1; /* replicated, as the partitioner does with constants */
+    for (int i = 0, p = 0; i < g.n_nodes; i++)
+        if (i != node_k && i != node_kid) part_of[i] = p++ ? 1 : 0;
+    int64_t *pw = NULL;
+    CHECK_EQ_INT(px_part_weight_elems(&g, part_of, 2, &pw), PX_OK);
+    CHECK(pw != NULL);
+    if (pw) {
+        CHECK_EQ_INT((int)pw[0], 16);
+        CHECK_EQ_INT((int)pw[1], 16 + 6);
+    }
+    free(pw);
+    CHECK_EQ_INT(px_part_weight_elems(&g, part_of, 0, &pw), PX_OK);
+    CHECK(pw == NULL);
+    px_graph_free(&g);
+}
+
 int main(void)
 {
+    RUN(test_part_weights);
     RUN(test_pxg_reader);
     RUN(test_sampler_invariants);
     RUN(test_int64_interface);
