@@ -34,6 +34,22 @@ def size_of(path):
     return n
 
 
+def bench_io(out_path):
+    """The environment for proteus (a passphrase for its keys) and the JSON
+    lines file, if any."""
+    env = dict(os.environ)
+    env.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
+    return env, open(out_path, "a") if out_path else None
+
+
+def emit(out, r, row):
+    """Prints a table row; appends r to the JSON lines file, if any."""
+    print(row, flush=True)
+    if out:
+        out.write(json.dumps(r) + "\n")
+        out.flush()
+
+
 def run_one(proteus, model, work, k, gen, threads, env):
     bucket, key, tfile = (os.path.join(work, x) for x in ("b", "key", "time"))
     shutil.rmtree(bucket, ignore_errors=True)
@@ -77,9 +93,7 @@ def main():
     ap.add_argument("--proteus", default=os.path.join(ROOT, "build", "proteus"))
     ap.add_argument("--out", help="also append JSON lines here")
     a = ap.parse_args()
-    env = dict(os.environ)
-    env.setdefault("PROTEUS_PASSPHRASE", "proteus bench passphrase")
-    out = open(a.out, "a") if a.out else None
+    env, out = bench_io(a.out)
     print("| model | generator | k | files | wall s | CPU s | peak RSS MiB | bucket MiB | bucket / reals "
           "| sentinel / its real (median, min-max over groups) | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -95,12 +109,9 @@ def main():
                     spread = ("-" if r["sentinel_over_real_median"] is None else
                               f"{r['sentinel_over_real_median']:.2f} ({r['sentinel_over_real_min']:.2f}-"
                               f"{r['sentinel_over_real_max']:.2f})")
-                    print(f"| {name} | {gen} | {k} | {r['files']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
-                          f"{r['peak_rss_mib']:.0f} | {r['bucket_mib']:.0f} | {r['bucket_over_real']:.2f} | {spread} | "
-                          f"{r['load1']:.1f} |", flush=True)
-                    if out:
-                        out.write(json.dumps(r) + "\n")
-                        out.flush()
+                    emit(out, r, f"| {name} | {gen} | {k} | {r['files']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+                         f"{r['peak_rss_mib']:.0f} | {r['bucket_mib']:.0f} | {r['bucket_over_real']:.2f} | {spread} | "
+                         f"{r['load1']:.1f} |")
 
 
 if __name__ == "__main__":
