@@ -12,6 +12,7 @@
 
 #include "bucket/key.h"
 #include "ir/body.h"
+#include "ir/canon.h"
 #include "onnx/onnx_io.h"
 #include "reassemble/seam.h"
 #include "util/fileio.h"
@@ -479,13 +480,17 @@ px_status px_reassemble(const char *dir, const char *key_path, const char *out_p
     if (!st && !(opts && opts->no_probe))
         st = check_probes(dir, &key, opts && opts->probe_tol > 0 ? opts->probe_tol : 0);
     if (!st) st = px_graph_validate(&out);
-    if (!st) st = px_graph_sort(&out);
+    /* ONNX Runtime orders and names a file's nodes as it likes from one
+     * session to the next: the seam rules and the saved model see a
+     * canonical order and names, so one bucket gives one model */
+    if (!st) st = px_graph_canonicalize(&out, PX_VAL_SEAM);
     if (!st && !(opts && opts->no_seam_cleanup)) st = px_seam_cleanup(&out, &stats->seam_removed);
     if (!st) st = prune(&out);
     /* never write a model whose nodes read what nothing defines */
     if (!st && (st = px_graph_validate(&out)))
         px_fail_prefix(st, "%s: the stitched model is invalid (a proteus defect; --no-seam-cleanup may avoid it)",
                        out_path);
+    if (!st) st = px_graph_canonicalize(&out, PX_VAL_SEAM);
     if (!st) {
         stats->n_parts = key.n_parts;
         stats->n_nodes = out.n_nodes;
