@@ -50,8 +50,9 @@ static uint64_t hash_tensor(uint64_t h, const px_tensor *t)
     h = mix(mix(h, (uint64_t)t->dtype), (uint64_t)t->rank);
     for (int i = 0; i < t->rank; i++) h = mix(h, (uint64_t)t->dims[i]);
     if (t->data) h = hash_bytes(mix(h, 3), t->data, t->nbytes);
-    if (t->strings)
-        for (int64_t i = 0; i < t->numel; i++) h = hash_bytes(mix(h, 4), t->strings[i], t->string_lens[i]);
+    if (t->strings && t->string_lens)
+        for (int64_t i = 0; i < t->numel; i++)
+            if (t->strings[i]) h = hash_bytes(mix(h, 4), t->strings[i], t->string_lens[i]);
     return h;
 }
 
@@ -69,7 +70,8 @@ static uint64_t hash_attr(uint64_t h, const px_attr *a)
             memcpy(&fb, &a->floats[k], sizeof fb);
             h = mix(h, fb);
         }
-        if (a->strings) h = hash_bytes(h, a->strings[k], a->string_lens[k]);
+        if (a->strings && a->strings[k])
+            h = hash_bytes(h, a->strings[k], a->string_lens ? a->string_lens[k] : strlen(a->strings[k]));
     }
     if (a->t) h = hash_tensor(mix(h, 6), a->t);
     /* a body's bytes hold the names of its values and nodes, which are the
@@ -322,7 +324,7 @@ static size_t part_prefix(const char *name)
 {
     if (name[0] != 'p' || name[1] < '0' || name[1] > '9') return 0;
     size_t k = 1;
-    while (name[k] >= '0' && name[k] <= '9') k++;
+    while (name[k] >= '0' && name[k] <= '9' && k < 16) k++;
     return name[k] == '/' ? k + 1 : 0;
 }
 
