@@ -33,7 +33,11 @@ typedef struct px_reassemble_stats {
  * sent (non-finite elements at the same places, values within the dtype's
  * tolerance or probe_tol); a file without a fingerprint is refused unless
  * allow_unverified.  Every refusal names the file.  After stitching, inverse
- * pairs at the seams, unused initializers and unused opset domains go. */
+ * pairs at the seams, unused initializers and unused opset domains go.  The
+ * model is written in canonical form (ir/canon.h: node and initializer
+ * order, node and inner value names from the graph alone; the model's and
+ * the cuts' value names stay), so however the optimizer ordered and named
+ * each file's nodes, one bucket gives the same bytes. */
 px_status px_reassemble(const char *dir, const char *key_path, const char *out_path,
                         const px_reassemble_opts *opts, px_reassemble_stats *stats);
 
