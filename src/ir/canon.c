@@ -389,8 +389,18 @@ static px_status rename_all(px_graph *g, unsigned keep_flags, const int *first, 
     return PX_OK;
 }
 
+/* ai.onnx first, then by domain (an optimizer lists its domains in any order). */
+static int opset_cmp(const void *pa, const void *pb)
+{
+    const px_opset *a = pa, *b = pb;
+    int ca = a->domain[0] && strcmp(a->domain, "ai.onnx"), cb = b->domain[0] && strcmp(b->domain, "ai.onnx");
+    if (ca != cb) return ca - cb;
+    return strcmp(a->domain, b->domain);
+}
+
 px_status px_graph_canonicalize(px_graph *g, unsigned keep_flags)
 {
+    if (g->n_opsets > 1) qsort(g->opsets, (size_t)g->n_opsets, sizeof *g->opsets, opset_cmp);
     int n = g->n_nodes;
     int *order = malloc(((size_t)n + 1) * sizeof *order);
     px_node *sorted = malloc(((size_t)n + 1) * sizeof *sorted);

@@ -29,7 +29,8 @@ px_status px_canon_order(px_graph *g, int *order);
  * meet none of keep_flags and that is no graph input or output: a node's
  * output "<node>_output_<slot>", an initializer "<first reader>_input_<slot>"
  * (unread: "init_<position>").  Declarations (value_info) of values nothing
- * produces or reads are dropped.  The graph must be valid (acyclic). */
+ * produces or reads are dropped; opset imports are sorted (ai.onnx first,
+ * then by domain).  The graph must be valid (acyclic). */
 px_status px_graph_canonicalize(px_graph *g, unsigned keep_flags);
 
 #endif

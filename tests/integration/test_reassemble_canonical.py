@@ -5,9 +5,10 @@ to the next; reassemble writes a canonical order and canonical names.
 
 Each optimized folder is rewritten as another session could have written
 it (a random topological order of each file's nodes, random node names,
-random names for internal values and initializers, shuffled initializers and
-value_info), twice with different seeds; the three reassembled models must
-be the same bytes, and still compute what the original computes."""
+random names for internal values and initializers, shuffled initializers,
+value_info and opset imports), twice with different seeds; the three
+reassembled models must be the same bytes, and still compute what the
+original computes."""
 import json
 import os
 import random
@@ -78,6 +79,10 @@ def scramble_file(path, rng):
     g.node.extend(nodes[i] for i in order)
     _shuffle_renamed(g.initializer, onnx.TensorProto, rename, rng)
     _shuffle_renamed(g.value_info, onnx.ValueInfoProto, rename, rng)
+    opsets = _copy(m.opset_import, onnx.OperatorSetIdProto)
+    rng.shuffle(opsets)
+    del m.opset_import[:]
+    m.opset_import.extend(opsets)
     onnx.save(m, path)
     return order != sorted(order)
 
