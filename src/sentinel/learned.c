@@ -590,6 +590,30 @@ static int size_near(const lgen *L)
 
 /* One draw: 1 with *out filled, 0 when it did not fit (out untouched), or
  * an error. */
+static int find_root(int *up, int i)
+{
+    while (up[i] != i) i = up[i] = up[up[i]];
+    return i;
+}
+
+/* Whether the draw's nodes form one piece (joined through the values they
+ * pass, as a file's node graph is read).  A partition part is connected,
+ * so every real subgraph is: a sentinel in two pieces, which several
+ * inputs or outputs grown apart leave, would be a sentinel by that alone. */
+static int one_piece(const lgen *L)
+{
+    int up[L_MAX_NODES], pieces = L->nn;
+    for (int i = 0; i < L->nn; i++) up[i] = i;
+    for (int i = 0; i < L->nn; i++)
+        for (int s = 0; s < L->n[i].n_in; s++) {
+            int v = L->n[i].in[s], p = v >= 0 ? L->v[v].producer : -1;
+            if (p < 0) continue;
+            int a = find_root(up, i), b = find_root(up, p);
+            if (a != b) up[a] = b, pieces--;
+        }
+    return pieces <= 1;
+}
+
 static px_status attempt(lgen *L, px_graph *out, int *ok)
 {
     *ok = 0;
@@ -599,8 +623,8 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     if (st) return st;
     grow(L, L->target);
     int sz = 0;
-    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !learned_solve(L) ? 2
-              : !(sz = learned_sizes_ok(L)) ? 3 : -1;
+    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !one_piece(L) ? 6
+              : !learned_solve(L) ? 2 : !(sz = learned_sizes_ok(L)) ? 3 : -1;
     /* a draw that fits but misses its weight size is kept when it is the
      * nearest yet: the sentinel's last resort (learned_size.c) */
     if (stage < 0 && sz < 0 && L->has_best && L->size_miss >= L->best_miss) stage = 3;
@@ -735,9 +759,9 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     }
     if (L->has_best) px_graph_free(&L->best);
     char why[200];
-    snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, node count %d, solving %d, "
-             "sizes %d, assembly %d)", st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0], L->fails[1],
-             L->fails[5], L->fails[2], L->fails[3], L->fails[4]);
+    snprintf(why, sizeof why, "%s (draws failing at: dead ends %d, binding outputs %d, node count %d, in pieces %d, "
+             "solving %d, sizes %d, assembly %d)", st == PX_ERR_UNSUPPORTED ? px_last_error() : "", L->fails[0],
+             L->fails[1], L->fails[5], L->fails[6], L->fails[2], L->fails[3], L->fails[4]);
     if (st == PX_ERR_UNSUPPORTED) {
         px_clear_error();
         st = PX_OK;

@@ -117,7 +117,7 @@ typedef struct lgen {
     int n_style_c;
     int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
-    int fails[6]; /* draws that failed, by stage (for the strict mode's message) */
+    int fails[7]; /* draws that failed, by stage (for the strict mode's message) */
     int target;   /* the node count drawn for this sentinel (learned_draw_target) */
     int64_t target_w; /* the float weight elements drawn with it (-1: none, a weightless model) */
     double size_miss;  /* how far (a log factor) the solved draw's weights are from target_w */
