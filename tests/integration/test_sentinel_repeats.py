@@ -1,4 +1,5 @@
-"""Structure recurs among sentinels as among real subgraphs (issue 11).
+"""Sentinels shaped like real subgraphs beyond their interface (issue 11):
+structure recurs among them as among the reals, and each is in one piece.
 
 A model repeats its blocks (every encoder layer, the blocks of a stage), so
 some of its real subgraphs have the same structure.  If their sentinels were
@@ -114,3 +115,28 @@ def test_recurring_sentinels_carry_their_own_weights(scratch):
                     rel = np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12)
                     assert rel > 0.5, rel
     assert compared > 0
+
+
+# Models every sentinel of which the learned generator draws itself (strict:
+# no random stand-in), with groups of several inputs or outputs.
+ONE_PIECE = [os.path.join(MODELS, "squeezenet1_1-op13.onnx"), os.path.join(HOLDOUT, "resnet34-op17.onnx")]
+
+
+@pytest.mark.parametrize("src", ONE_PIECE, ids=[os.path.basename(p)[:-5] for p in ONE_PIECE])
+def test_learned_sentinels_are_one_piece(src, scratch):
+    """A partition part is connected, so every real subgraph is; a sentinel
+    in two pieces would be a sentinel by that alone."""
+    base = str(scratch)
+    bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key")
+    proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", 4, "--sentinels", "learned", "--no-probe",
+            "--allow-weak", "--weightless", env=dict(os.environ, PROTEUS_LEARNED_STRICT="1"))
+    view = key_view(key)
+    graphs = {g.file: g for g in F.read_bucket(bucket)}
+    multi = 0
+    for grp in view["groups"]:
+        assert F.components(F._undirected(graphs[grp["real"]])) == 1
+        r = graphs[grp["real"]]
+        multi += len(r.inputs) + len(r.outputs) > 2
+        for s in grp["sentinels"]:
+            assert F.components(F._undirected(graphs[s])) == 1, s
+    assert multi, "no group with several inputs or outputs: the test would not test"
