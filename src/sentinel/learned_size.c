@@ -102,9 +102,9 @@ int learned_sizes_ok(lgen *L)
         int64_t c = x->rank >= 2 && !x->d[1].sym ? learned_dim_value(L, x->d[1]) : 0;
         double elems = 0, extra = 0; /* the largest weight; the node's others (biases, norms) */
         switch (learned_ops[nd->op].kind) { /* val: 0 out channels or features, 1 kernel, 4 depthwise */
-        case LK_CONV:
-            elems = (double)nd->val[0] * (double)(nd->val[4] ? 1 : c) * (double)nd->val[1] * (x->rank == 4 ? (double)nd->val[1] : 1);
-            extra = (double)nd->val[0];
+        case LK_CONV: /* the cap counts a 1-D kernel as k x k, as it always has (weightless buckets unchanged) */
+            elems = (double)nd->val[0] * (double)(nd->val[4] ? 1 : c) * (double)nd->val[1] * (double)nd->val[1];
+            extra = (double)nd->val[0] - (x->rank == 4 ? 0 : elems - elems / (double)(nd->val[1] ? nd->val[1] : 1));
             break;
         case LK_MATMUL: case LK_GEMM: elems = nd->in[1] < 0 ? (double)in * (double)nd->val[0] : 0; break;
         case LK_EMBED: elems = (double)(L->embed_rows > 0 ? L->embed_rows : 1) * (double)nd->val[0]; break;
