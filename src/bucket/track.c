@@ -259,39 +259,37 @@ static int view_of(const px_tensor *t, int64_t numel, int per_axis, int matrices
  * indices into the donor's, so rows stay rows and columns columns and the
  * donor's row scales, tails and spectrum carry over (a mix of scattered
  * positions would leave a Gaussian blob); kernel axes of equal size keep
- * their positions.  NULL only on allocation failure. */
-static int64_t *element_map(const px_tensor *bt, int64_t n, const px_tensor *dt, int64_t dn, px_rng *rng)
+ * their positions.  MIX such maps, drawn map by map, last axis first; the
+ * element offsets are summed as the elements are visited, not stored. */
+typedef struct elem_maps {
+    int r;                          /* axes of the view */
+    int64_t vb[MAX_VIEW], stride[MAX_VIEW];
+    int64_t *axis[MIX][MAX_VIEW];   /* per map and axis: b's index -> donor's */
+} elem_maps;
+
+static void elem_maps_free(elem_maps *em)
 {
+    for (int k = 0; k < MIX; k++)
+        for (int a = 0; a < MAX_VIEW; a++) free(em->axis[k][a]);
+}
+
+/* 0 on allocation failure (em then holds what to free). */
+static int elem_maps_draw(elem_maps *em, const px_tensor *bt, int64_t n, const px_tensor *dt, int64_t dn, px_rng *rng)
+{
+    memset(em, 0, sizeof *em);
     /* axis by axis only when no axis would repeat (a 1x1 donor of a 3x3
      * kernel would give it nine equal taps); else as [rows, columns] */
     int per_axis = bt->rank == dt->rank && dims_ok(bt, n) && dims_ok(dt, dn);
     for (int a = 0; per_axis && a < bt->rank; a++) per_axis = dt->dims[a] >= bt->dims[a];
-    int64_t vb[MAX_VIEW], vd[MAX_VIEW];
+    int64_t vd[MAX_VIEW];
     int matrices = shape_class(bt, n) == 2 && shape_class(dt, dn) == 2;
-    int r = view_of(bt, n, per_axis, matrices, vb);
+    int r = em->r = view_of(bt, n, per_axis, matrices, em->vb);
     view_of(dt, dn, per_axis, matrices, vd);
-    int64_t *maps[MAX_VIEW] = {0}, stride[MAX_VIEW];
-    int64_t *out = malloc((size_t)n * sizeof *out);
-    int ok = out != NULL;
-    for (int a = r - 1; a >= 0 && ok; a--) {
-        stride[a] = a == r - 1 ? 1 : stride[a + 1] * vd[a + 1];
-        ok = (maps[a] = axis_map(vb[a], vd[a], a >= 2 && vb[a] == vd[a], rng)) != NULL;
-    }
-    if (ok) {
-        int64_t idx[MAX_VIEW] = {0};
-        for (int64_t i = 0; i < n; i++) {
-            int64_t off = 0;
-            for (int a = 0; a < r; a++) off += maps[a][idx[a]] * stride[a];
-            out[i] = off < dn ? off : off % dn;
-            for (int a = r - 1; a >= 0 && ++idx[a] == vb[a]; a--) idx[a] = 0;
-        }
-    }
-    for (int a = 0; a < r; a++) free(maps[a]);
-    if (!ok) {
-        free(out);
-        out = NULL;
-    }
-    return out;
+    for (int a = r - 1; a >= 0; a--) em->stride[a] = a == r - 1 ? 1 : em->stride[a + 1] * vd[a + 1];
+    for (int k = 0; k < MIX; k++)
+        for (int a = r - 1; a >= 0; a--)
+            if (!(em->axis[k][a] = axis_map(em->vb[a], vd[a], a >= 2 && em->vb[a] == vd[a], rng))) return 0;
+    return 1;
 }
 
 /* Rewrites sentinel tensor b (n elements) from donor dw (dn elements). */
@@ -312,22 +310,38 @@ static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const px_t
      * keeps D's mean and variance; a single map would copy D's kernels
      * one by one, and matching them (nearest kernel, votes per row) finds
      * the donor of every sentinel */
-    int64_t *map[MIX] = {0};
-    px_status st = PX_OK;
-    for (int k = 0; k < MIX && !st; k++)
-        if (!(map[k] = element_map(bt, n, dt, dn, rng))) st = px_nomem();
-    int neg = (int)px_rng_below(rng, MIX);
-    for (int64_t i = 0; i < n && !st; i++) {
-        double mix = 0;
-        for (int k = 0; k < MIX; k++) mix += (k == neg ? -0.5 : 0.5) * val(dw[map[k][i]], logd, zl);
-        double bi = val(b[i], logd, 0);
-        double z = mb.sd > 0 ? (bi - mb.mean) / mb.sd : 0.0;
-        double core = md.mean + c * (mix - md.mean) + NOISE * md.sd * z;
-        double v = logd ? exp(core - md.mean + mb.mean) : core * scale;
-        if (isfinite(v) && (!logd || v > 0)) b[i] = (float)v;
+    elem_maps em;
+    if (!elem_maps_draw(&em, bt, n, dt, dn, rng)) {
+        elem_maps_free(&em);
+        return px_nomem();
     }
-    for (int k = 0; k < MIX; k++) free(map[k]);
-    return st;
+    int neg = (int)px_rng_below(rng, MIX), r = em.r, last = r - 1;
+    int64_t idx[MAX_VIEW] = {0}, run = em.vb[last];
+    for (int64_t i = 0; i < n; i += run) {
+        /* the outer axes' part of each map's offset, once per run of the
+         * last axis */
+        int64_t base[MIX];
+        for (int k = 0; k < MIX; k++) {
+            base[k] = 0;
+            for (int a = 0; a < last; a++) base[k] += em.axis[k][a][idx[a]] * em.stride[a];
+        }
+        for (int64_t j = 0; j < run; j++) {
+            double mix = 0;
+            for (int k = 0; k < MIX; k++) {
+                int64_t off = base[k] + em.axis[k][last][j];
+                if (off >= dn) off %= dn;
+                mix += (k == neg ? -0.5 : 0.5) * val(dw[off], logd, zl);
+            }
+            double bi = val(b[i + j], logd, 0);
+            double z = mb.sd > 0 ? (bi - mb.mean) / mb.sd : 0.0;
+            double core = md.mean + c * (mix - md.mean) + NOISE * md.sd * z;
+            double v = logd ? exp(core - md.mean + mb.mean) : core * scale;
+            if (isfinite(v) && (!logd || v > 0)) b[i + j] = (float)v;
+        }
+        for (int a = last - 1; a >= 0 && ++idx[a] == em.vb[a]; a--) idx[a] = 0;
+    }
+    elem_maps_free(&em);
+    return PX_OK;
 }
 
 px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t stream)
