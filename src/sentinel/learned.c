@@ -114,9 +114,7 @@ static int concat_axis(lgen *L, int r)
 }
 
 /* Everything a failed try undoes: values, nodes, preferences, solver scopes. */
-typedef struct snap {
-    int nv, nn, n_assume, scopes;
-} snap;
+typedef lsnap snap;
 
 static snap take(const lgen *L) { return (snap){L->nv, L->nn, L->n_assume, L->scopes}; }
 
@@ -165,6 +163,10 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
 }
 
 static int try_node(lgen *L, int op, int x, int y) { return try_node_ex(L, op, x, y, 1); }
+
+lsnap learned_take(const lgen *L) { return take(L); }
+void learned_rollback(lgen *L, lsnap s) { rollback(L, s); }
+int learned_try_node(lgen *L, int op, int x, int y) { return try_node(L, op, x, y); }
 
 static int n_sinks(const lgen *L, int *sinks);
 
@@ -226,7 +228,7 @@ static void grow(lgen *L, int size)
             if (!learned_applies(L, i, xv)) w[i] = 0;
         }
         int op = l_draw(L, w, learned_n_ops);
-        if (op < 0) continue;
+        if (op < 0 || learned_motif_place(L, op, x, size)) continue;
         lkind k = learned_ops[op].kind;
         int y = -1;
         if (k == LK_BINARY || k == LK_MATMUL || k == LK_CONCAT) {
@@ -731,6 +733,11 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
             if (!strcmp(learned_ops[op].name, opts->model->nodes[j].op_type)) L->style[op] = 1.0;
         note_style(L, opts->model, &opts->model->nodes[j]);
     }
+    px_status st = opts->model ? learned_motifs_init(L, opts->model) : PX_OK;
+    if (st) {
+        free(L);
+        return st;
+    }
     Z3_config cfg = Z3_mk_config();
     Z3_set_param_value(cfg, "model", "true");
     L->z = Z3_mk_context(cfg);
@@ -747,7 +754,6 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "arith.solver"), 2);
     Z3_solver_set_params(L->z, L->sol, p);
     Z3_params_dec_ref(L->z, p);
-    px_status st = PX_OK;
     int ok = 0;
     learned_draw_target(L, opts);
     for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < L_CHECK_BUDGET; a++) {
@@ -774,6 +780,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_solver_dec_ref(L->z, L->sol);
     Z3_del_context(L->z);
     free(L->assume);
+    learned_motifs_free(L);
     free(L);
     if (!st && ok && (st = px_sentinel_control_flow(opts, real, rng, out))) px_graph_free(out);
     if (st || ok) return st;

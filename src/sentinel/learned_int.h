@@ -76,6 +76,8 @@ typedef struct lnode {
     int in[2], n_in; /* skeleton values; in[1] of a binary op: -1 when its operand is a constant */
     int out;
     int choice;      /* a discrete choice made when sampling (axis, perm, constant shape) */
+    int cfix;        /* a binary op's constant is the scalar cval (a motif's exact constant) */
+    float cval;
     Z3_ast var[L_MAX_VARS]; /* free attributes, per op kind (see learned_ops.c) */
     int64_t val[L_MAX_VARS]; /* their solved values */
 } lnode;
@@ -134,6 +136,8 @@ typedef struct lgen {
     int m_last;             /* the model's last node that read an activation */
     int m_newest, m_older;  /* its nodes whose first activation came from that node, or an older one */
     int m_convs;            /* its Conv nodes (how many have a bias: feed Conv slot 2) */
+    struct lmotifs *motifs; /* the motifs the model itself writes (learned_motif.c) */
+    int m_reshape[L_MAX_RANK + 1][L_MAX_RANK + 1]; /* its Reshapes by input and output rank */
 } lgen;
 
 typedef enum lkind {
@@ -220,6 +224,23 @@ void learned_join_or_const(lgen *L, const char *prev, int prev_c, int op, double
 void learned_const_shape(lgen *L, const char *prev, int prev_c, lnode *nd);
 /* Nodes of the model that read two activations (op: of that op; NULL: any). */
 int learned_model_joins(lgen *L, const char *op);
+
+/* Growth steps learned_motif.c places motifs with (learned.c): a mark to
+ * roll back to, and one node added if it fits (1) or nothing (0). */
+typedef struct lsnap {
+    int nv, nn, n_assume, scopes;
+} lsnap;
+lsnap learned_take(const lgen *L);
+void learned_rollback(lgen *L, lsnap s);
+int learned_try_node(lgen *L, int op, int x, int y);
+
+/* Motifs (learned_motif.c): the pxg's motif lines the model itself writes,
+ * counted in it; freed with learned_motifs_free. */
+px_status learned_motifs_init(lgen *L, const px_graph *model);
+void learned_motifs_free(lgen *L);
+/* When op was drawn for operand x: as often as the model's own op nodes
+ * start a motif, places one whole (its nodes within size); 1 when placed. */
+int learned_motif_place(lgen *L, int op, int x, int size);
 
 /* *safe: 0 when g holds a structure ONNX Runtime fails to optimize
  * (learned_lint.c); indexes g's consumers. */

@@ -83,6 +83,7 @@ static int spatial_ok(const lval *x) { return (x->rank == 3 || x->rank == 4) && 
 
 /* The number a dim is already fixed to, or -1 (a symbol, or still free). */
 static int64_t fixed(lgen *L, ldim d);
+static int reshape_form(lgen *L, const lval *x, double pick);
 
 /* What an int64 value (a length, a shape vector) may go through: as
  * exporters compute shapes (Shape -> Gather -> Unsqueeze -> Concat), scale
@@ -118,8 +119,7 @@ int learned_applies(lgen *L, int op, const lval *x)
     case LK_UNSQUEEZE: return x->rank <= 3; /* a mask [B, S] -> [B, 1, 1, S], as exporters extend it */
     case LK_TRANSPOSE: return x->rank == 3 || x->rank == 4;
     case LK_REDUCE: return x->rank >= 2;
-    case LK_RESHAPE: /* split the last dim into heads, or merge heads back */
-        return (x->rank == 3 && last_expr(x)) || (x->rank == 4 && last_expr(x) && is_expr(x->d[2]));
+    case LK_RESHAPE: return reshape_form(L, x, 0) >= 0;
     default: return 0;
     }
 }
@@ -368,8 +368,59 @@ static int build_flatten(lgen *L, lnode *nd, const lval *x)
  * (nothing to check: solver calls are most of the time spent); 0: no fit. */
 /* [.., D] -> [.., H, D/H] (rank 3 -> 4) or [.., H, E] -> [.., H*E] (4 -> 3),
  * H a head count real models use: one linear case per head count. */
+/* The Reshapes exporters write around attention, by input and output rank:
+ * batch-first [B, S, E] -> [B, S, H, E/H] and back; seq-first [S, 1, E] ->
+ * [S, H, E/H], [S, H, D] -> [S, H*D], [S, E] -> [S, 1, E] (the last three
+ * only for a model that writes them, as its counts say). */
+static const struct {
+    int rin, rout, always;
+} reshape_forms[] = {{3, 4, 1}, {4, 3, 1}, {3, 3, 0}, {3, 2, 0}, {2, 3, 0}};
+enum { N_RESHAPE_FORMS = (int)(sizeof reshape_forms / sizeof *reshape_forms) };
+
+static int reshape_fits(lgen *L, int f, const lval *x)
+{
+    if (x->rank != reshape_forms[f].rin || !last_expr(x)) return 0;
+    switch (f) {
+    case 1: return is_expr(x->d[2]);
+    case 2: return fixed(L, x->d[1]) == 1;
+    case 3: return is_expr(x->d[1]) && (fixed(L, x->d[1]) >= 0 || fixed(L, x->d[2]) >= 0); /* linear */
+    default: return 1;
+    }
+}
+
+/* A form for x drawn by the model's counts (pick in [0, 1)); the batch-
+ * first ones, where the model has none of its own that fit; -1: none. */
+static int reshape_form(lgen *L, const lval *x, double pick)
+{
+    double w[N_RESHAPE_FORMS], total = 0;
+    for (int pass = 0; pass < 2 && total <= 0; pass++)
+        for (int f = 0; f < N_RESHAPE_FORMS; f++) {
+            w[f] = !reshape_fits(L, f, x) ? 0 : pass ? reshape_forms[f].always : L->m_reshape[reshape_forms[f].rin][reshape_forms[f].rout];
+            total += w[f];
+        }
+    for (int f = 0; f < N_RESHAPE_FORMS && total > 0; f++) {
+        if (pick * total < w[f]) return f;
+        pick -= w[f] / total;
+    }
+    return -1;
+}
+
 static int build_reshape(lgen *L, lnode *nd, const lval *x)
 {
+    int form = reshape_form(L, x, (nd->choice % 1000) / 1000.0);
+    if (form < 0) return 0;
+    if (form >= 3) { /* merge the last two, or add a 1 in the middle: nothing to solve */
+        lval *o = out_of(L, nd, x);
+        if (form == 3) {
+            o->rank = 2;
+            o->d[1] = (ldim){.e = Z3_mk_mul(L->z, 2, (Z3_ast[]){x->d[1].e, x->d[2].e})};
+        } else {
+            o->rank = 3;
+            o->d[1] = (ldim){.e = l_int(L, 1)};
+            o->d[2] = x->d[1];
+        }
+        return 1;
+    }
     Z3_context z = L->z;
     Z3_ast cases[N_HEADS];
     lval *o = out_of(L, nd, x);
@@ -388,9 +439,9 @@ static int build_reshape(lgen *L, lnode *nd, const lval *x)
     Z3_solver_assert(z, L->sol, Z3_mk_ge(z, e, l_int(L, 1)));
     if (r == 3) {
         l_prefer(L, Z3_mk_eq(z, h, l_int(L, heads[px_rng_below(L->rng, N_HEADS)])));
-        o->rank = 4;
-        o->d[2] = (ldim){.e = h};
-        o->d[3] = (ldim){.e = e};
+        o->rank = form == 2 ? 3 : 4; /* seq-first: [S, 1, E] -> [S, H, E/H] */
+        o->d[o->rank - 2] = (ldim){.e = h};
+        o->d[o->rank - 1] = (ldim){.e = e};
     } else {
         o->rank = 3;
         o->d[2] = (ldim){.e = e};
@@ -703,7 +754,9 @@ px_status learned_emit(lgen *L, const lnode *nd)
         if (nd->in[1] < 0) {
             /* a bias over the last dim, a per-channel scale, or a scalar */
             int kind = nd->choice % 3; /* 0 scalar, 1 bias, 2 per channel (learned.c: const_shape) */
-            if (kind == 1 && last > 0) {
+            if (nd->cfix) {
+                st = scalar(L, nd->cval, &ins[1]);
+            } else if (kind == 1 && last > 0) {
                 st = weight(L, 1, &last, R_BIAS, 1, &ins[1]);
             } else if (kind == 2 && x->rank == 4 && c > 0) {
                 int64_t wd[3] = {c, 1, 1};

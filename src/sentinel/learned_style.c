@@ -106,6 +106,11 @@ void learned_note_model(lgen *L, const px_graph *m, const px_node *nd)
 {
     int act[2], n_act = 0, cst = -1;
     L->m_convs += !strcmp(nd->op_type, "Conv");
+    if (!strcmp(nd->op_type, "Reshape") && nd->n_inputs >= 1 && nd->n_outputs >= 1 && nd->inputs[0] >= 0 &&
+        nd->outputs[0] >= 0) { /* seq-first blocks reshape 3 -> 3, 3 -> 2, 2 -> 3; batch-first ones 3 -> 4 -> 3 */
+        int ri = m->values[nd->inputs[0]].shape.rank, ro = m->values[nd->outputs[0]].shape.rank;
+        if (ri >= 0 && ri <= L_MAX_RANK && ro >= 0 && ro <= L_MAX_RANK) L->m_reshape[ri][ro]++;
+    }
     for (int s = 0; s < nd->n_inputs - nd->n_implicit; s++) {
         int v = nd->inputs[s];
         if (v < 0 || v >= m->n_values) continue;

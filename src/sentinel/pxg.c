@@ -9,7 +9,7 @@
 #include "util/fileio.h"
 #include "util/pyenv.h"
 
-enum { MAX_LINES = 100000, MAX_WORD = 64 };
+enum { MAX_LINES = 100000, MAX_WORD = 128 };
 
 typedef struct entry {
     char *key; /* the words before the count, single-spaced */
@@ -27,7 +27,7 @@ static const struct {
     int min_words, max_words;
 } kinds[] = {
     {"size", 3, 3}, {"next", 4, 4}, {"operand", 3, 3}, {"join", 3, 4},
-    {"const", 3, 4}, {"attr", 5, 5}, {"chan", 3, 3}, {"input", 4, 4}, {"cshape", 5, 5},
+    {"const", 3, 4}, {"attr", 5, 5}, {"chan", 3, 3}, {"input", 4, 4}, {"cshape", 5, 5}, {"motif", 3, 3},
 };
 
 static int cmp_entry(const void *a, const void *b)

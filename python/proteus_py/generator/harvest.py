@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import onnx
-from onnx import helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 
 # A family is a model with its export variants (opset, dynamic axes,
 # precision, quantization) folded: leave-one-family-out removes them all.
@@ -75,6 +75,22 @@ def _attrs(node):
     return a
 
 
+def _scalars(model):
+    """name -> float of each one-element float constant (initializer or
+    Constant node): the exact scalars motifs keep (a Gelu's sqrt(2))."""
+    out = {}
+    tensors = [(i.name, i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    tensors += [(n.output[0], a.t) for n in model.graph.node if n.op_type == "Constant"
+                for a in n.attribute if a.name == "value" and a.t.data_type == onnx.TensorProto.FLOAT]
+    for name, t in tensors:
+        n = 1
+        for d in t.dims:
+            n *= d
+        if n == 1:
+            out[name] = float(numpy_helper.to_array(t).reshape(-1)[0])
+    return out
+
+
 def subgraphs(proteus, path, seed=1):
     """Yields one list of node records per real subgraph of the model."""
     part = partition(proteus, path, seed)
@@ -84,6 +100,7 @@ def subgraphs(proteus, path, seed=1):
     if len(recs) != len(nodes) or any(r["op"] != n.op_type for r, n in zip(recs, nodes)):
         return  # functions inlined or reordered: names would not line up; skip the model
     shapes = _shapes(model)
+    scalars = _scalars(model)
     consts = {i.name for i in model.graph.initializer}
     for r, n in zip(recs, nodes):
         if n.op_type == "Constant" or r["part"] < 0:  # part -1: a constant obfuscate replicates
@@ -107,6 +124,7 @@ def subgraphs(proteus, path, seed=1):
                 else:
                     ins.append(("input", -1))
             out.append({"op": n.op_type, "attrs": _attrs(n), "ins": ins,
+                        "scalars": [scalars.get(x) for x in n.input],
                         "in_shapes": [shapes.get(x, (0, None))[1] for x in n.input],
                         "out_shapes": [shapes.get(x, (0, None))[1] for x in n.output]})
             for x in n.output:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import sys
 
-from . import harvest
+from . import harvest, motifs
 
 FORMAT = """\
 # Every line after the header is: KIND KEY... COUNT (counts over real subgraphs)
@@ -30,6 +30,8 @@ FORMAT = """\
 #   attr OP KEY VAL C  attribute statistics: kernel, stride, pad (same|zero|
 #                      other), group (1|dw|g), axis
 #   chan N C           N output channels (Conv) or features (MatMul, Gemm)
+#   motif STEPS C      a chain of ops placed as one unit, with its constant
+#                      operands (proteus_py/generator/motifs.py: the notation)
 #   input FAMILY FILE SHA256  what the counts came from
 """
 
@@ -134,6 +136,8 @@ def write(path, c, inputs):
         lines.append("attr %s %s %s %d" % (o, key, val, v))
     for k in sorted(c["chan"]):
         lines.append("chan %d %d" % (k, c["chan"][k]))
+    for k, v in sorted(motifs.closed(c["motif"]).items()):
+        lines.append("motif %s %d" % (k, v))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -151,7 +155,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     proteus = os.environ.get("PROTEUS") or os.path.join(root, "build", "proteus")
-    c = {k: collections.Counter() for k in ("size", "next", "operand", "join", "const", "cshape", "attr", "chan")}
+    c = {k: collections.Counter() for k in ("size", "next", "operand", "join", "const", "cshape", "attr", "chan",
+                                              "motif")}
     inputs = []
     excluded = set(args.exclude_family)
     for f in harvest.model_files(args.dirs):
@@ -163,6 +168,7 @@ def main(argv=None):
             for seed in range(1, args.seeds + 1):
                 for sg in harvest.subgraphs(proteus, f, seed):
                     count(sg, c)
+                    motifs.count(sg, c["motif"])
                     n += 1
         except Exception as e:  # a model proteus cannot cut is reported, not fatal
             print("proteus: train-generator: %s: skipped (%s)" % (f, str(e).splitlines()[0] if str(e) else type(e).__name__),
