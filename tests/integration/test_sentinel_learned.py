@@ -111,6 +111,76 @@ def test_learned_stand_ins_fewer_transformers(name, scratch):
     assert stand_ins(os.path.join(MODELS, name + ".onnx"), str(scratch), 2, "--weightless", "--no-probe") <= 0.3
 
 
+# Seq-first attention (vit_b_16: [197, 1, 2304] slices, [12, 197, 64] heads,
+# [197, 768] rows) needs the Reshapes such models write ([S, 1, E] -> [S, H,
+# E/H], [S, H, D] -> [S, H*D], [S, E] -> [S, 1, E]); before the generator drew
+# them (and placed motifs), 66 of its 84 sentinels here (0.79) were random
+# stand-ins.
+def test_learned_stand_ins_seq_first(scratch):
+    assert stand_ins(os.path.join(MODELS, "vit_b_16-op17.onnx"), str(scratch), 2, "--weightless", "--no-probe") <= 0.7
+
+
+def _scalar_consts(g):
+    """value name -> float of each one-element float constant."""
+    from onnx import numpy_helper
+    ts = [(i.name, i) for i in g.initializer]
+    ts += [(n.output[0], a.t) for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    out = {}
+    for name, t in ts:
+        if t.data_type == onnx.TensorProto.FLOAT and all(d == 1 for d in t.dims):
+            out[name] = float(numpy_helper.to_array(t).reshape(-1)[0])
+    # an Identity of a constant is that constant (torch's deduplicated weights)
+    for n in g.node:
+        if n.op_type == "Identity" and n.input[0] in out:
+            out[n.output[0]] = out[n.input[0]]
+    return out
+
+
+def gelu_chains(path):
+    """Gelus written as torch exports them and ONNX Runtime fuses them:
+    Div(x, sqrt 2) -> Erf -> Add 1 -> Mul by x -> Mul 0.5."""
+    g = onnx.load(path, load_external_data=False).graph
+    k = _scalar_consts(g)
+    readers = {}
+    for n in g.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n)
+
+    def const_of(n, v):
+        return any(x in k and abs(k[x] - v) < 1e-4 for x in n.input)
+
+    found = 0
+    for div in g.node:
+        if div.op_type != "Div" or not const_of(div, 2 ** 0.5):
+            continue
+        x = div.input[0]
+        for erf in readers.get(div.output[0], []):
+            for add in [a for a in readers.get(erf.output[0], []) if a.op_type == "Add" and const_of(a, 1.0)]:
+                for mul in [m for m in readers.get(add.output[0], []) if m.op_type == "Mul" and x in m.input]:
+                    found += any(h.op_type == "Mul" and const_of(h, 0.5) for h in readers.get(mul.output[0], []))
+    return found
+
+
+def test_learned_motifs_follow_model_style(scratch):
+    """Motifs harvested from real subgraphs are placed whole, in the model's
+    own style: bert's sentinels carry its exact Gelu chains (before motifs
+    they had none: a draw op by op never hit the three constants), a CNN's
+    sentinels never an Erf."""
+    bucket, key = obfuscate(os.path.join(MODELS, "bert-op17.onnx"), os.path.join(str(scratch), "bert"), 4,
+                            "--weightless", "--no-probe")
+    view = key_view(key)
+    reals = [os.path.join(bucket, g["real"]) for g in view["groups"]]
+    sents = [os.path.join(bucket, s) for g in view["groups"] for s in g["sentinels"]]
+    real_rate = sum(map(gelu_chains, reals)) / len(reals)
+    sent_rate = sum(map(gelu_chains, sents)) / len(sents)
+    assert real_rate > 0 and sent_rate >= real_rate / 5, (real_rate, sent_rate)
+    bucket, key = obfuscate(os.path.join(MODELS, "squeezenet1_1-op13.onnx"), os.path.join(str(scratch), "sq"), 4,
+                            "--weightless", "--no-probe")
+    for g in key_view(key)["groups"]:
+        for s in g["sentinels"]:
+            assert "Erf" not in {n.op_type for n in onnx.load(os.path.join(bucket, s), load_external_data=False).graph.node}
+
+
 def test_learned_sizes_not_centred(scratch):
     """Importance sampling: a real subgraph's node count is one draw among
     its group's (the sentinels' sizes come from the model's real subgraph
@@ -229,6 +299,8 @@ def test_train_generator(tmp_path):
     assert "1 models" in r.stdout
     text = out.read_text()
     assert text.startswith("pxg 1\n") and "next ^ Conv" in text and "attr Conv kernel 3" in text
+    # motifs: frequent chains with their constants (a Conv read through its bias and activation)
+    assert any(line.startswith("motif Conv:x,c") for line in text.splitlines()), text
     obfuscate(src, str(tmp_path), 2, "--generator", out, "--weightless", "--no-probe")
     r = proteus("train-generator", src, "-o", tmp_path / "h.pxg", "--exclude-family", "resnet18", env=env, check=False)
     assert r.returncode == 1 and "no subgraphs harvested" in r.stderr
