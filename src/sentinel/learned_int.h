@@ -239,7 +239,8 @@ int learned_try_node(lgen *L, int op, int x, int y);
 px_status learned_motifs_init(lgen *L, const px_graph *model);
 void learned_motifs_free(lgen *L);
 /* When op was drawn for operand x: as often as the model's own op nodes
- * start a motif, places one whole (its nodes within size); 1 when placed. */
+ * start a motif, places one whole (its nodes within size); 1 when placed,
+ * or when op is not to be placed alone (the model never writes it so). */
 int learned_motif_place(lgen *L, int op, int x, int size);
 
 /* *safe: 0 when g holds a structure ONNX Runtime fails to optimize

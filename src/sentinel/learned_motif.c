@@ -18,7 +18,8 @@
 enum { M_STEPS = 8, M_SLOTS = 5 };
 
 /* One step: op and, per input slot, what it reads: 'p' the previous step,
- * 'x' the entry, '0'..'9' an earlier step, 'e' an outside activation, 's' a
+ * 'x' the entry, 'q' what the entry was computed from, '0'..'9' an earlier
+ * step, 'e' an outside activation, 's' a
  * scalar constant (val), 'b' a constant over the last dim, 'c' another. */
 typedef struct mstep {
     int op, n_slots;
@@ -40,6 +41,7 @@ struct lmotifs {
     int n;
     double first[L_MAX_OPS]; /* per op: the model's nodes of it that start a motif (overlapping motifs once) */
     double nodes[L_MAX_OPS]; /* per op: the model's nodes of it */
+    int alone[L_MAX_OPS];    /* per op: the model's nodes of it in no motif */
 };
 
 /* The float op of that name the grower can place (not shape arithmetic,
@@ -74,7 +76,7 @@ static int parse(const char *key, motif *m)
         while (*p && *p != '/') {
             if (s->n_slots == M_SLOTS) return 0;
             char k = *p;
-            if (!strchr("pxebcs0123456789", k)) return 0;
+            if (!strchr("pxqebcs0123456789", k)) return 0;
             s->kind[s->n_slots] = k;
             s->val[s->n_slots] = 0;
             if (k == 's') {
@@ -103,15 +105,16 @@ static int prev_slot(const mstep *s)
 }
 
 /* Times the model writes motif m: chains of its nodes with m's ops, each
- * reading the one before in m's slot (producer: value -> node); marks the
- * nodes that start one in starts. */
+ * reading the one before in m's slot (producer: value -> node); marks in
+ * starts the nodes that start one (1) and those inside one (2). */
 static double count_in_model(const motif *m, const px_graph *g, const int *producer, unsigned char *starts)
 {
     double n = 0;
     for (int j = 0; j < g->n_nodes; j++) {
-        int at = j, ok = 1;
+        int at = j, ok = 1, path[M_STEPS];
         for (int t = m->n - 1; t >= 0 && ok; t--) {
             const px_node *nd = &g->nodes[at];
+            path[t] = at;
             const mstep *s = &m->s[t];
             ok = (int)strlen(nd->op_type) == s->name_len && !strncmp(nd->op_type, s->name, (size_t)s->name_len);
             if (!ok || t == 0) break;
@@ -119,7 +122,10 @@ static double count_in_model(const motif *m, const px_graph *g, const int *produ
             ok = slot >= 0 && slot < nd->n_inputs && nd->inputs[slot] >= 0 && producer[nd->inputs[slot]] >= 0;
             if (ok) at = producer[nd->inputs[slot]];
         }
-        if (ok) starts[at] = 1;
+        if (ok) {
+            starts[at] |= 1;
+            for (int t = 1; t < m->n; t++) starts[path[t]] |= 2; /* inside one */
+        }
         n += ok;
     }
     return n;
@@ -169,7 +175,8 @@ px_status learned_motifs_init(lgen *L, const px_graph *model)
     }
     for (int j = 0; j < model->n_nodes; j++) {
         int op = float_op(model->nodes[j].op_type, (int)strlen(model->nodes[j].op_type));
-        if (op >= 0 && starts[j]) ms->first[op]++;
+        if (op >= 0 && (starts[j] & 1)) ms->first[op]++;
+        if (op >= 0 && !starts[j]) ms->alone[op]++;
     }
     free(w);
     free(c);
@@ -215,8 +222,9 @@ static int place_step(lgen *L, const mstep *s, int t, int x, const int *out)
     int act[2], n_act = 0, ext = -1, scalar = -1, bias = 0;
     for (int i = 0; i < s->n_slots; i++) {
         char k = s->kind[i];
-        if (k == 'p' && t == 0) return -1;
-        int v = k == 'p' ? out[t - 1] : k == 'x' ? x : k >= '0' && k <= '9' ? out[k - '0'] : k == 'e' ? -2 : -1;
+        if ((k == 'p' && t == 0) || (k == 'q' && L->v[x].producer < 0)) return -1;
+        int v = k == 'p' ? out[t - 1] : k == 'x' ? x : k == 'q' ? L->n[L->v[x].producer].in[0]
+              : k >= '0' && k <= '9' ? out[k - '0'] : k == 'e' ? -2 : -1;
         if (v != -1) {
             if (n_act == 2) return -1;
             if (v == -2) ext = n_act;
@@ -257,21 +265,26 @@ static int place_step(lgen *L, const mstep *s, int t, int x, const int *out)
 int learned_motif_place(lgen *L, int op, int x, int size)
 {
     struct lmotifs *ms = L->motifs;
-    if (!ms || op < 0 || op >= L_MAX_OPS || ms->first[op] <= 0 || ms->nodes[op] <= 0) return 0;
+    if (!ms || op < 0 || op >= L_MAX_OPS || ms->nodes[op] <= 0) return 0;
+    /* an elementwise op the model writes only within motifs (Erf: only in
+     * its Gelus) is not placed alone: alone, ONNX Runtime would leave it
+     * unfused where it fuses every real one */
+    int never_alone = learned_ops[op].kind == LK_UNARY && !ms->alone[op];
     double p = ms->first[op] / ms->nodes[op];
-    if (px_rng_unit(L->rng) >= (p < 0.9 ? p : 0.9)) return 0;
+    if (p <= 0) return never_alone;
+    if (px_rng_unit(L->rng) >= (p < 0.9 ? p : 0.9)) return never_alone;
     double *w = ms->w;
     for (int i = 0; i < ms->n; i++)
         w[i] = ms->m[i].s[0].op == op && L->nn + ms->m[i].n <= size ? ms->m[i].mine : 0;
     int pick = l_draw(L, w, ms->n);
-    if (pick < 0) return 0;
+    if (pick < 0) return never_alone;
     const motif *m = &ms->m[pick];
     lsnap mark = learned_take(L);
     int out[M_STEPS];
     for (int t = 0; t < m->n; t++) {
         if ((out[t] = place_step(L, &m->s[t], t, x, out)) < 0) {
             learned_rollback(L, mark);
-            return 0;
+            return never_alone;
         }
     }
     return 1;

@@ -8,6 +8,8 @@ A chain is a path n1 -> n2 -> ... where each node reads its predecessor's
 output.  Each step is written OP:OPERAND,... (one operand per input slot):
   p        the previous step's output
   x        the chain's entry (the value n1 reads first)
+  q        the value the entry was computed from (its producer's first
+           activation: the x of a Gelu whose chain starts at its Erf)
   0..9     the output of an earlier step
   sVALUE   a one-element float constant, its value kept (%.7g)
   b        a constant over the last dim (a bias, a LayerNorm scale)
@@ -38,7 +40,13 @@ def _operand(sg, n, slot, chain, idx, cid):
     if kind in ("node", "input"):
         first = sg[chain[0]]["ins"]
         entry = next((ins for ins in first if ins[0] in ("node", "input") and not (ins[0] == "node" and ins[1] in cid)), None)
-        return "x" if entry == (kind, src) and idx > 0 else "e"
+        if entry == (kind, src) and idx > 0:
+            return "x"
+        if idx > 0 and entry and entry[0] == "node":  # what the entry was computed from (a Gelu's x)
+            before = next((ins for ins in sg[entry[1]]["ins"] if ins[0] in ("node", "input")), None)
+            if before == (kind, src):
+                return "q"
+        return "e"
     if kind == "const":
         v = n.get("scalars", [None] * len(n["ins"]))[slot]
         if v is not None:
