@@ -37,6 +37,7 @@ static void test_pxg_reader(void)
         {"pxg 1\nnext ^ Conv\n", "g.pxg:2: a next line has 3 words"},
         {"pxg 1\nsize 3 -1\n", "g.pxg:2: bad count '-1'"},
         {"pxg 1\nbogus 1 2\n", "g.pxg:2: unknown line kind 'bogus'"},
+        {"pxg 1\nmotif Relu:x/Conv:p,c 1 2\n", "g.pxg:2: a motif line has 4 words"},
         {"pxg 1\nchan 3 1\nchan 3 2\n", "g.pxg: 'chan 3' twice"},
         {"", "g.pxg: empty"},
     };
@@ -264,11 +265,95 @@ static void test_part_weights(void)
     px_graph_free(&g);
 }
 
+/* A scalar float constant v, as an initializer of g. */
+static int scalar_init(px_graph *g, int *counter, float v)
+{
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 0, NULL);
+    CHECK(t && px_tensor_alloc_data(t) == PX_OK);
+    *(float *)t->data = v;
+    int out = -1;
+    CHECK_EQ_INT(px_build_init(g, counter, t, &out), PX_OK);
+    return out;
+}
+
+/* node op(a, b) of g (b < 0: unary); its output. */
+static int op2(px_graph *g, int *counter, const char *op, int a, int b)
+{
+    int ins[2] = {a, b}, out = -1;
+    CHECK_EQ_INT(px_build_node(g, counter, op, ins, b >= 0 ? 2 : 1, &out, NULL), PX_OK);
+    return out;
+}
+
+/* Motifs (learned_motif.c): a model that writes its Gelu as Div, Erf, Add,
+ * Mul, Mul gets that chain whole, with its exact constants, and never an
+ * Erf alone (ONNX Runtime would leave it unfused); the interface stays
+ * exact and the draw deterministic. */
+static void test_motifs(void)
+{
+    static const char text[] = "pxg 1\nsize 5 10\nnext ^ Div 10\nnext Div Erf 10\nnext Erf Add 10\nnext Add Mul 10\n"
+                               "next Mul Mul 10\nconst Div 10\nconst Add 10\nconst Mul 10\njoin Mul 10\n"
+                               "motif Div:x,s1.414214/Erf:p/Add:p,s1/Mul:x,p/Mul:p,s0.5 10\n";
+    px_generator *gen;
+    CHECK_EQ_INT(px_generator_parse(text, sizeof text - 1, "m.pxg", &gen), PX_OK);
+    if (!gen) return;
+    /* the model: one Gelu; the real subgraph: its interface [1, 128, 768] -> same */
+    px_graph model, real;
+    px_graph_init(&model);
+    px_graph_init(&real);
+    int cm = 0, cr = 0;
+    int64_t hid[3] = {1, 128, 768};
+    CHECK_EQ_INT(px_graph_set_opset(&model, "", 17), PX_OK);
+    CHECK_EQ_INT(px_graph_set_opset(&real, "", 17), PX_OK);
+    int x = add_input(&model, &cm, PX_DT_FLOAT, 3, hid);
+    int d = op2(&model, &cm, "Div", x, scalar_init(&model, &cm, 1.4142135f));
+    int a = op2(&model, &cm, "Add", op2(&model, &cm, "Erf", d, -1), scalar_init(&model, &cm, 1.0f));
+    CHECK_EQ_INT(px_graph_add_output(&model, op2(&model, &cm, "Mul", op2(&model, &cm, "Mul", x, a), scalar_init(&model, &cm, 0.5f))), PX_OK);
+    CHECK_EQ_INT(px_shape_infer(&model, NULL), PX_OK);
+    int rx = add_input(&real, &cr, PX_DT_FLOAT, 3, hid);
+    CHECK_EQ_INT(px_graph_add_output(&real, op2(&real, &cr, "Relu", rx, -1)), PX_OK);
+    CHECK_EQ_INT(px_shape_infer(&real, NULL), PX_OK);
+    int gelus = 0, lone_erfs = 0;
+    for (int j = 0; j < 6; j++) {
+        px_sentinel_opts so = {.kind = PX_SENTINEL_LEARNED, .weightless = 1, .generator = gen, .model = &model};
+        px_graph s, s2;
+        px_rng rng, rng2;
+        px_rng_seed(&rng, (uint64_t)(300 + j));
+        px_rng_seed(&rng2, (uint64_t)(300 + j));
+        if (px_sentinel_generate(&so, &real, &rng, &s) != PX_OK) {
+            printf("  draw %d: %s\n", j, px_last_error());
+            CHECK(0);
+            continue;
+        }
+        CHECK(s.n_inputs == 1 && s.n_outputs == 1 && same_value(&s, s.inputs[0], &real, real.inputs[0]) &&
+              same_value(&s, s.outputs[0], &real, real.outputs[0]));
+        CHECK(px_graph_validate(&s) == PX_OK && px_shape_infer(&s, NULL) == PX_OK);
+        for (int i = 0; i < s.n_nodes; i++) {
+            if (strcmp(s.nodes[i].op_type, "Erf")) continue;
+            int from = -1; /* the node whose output the Erf reads */
+            for (int k = 0; k < s.n_nodes; k++)
+                if (s.nodes[k].n_outputs > 0 && s.nodes[k].outputs[0] == s.nodes[i].inputs[0]) from = k;
+            const px_node *dv = from >= 0 ? &s.nodes[from] : NULL;
+            const px_tensor *t = dv && !strcmp(dv->op_type, "Div") ? s.values[dv->inputs[1]].init : NULL;
+            if (t && t->data && *(const float *)t->data > 1.41421f && *(const float *)t->data < 1.41422f) gelus++;
+            else lone_erfs++;
+        }
+        CHECK(px_sentinel_generate(&so, &real, &rng2, &s2) == PX_OK && fingerprint(&s) == fingerprint(&s2));
+        px_graph_free(&s2);
+        px_graph_free(&s);
+    }
+    CHECK(gelus > 0);
+    CHECK_EQ_INT(lone_erfs, 0);
+    px_graph_free(&model);
+    px_graph_free(&real);
+    px_generator_free(gen);
+}
+
 int main(void)
 {
     RUN(test_part_weights);
     RUN(test_pxg_reader);
     RUN(test_sampler_invariants);
     RUN(test_int64_interface);
+    RUN(test_motifs);
     return test_summary("sentinel_learned");
 }
