@@ -210,15 +210,20 @@ LEVELS = [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel
           ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, ort.GraphOptimizationLevel.ORT_ENABLE_ALL]
 
 
-@pytest.mark.parametrize("name", ["squeezenet1_1-op13", "resnet18-dyn-op17"])
+# model -> strict (no stand-ins); distilbert: motifs (learned_motif.c) with their exact constants
+RUNNABLE = {"squeezenet1_1-op13": True, "resnet18-dyn-op17": True, "distilbert-op17": False}
+
+
+@pytest.mark.parametrize("name", sorted(RUNNABLE))
 def test_learned_valid_and_runnable(name, scratch):
     """With weights: every sentinel passes onnx.checker (full check), loads in
     ONNX Runtime at every optimization level and runs on seeded inputs with
     outputs of the declared dtypes and shapes."""
     model = os.path.join(str(scratch), "model.onnx")
     proteus("rehydrate", os.path.join(MODELS, name + ".onnx"), model, "--seed", 2)
-    bucket, key = obfuscate(model, os.path.join(str(scratch), "o"), 2, "--no-probe", env=STRICT)
-    view = check_groups(bucket, key, strict=True)
+    bucket, key = obfuscate(model, os.path.join(str(scratch), "o"), 2, "--no-probe",
+                            env=STRICT if RUNNABLE[name] else None)
+    view = check_groups(bucket, key, strict=RUNNABLE[name])
     for s in (s for g in view["groups"] for s in g["sentinels"]):
         path = os.path.join(bucket, s)
         m = onnx.load(path)
