@@ -138,6 +138,7 @@ typedef struct lgen {
     int m_convs;            /* its Conv nodes (how many have a bias: feed Conv slot 2) */
     struct lmotifs *motifs; /* the motifs the model itself writes (learned_motif.c) */
     int m_reshape[L_MAX_RANK + 1][L_MAX_RANK + 1]; /* its Reshapes by input and output rank */
+    int m_gather_idx[2]; /* its Gathers of a shape vector by a scalar index, or by a 1-element one */
 } lgen;
 
 typedef enum lkind {

@@ -449,6 +449,15 @@ static int build_reshape(lgen *L, lnode *nd, const lval *x)
     return 1;
 }
 
+/* Whether Gather nd picks from a shape vector with a 1-element index (out
+ * [1]) rather than a scalar one (out a scalar): as often as the model's own
+ * Gathers do; scalar where it has none. */
+static int gather_vec(const lgen *L, const lnode *nd)
+{
+    int total = L->m_gather_idx[0] + L->m_gather_idx[1];
+    return total > 0 && nd->choice % total >= L->m_gather_idx[0];
+}
+
 /* Shape arithmetic: every dim a number, nothing for the solver. */
 static int build_int(lgen *L, lnode *nd, const lval *x, const lval *y)
 {
@@ -460,7 +469,10 @@ static int build_int(lgen *L, lnode *nd, const lval *x, const lval *y)
         o->rank = 1;
         o->d[0] = (ldim){.e = l_int(L, x->rank)};
         return 1;
-    case LK_GATHER: o->rank = 0; return 1;
+    case LK_GATHER: /* a scalar length, or a [1] one, as the model's own Gathers index */
+        o->rank = gather_vec(L, nd);
+        if (o->rank) o->d[0] = (ldim){.e = l_int(L, 1)};
+        return 1;
     case LK_UNSQUEEZE:
         o->rank = 1;
         o->d[0] = (ldim){.e = l_int(L, 1)};
@@ -645,8 +657,8 @@ static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
     switch (o->kind) {
     case LK_SHAPE: return px_build_node(L->g, &L->counter, o->name, ins, 1, out, NULL);
     case LK_GATHER: {
-        int64_t len = dim_val(L, x->d[0]);
-        st = int64_scalar(L, len > 0 ? nd->choice % len : 0, &ins[1]);
+        int64_t len = dim_val(L, x->d[0]), at = len > 0 ? nd->choice % len : 0;
+        st = gather_vec(L, nd) ? int64s(L, &at, 1, &ins[1]) : int64_scalar(L, at, &ins[1]);
         if (!st) st = px_build_node(L->g, &L->counter, o->name, ins, 2, out, &node);
         return st ? st : px_build_attr_int(L->g, node, "axis", 0);
     }

@@ -106,6 +106,11 @@ void learned_note_model(lgen *L, const px_graph *m, const px_node *nd)
 {
     int act[2], n_act = 0, cst = -1;
     L->m_convs += !strcmp(nd->op_type, "Conv");
+    if (!strcmp(nd->op_type, "Gather") && nd->n_inputs == 2 && nd->inputs[0] >= 0 && nd->inputs[1] >= 0 &&
+        m->values[nd->inputs[0]].dtype == PX_DT_INT64 && m->values[nd->inputs[0]].shape.rank == 1) {
+        int r = m->values[nd->inputs[1]].shape.rank; /* a length as a scalar, or as a [1] vector (vit_b_16) */
+        if (r == 0 || r == 1) L->m_gather_idx[r]++;
+    }
     if (!strcmp(nd->op_type, "Reshape") && nd->n_inputs >= 1 && nd->n_outputs >= 1 && nd->inputs[0] >= 0 &&
         nd->outputs[0] >= 0) { /* seq-first blocks reshape 3 -> 3, 3 -> 2, 2 -> 3; batch-first ones 3 -> 4 -> 3 */
         int ri = m->values[nd->inputs[0]].shape.rank, ro = m->values[nd->outputs[0]].shape.rank;
