@@ -248,6 +248,18 @@ int learned_motif_place(lgen *L, int op, int x, int size);
  * (learned_lint.c); indexes g's consumers. */
 px_status learned_ort_safe(px_graph *g, int *safe);
 
+/* Tables learned_ops.c (shapes) and learned_emit.c (writing) share: the
+ * constants shape arithmetic reads, the Transposes exporters write by rank,
+ * the scalars real graphs multiply or divide by; lnode.var slots. */
+enum { L_N_INT_CONSTS = 8, L_N_SCALARS = 8 };
+extern const int64_t learned_int_consts[L_N_INT_CONSTS];
+extern const int64_t learned_perms3[2][3];
+extern const int64_t learned_perms4[4][4];
+extern const float learned_scalars[L_N_SCALARS];
+enum { V_OUT, V_K, V_S, V_P, V_DW };
+/* Whether Gather nd (shape arithmetic) indexes with a [1] vector. */
+int learned_gather_vec(const lgen *L, const lnode *nd);
+
 /* Writes node nd (solved) into L->g. */
 px_status learned_emit(lgen *L, const lnode *nd);
 
