@@ -26,6 +26,17 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def rehydrated(proteus, name, work):
+    """Corpus model `name` with seeded random weights (the corpus files are
+    weightless), written into work; a path ending in .onnx is used as it is."""
+    if name.endswith(".onnx"):
+        return name
+    model = os.path.join(work, "m.onnx")
+    subprocess.run([proteus, "rehydrate", os.path.join(ROOT, "corpus", "models", name + ".onnx"), model, "--seed", "1"],
+                   check=True, capture_output=True)
+    return model
+
+
 def size_of(path):
     """A bucket file with its external data, when it has some."""
     n = os.path.getsize(path)
@@ -99,9 +110,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.models:
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as work:
-            model = os.path.join(work, "m.onnx")
-            subprocess.run([a.proteus, "rehydrate", os.path.join(ROOT, "corpus", "models", name + ".onnx"), model,
-                            "--seed", "1"], check=True, capture_output=True)
+            model = rehydrated(a.proteus, name, work)
             for gen in a.sentinels:
                 for k in a.ks:
                     r = run_one(a.proteus, model, work, k, gen, a.threads, env)

@@ -39,7 +39,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from obfuscate_speed import ROOT, bench_io, emit, size_of  # noqa: E402
+from obfuscate_speed import ROOT, bench_io, emit, rehydrated, size_of  # noqa: E402
 
 
 def auc(pos, neg):
@@ -127,11 +127,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.models:
         with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as work:
-            model = name
-            if not name.endswith(".onnx"):
-                model = os.path.join(work, "m.onnx")
-                subprocess.run([a.proteus[0], "rehydrate", os.path.join(ROOT, "corpus", "models", name + ".onnx"),
-                                model, "--seed", "1"], check=True, capture_output=True)
+            model = rehydrated(a.proteus[0], name, work)
             for binary in a.proteus:
                 r = obfuscate(binary, model, work, a.k, a.sentinels, env)
                 r.update(model=os.path.basename(name), build=binary, sentinels=a.sentinels)

@@ -193,6 +193,23 @@ static void *fit_thread(void *arg)
     return NULL;
 }
 
+/* Per part, the part whose sentinel streams it uses: the first earlier
+ * cluster whose every member it shares a skeleton with (sharing is not
+ * transitive: two blocks of one interface, each like a block of another,
+ * may differ inside), else its own. */
+static void stream_clusters(const px_skeleton *skel, int n, int *stream_part)
+{
+    for (int p = 0; p < n; p++) {
+        stream_part[p] = p;
+        for (int q = 0; q < p && stream_part[p] == p; q++) {
+            int all = stream_part[q] == q;
+            for (int r = q; r < p && all; r++)
+                if (stream_part[r] == q) all = px_skeleton_shared(&skel[r], &skel[p]);
+            if (all) stream_part[p] = q;
+        }
+    }
+}
+
 /* px_probe_parts on a thread of its own. */
 typedef struct probe_job {
     px_key *key;
@@ -610,7 +627,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
         px_graph sub;
         px_part_io io;
         if ((st = px_extract_part(g, &part, idx, &sub, &io))) goto out;
-        st = px_graph_skeleton(&sub, &skel[idx]);
+        /* skeletons only for the learned generator, the one that shares streams */
+        if (sopts.kind == PX_SENTINEL_LEARNED) st = px_graph_skeleton(&sub, &skel[idx]);
         if (!st) st = write_real(g, &sub, &io, &hdr, &save, &key, idx, stage[idx]);
         px_graph_free(&sub);
         px_part_io_free(&io);
@@ -619,18 +637,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     }
     /* The learned generator's sentinels repeat where the real subgraphs do
      * (sentinel_writer.c); the random control's do not. */
-    for (int p = 0; p < part.n_parts; p++) {
-        stream_part[p] = p;
-        /* the first earlier cluster p shares with every member of (sharing
-         * is not transitive: two blocks of one interface, each like a block
-         * of another, may differ inside) */
-        for (int q = 0; q < p && stream_part[p] == p; q++) {
-            int all = stream_part[q] == q;
-            for (int r = q; r < p && all; r++)
-                if (stream_part[r] == q) all = px_skeleton_shared(&skel[r], &skel[p]);
-            if (all) stream_part[p] = q;
-        }
-    }
+    if (sopts.kind == PX_SENTINEL_LEARNED) stream_clusters(skel, part.n_parts, stream_part);
     sent_progress pctx = {&o, part.n_parts, n_files};
     px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors,
                                sopts.kind == PX_SENTINEL_LEARNED ? stream_part : NULL, o.k, sent_files, n_sent, stage,

@@ -6,85 +6,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 /* --- hashing ----------------------------------------------------------- */
-
-/* The 64-bit finalizer of MurmurHash3: every input bit reaches every output
- * bit, so sums of mixed values (order-free combinations) stay distinct. */
-static uint64_t fmix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t mix(uint64_t h, uint64_t x) { return fmix(h ^ (x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2))); }
-
-/* Bytes, 32 at a time in four independent lanes so that hashing a large
- * model's weights runs near memory speed. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t lane[4] = {h ^ 0x243f6a8885a308d3ULL, h ^ 0x13198a2e03707344ULL, h ^ 0xa4093822299f31d0ULL,
-                        h ^ 0x082efa98ec4e6c89ULL};
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int l = 0; l < 4; l++) {
-            uint64_t w;
-            memcpy(&w, b + i + 8 * l, 8);
-            lane[l] = (lane[l] ^ w) * 0x9fb21c651e98df25ULL;
-            lane[l] ^= lane[l] >> 29;
-        }
-    uint64_t r = mix(mix(mix(mix(n, lane[0]), lane[1]), lane[2]), lane[3]);
-    for (; i < n; i++) r = mix(r, b[i]);
-    return r;
-}
-
-static uint64_t hash_str(uint64_t h, const char *s) { return s ? hash_bytes(h, s, strlen(s)) : mix(h, 1); }
 
 static uint64_t hash_tensor(uint64_t h, const px_tensor *t)
 {
-    if (!t) return mix(h, 2);
-    h = mix(mix(h, (uint64_t)t->dtype), (uint64_t)t->rank);
-    for (int i = 0; i < t->rank; i++) h = mix(h, (uint64_t)t->dims[i]);
-    if (t->data) h = hash_bytes(mix(h, 3), t->data, t->nbytes);
+    if (!t) return px_mix64(h, 2);
+    h = px_mix64(px_mix64(h, (uint64_t)t->dtype), (uint64_t)t->rank);
+    for (int i = 0; i < t->rank; i++) h = px_mix64(h, (uint64_t)t->dims[i]);
+    if (t->data) h = px_mix_bytes(px_mix64(h, 3), t->data, t->nbytes);
     if (t->strings && t->string_lens)
         for (int64_t i = 0; i < t->numel; i++)
-            if (t->strings[i]) h = hash_bytes(mix(h, 4), t->strings[i], t->string_lens[i]);
+            if (t->strings[i]) h = px_mix_bytes(px_mix64(h, 4), t->strings[i], t->string_lens[i]);
     return h;
 }
 
 static uint64_t hash_attr(uint64_t h, const px_attr *a)
 {
-    h = mix(hash_str(h, a->name), (uint64_t)a->type);
+    h = px_mix64(px_mix_str(h, a->name), (uint64_t)a->type);
     uint32_t fb;
     memcpy(&fb, &a->f, sizeof fb);
-    h = mix(mix(h, (uint64_t)a->i), fb);
-    if (a->s) h = hash_bytes(mix(h, 5), a->s, a->s_len);
-    h = mix(h, (uint64_t)a->n);
+    h = px_mix64(px_mix64(h, (uint64_t)a->i), fb);
+    if (a->s) h = px_mix_bytes(px_mix64(h, 5), a->s, a->s_len);
+    h = px_mix64(h, (uint64_t)a->n);
     for (int k = 0; k < a->n; k++) {
-        if (a->ints) h = mix(h, (uint64_t)a->ints[k]);
+        if (a->ints) h = px_mix64(h, (uint64_t)a->ints[k]);
         if (a->floats) {
             memcpy(&fb, &a->floats[k], sizeof fb);
-            h = mix(h, fb);
+            h = px_mix64(h, fb);
         }
         if (a->strings && a->strings[k])
-            h = hash_bytes(h, a->strings[k], a->string_lens ? a->string_lens[k] : strlen(a->strings[k]));
+            h = px_mix_bytes(h, a->strings[k], a->string_lens ? a->string_lens[k] : strlen(a->strings[k]));
     }
-    if (a->t) h = hash_tensor(mix(h, 6), a->t);
+    if (a->t) h = hash_tensor(px_mix64(h, 6), a->t);
     /* a body's bytes hold the names of its values and nodes, which are the
      * optimizer's and vary: bodies count by attribute name and type only */
-    if (a->raw && a->type != PX_ATTR_GRAPH && a->type != PX_ATTR_GRAPHS) h = hash_bytes(mix(h, 7), a->raw, a->raw_len);
+    if (a->raw && a->type != PX_ATTR_GRAPH && a->type != PX_ATTR_GRAPHS) h = px_mix_bytes(px_mix64(h, 7), a->raw, a->raw_len);
     return h;
 }
 
 /* What the node is, apart from its edges. */
 static uint64_t hash_op(const px_node *n)
 {
-    uint64_t h = hash_str(hash_str(0x70726f74657573ULL, n->op_type), n->domain);
-    h = mix(mix(mix(h, (uint64_t)n->n_inputs), (uint64_t)n->n_implicit), (uint64_t)n->n_outputs);
+    uint64_t h = px_mix_str(px_mix_str(0x70726f74657573ULL, n->op_type), n->domain);
+    h = px_mix64(px_mix64(px_mix64(h, (uint64_t)n->n_inputs), (uint64_t)n->n_implicit), (uint64_t)n->n_outputs);
     for (int a = 0; a < n->n_attrs; a++) h = hash_attr(h, &n->attrs[a]);
     return h;
 }
@@ -161,9 +127,9 @@ static int heap_pop(const canon *c, int *heap, int *hn)
 /* Hashes of the values that no node produces. */
 static uint64_t source_hash(const px_graph *g, int v, const int *in_pos)
 {
-    if (in_pos[v] >= 0) return mix(TAG_INPUT, (uint64_t)in_pos[v]);
+    if (in_pos[v] >= 0) return px_mix64(TAG_INPUT, (uint64_t)in_pos[v]);
     if (g->values[v].init) return hash_tensor(TAG_INIT, g->values[v].init);
-    return hash_str(TAG_FREE, g->values[v].name); /* invalid graphs only */
+    return px_mix_str(TAG_FREE, g->values[v].name); /* invalid graphs only */
 }
 
 px_status px_canon_order(px_graph *g, int *order)
@@ -196,24 +162,24 @@ px_status px_canon_order(px_graph *g, int *order)
         uint64_t h = hash_op(nd);
         for (int j = 0; j < nd->n_inputs; j++) {
             int v = nd->inputs[j];
-            if (v < 0) h = mix(h, TAG_NONE);
-            else h = mix(h, g->values[v].producer >= 0 ? vh[v] : source_hash(g, v, in_pos));
+            if (v < 0) h = px_mix64(h, TAG_NONE);
+            else h = px_mix64(h, g->values[v].producer >= 0 ? vh[v] : source_hash(g, v, in_pos));
         }
         fwd[i] = h;
         for (int j = 0; j < nd->n_outputs; j++)
-            if (nd->outputs[j] >= 0) vh[nd->outputs[j]] = mix(h, (uint64_t)j);
+            if (nd->outputs[j] >= 0) vh[nd->outputs[j]] = px_mix64(h, (uint64_t)j);
         if (nd->n_outputs + 1 > c.maxout) c.maxout = nd->n_outputs + 1;
     }
     /* backward: where it goes (readers, their input slots, graph outputs) */
-    for (int i = 0; i < g->n_outputs; i++) acc[g->outputs[i]] += mix(TAG_OUTPUT, (uint64_t)i);
+    for (int i = 0; i < g->n_outputs; i++) acc[g->outputs[i]] += px_mix64(TAG_OUTPUT, (uint64_t)i);
     for (int t = n - 1; t >= 0; t--) {
         int i = topo[t];
         const px_node *nd = &g->nodes[i];
         uint64_t h = fwd[i];
-        for (int j = 0; j < nd->n_outputs; j++) h = mix(h, nd->outputs[j] >= 0 ? acc[nd->outputs[j]] : TAG_NONE);
+        for (int j = 0; j < nd->n_outputs; j++) h = px_mix64(h, nd->outputs[j] >= 0 ? acc[nd->outputs[j]] : TAG_NONE);
         c.key[i] = h;
         for (int j = 0; j < nd->n_inputs; j++)
-            if (nd->inputs[j] >= 0) acc[nd->inputs[j]] += mix(h, (uint64_t)j);
+            if (nd->inputs[j] >= 0) acc[nd->inputs[j]] += px_mix64(h, (uint64_t)j);
     }
     /* Kahn's algorithm on the keys */
     for (int i = 0; i < n; i++) {

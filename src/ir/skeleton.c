@@ -1,32 +1,12 @@
-/* px_graph_skeleton_hash: see skeleton.h. */
+/* px_graph_skeleton: see skeleton.h. */
 #include "ir/skeleton.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 enum { ROUNDS = 3 };
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    /* splitmix64's finalizer over h ^ v, then a rotate so order matters */
-    uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t mix_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    h = mix(h, n);
-    for (size_t i = 0; i < n; i++) h = mix(h, b[i]);
-    return h;
-}
-
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-    return s ? mix_bytes(h, s, strlen(s)) : mix(h, UINT64_MAX);
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -39,8 +19,8 @@ static int cmp_u64(const void *a, const void *b)
 static uint64_t mix_sorted(uint64_t h, uint64_t *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_u64);
-    h = mix(h, (uint64_t)n);
-    for (int i = 0; i < n; i++) h = mix(h, v[i]);
+    h = px_mix64(h, (uint64_t)n);
+    for (int i = 0; i < n; i++) h = px_mix64(h, v[i]);
     return h;
 }
 
@@ -49,38 +29,38 @@ static uint64_t mix_sorted(uint64_t h, uint64_t *v, int n)
  * with), never a float one's (weights). */
 static uint64_t tensor_hash(uint64_t h, const px_tensor *t, int dims)
 {
-    h = mix(mix(h, (uint64_t)t->dtype), (uint64_t)t->rank);
+    h = px_mix64(px_mix64(h, (uint64_t)t->dtype), (uint64_t)t->rank);
     if (dims)
-        for (int i = 0; i < t->rank; i++) h = mix(h, (uint64_t)t->dims[i]);
-    if (t->data && !px_dtype_is_float(t->dtype)) h = mix_bytes(h, t->data, t->nbytes);
+        for (int i = 0; i < t->rank; i++) h = px_mix64(h, (uint64_t)t->dims[i]);
+    if (t->data && !px_dtype_is_float(t->dtype)) h = px_mix_bytes(h, t->data, t->nbytes);
     return h;
 }
 
 /* An attribute; a subgraph body is counted by its kind only. */
 static uint64_t attr_hash(const px_attr *a, int dims)
 {
-    uint64_t h = mix_str(mix(0, (uint64_t)a->type), a->name);
+    uint64_t h = px_mix_str(px_mix64(0, (uint64_t)a->type), a->name);
     switch (a->type) {
-    case PX_ATTR_INT: return mix(h, (uint64_t)a->i);
+    case PX_ATTR_INT: return px_mix64(h, (uint64_t)a->i);
     case PX_ATTR_FLOAT: {
         uint32_t u;
         memcpy(&u, &a->f, sizeof u);
-        return mix(h, u);
+        return px_mix64(h, u);
     }
-    case PX_ATTR_STRING: return mix_bytes(h, a->s, a->s ? a->s_len : 0);
+    case PX_ATTR_STRING: return px_mix_bytes(h, a->s, a->s ? a->s_len : 0);
     case PX_ATTR_INTS:
-        for (int i = 0; i < a->n; i++) h = mix(h, (uint64_t)a->ints[i]);
-        return mix(h, (uint64_t)a->n);
+        for (int i = 0; i < a->n; i++) h = px_mix64(h, (uint64_t)a->ints[i]);
+        return px_mix64(h, (uint64_t)a->n);
     case PX_ATTR_FLOATS:
         for (int i = 0; i < a->n; i++) {
             uint32_t u;
             memcpy(&u, &a->floats[i], sizeof u);
-            h = mix(h, u);
+            h = px_mix64(h, u);
         }
-        return mix(h, (uint64_t)a->n);
+        return px_mix64(h, (uint64_t)a->n);
     case PX_ATTR_STRINGS:
-        for (int i = 0; i < a->n; i++) h = mix_bytes(h, a->strings[i], a->string_lens ? a->string_lens[i] : 0);
-        return mix(h, (uint64_t)a->n);
+        for (int i = 0; i < a->n; i++) h = px_mix_bytes(h, a->strings[i], a->string_lens ? a->string_lens[i] : 0);
+        return px_mix64(h, (uint64_t)a->n);
     case PX_ATTR_TENSOR: return a->t ? tensor_hash(h, a->t, dims) : h;
     default: return h;
     }
@@ -88,8 +68,8 @@ static uint64_t attr_hash(const px_attr *a, int dims)
 
 static uint64_t shape_hash(uint64_t h, const px_shape *s, int dims)
 {
-    h = mix(h, (uint64_t)s->rank);
-    for (int i = 0; dims && s->dims && i < s->rank; i++) h = s->dims[i].sym ? mix_str(h, "?") : mix(h, (uint64_t)s->dims[i].v);
+    h = px_mix64(h, (uint64_t)s->rank);
+    for (int i = 0; dims && s->dims && i < s->rank; i++) h = s->dims[i].sym ? px_mix_str(h, "?") : px_mix64(h, (uint64_t)s->dims[i].v);
     return h;
 }
 
@@ -101,9 +81,9 @@ static uint64_t shape_hash(uint64_t h, const px_shape *s, int dims)
 static uint64_t value_kind(const px_graph *g, int v, int dims)
 {
     const px_value *x = &g->values[v];
-    if (x->init) return tensor_hash(mix(0, 2), x->init, dims);
+    if (x->init) return tensor_hash(px_mix64(0, 2), x->init, dims);
     for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i] == v) return shape_hash(mix(mix(mix(0, 1), (uint64_t)i), (uint64_t)x->dtype), &x->shape, dims);
+        if (g->inputs[i] == v) return shape_hash(px_mix64(px_mix64(px_mix64(0, 1), (uint64_t)i), (uint64_t)x->dtype), &x->shape, dims);
     return 3;
 }
 
@@ -141,11 +121,11 @@ static px_status wl_hash(const px_graph *g, int dims, uint64_t *out)
         }
     for (int i = 0; i < n; i++) {
         const px_node *nd = &g->nodes[i];
-        uint64_t h = mix_str(mix_str(0, nd->op_type), nd->domain);
-        h = mix(mix(h, (uint64_t)nd->n_inputs), (uint64_t)nd->n_outputs);
+        uint64_t h = px_mix_str(px_mix_str(0, nd->op_type), nd->domain);
+        h = px_mix64(px_mix64(h, (uint64_t)nd->n_inputs), (uint64_t)nd->n_outputs);
         for (int a = 0; a < nd->n_attrs; a++) tmp[a] = attr_hash(&nd->attrs[a], dims);
         h = mix_sorted(h, tmp, nd->n_attrs);
-        for (int s = 0; s < nd->n_inputs; s++) h = mix(h, nd->inputs[s] < 0 ? 0 : value_kind(g, nd->inputs[s], dims));
+        for (int s = 0; s < nd->n_inputs; s++) h = px_mix64(h, nd->inputs[s] < 0 ? 0 : value_kind(g, nd->inputs[s], dims));
         lab[i] = h;
     }
     /* Refinement: a node's label takes in its producers' (slot by slot,
@@ -160,22 +140,22 @@ static px_status wl_hash(const px_graph *g, int dims, uint64_t *out)
                 if (p >= 0)
                     for (int o = 0; o < g->nodes[p].n_outputs; o++)
                         if (g->nodes[p].outputs[o] == v) slot = o;
-                h = mix(h, p >= 0 ? mix(lab[p], (uint64_t)slot) : 1);
+                h = px_mix64(h, p >= 0 ? px_mix64(lab[p], (uint64_t)slot) : 1);
             }
             int m = 0;
-            for (int e = cstart[i]; e < cstart[i + 1]; e++) ctmp[m++] = mix(lab[ce[e]], (uint64_t)cs[e]);
+            for (int e = cstart[i]; e < cstart[i + 1]; e++) ctmp[m++] = px_mix64(lab[ce[e]], (uint64_t)cs[e]);
             next[i] = mix_sorted(h, ctmp, m);
         }
         memcpy(lab, next, (size_t)n * sizeof *lab);
     }
     memcpy(tmp, lab, (size_t)n * sizeof *tmp);
     uint64_t h = mix_sorted(0x736b656c65746f6eull, tmp, n); /* "skeleton" */
-    h = mix(h, (uint64_t)g->n_inputs);
-    for (int i = 0; i < g->n_inputs; i++) h = mix(h, value_kind(g, g->inputs[i], dims));
-    h = mix(h, (uint64_t)g->n_outputs);
+    h = px_mix64(h, (uint64_t)g->n_inputs);
+    for (int i = 0; i < g->n_inputs; i++) h = px_mix64(h, value_kind(g, g->inputs[i], dims));
+    h = px_mix64(h, (uint64_t)g->n_outputs);
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i], p = g->values[v].producer;
-        h = mix(shape_hash(mix(mix(h, value_kind(g, v, dims)), (uint64_t)g->values[v].dtype), &g->values[v].shape, dims),
+        h = px_mix64(shape_hash(px_mix64(px_mix64(h, value_kind(g, v, dims)), (uint64_t)g->values[v].dtype), &g->values[v].shape, dims),
                 p >= 0 ? lab[p] : 0);
     }
     free(fill), free(ce), free(cs), free(ctmp);
@@ -192,10 +172,10 @@ px_status px_graph_skeleton(const px_graph *g, px_skeleton *out)
     px_status st = wl_hash(g, 0, &out->shape_free);
     if (!st) st = wl_hash(g, 1, &out->exact);
     if (st) return st;
-    uint64_t h = mix(0x696e74657266ull, (uint64_t)g->n_inputs); /* "interf" */
-    for (int i = 0; i < g->n_inputs; i++) h = shape_hash(mix(h, (uint64_t)g->values[g->inputs[i]].dtype), &g->values[g->inputs[i]].shape, 1);
-    h = mix(h, (uint64_t)g->n_outputs);
-    for (int i = 0; i < g->n_outputs; i++) h = shape_hash(mix(h, (uint64_t)g->values[g->outputs[i]].dtype), &g->values[g->outputs[i]].shape, 1);
+    uint64_t h = px_mix64(0x696e74657266ull, (uint64_t)g->n_inputs); /* "interf" */
+    for (int i = 0; i < g->n_inputs; i++) h = shape_hash(px_mix64(h, (uint64_t)g->values[g->inputs[i]].dtype), &g->values[g->inputs[i]].shape, 1);
+    h = px_mix64(h, (uint64_t)g->n_outputs);
+    for (int i = 0; i < g->n_outputs; i++) h = shape_hash(px_mix64(h, (uint64_t)g->values[g->outputs[i]].dtype), &g->values[g->outputs[i]].shape, 1);
     out->iface = h;
     return PX_OK;
 }
