@@ -524,6 +524,7 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     sopts.part_sizes = part.part_size; /* the learned generator's sizes are drawn among them */
     sopts.n_part_sizes = part.n_parts;
     sopts.part_weights = part_w;
+    sopts.part_of = part.part_of;
     stats->n_nodes = g->n_nodes;
     stats->n_parts = part.n_parts;
     stats->cut_edges = part.cut_edges;
@@ -641,7 +642,8 @@ static px_status obfuscate_graph(px_graph *g, const char *bucket_dir, const char
     sent_progress pctx = {&o, part.n_parts, n_files};
     px_sentinel_batch batch = {g, &part, &sopts, &hdr, &save, &okeys, &donors,
                                sopts.kind == PX_SENTINEL_LEARNED ? stream_part : NULL, o.k, sent_files, n_sent, stage,
-                               sentinel_progress, &pctx};
+                               sentinel_progress, &pctx, 0, 0};
+    px_sentinel_storage(g, &batch.store_consts, &batch.store_inits);
     key.n_parts = part.n_parts;
     char why[512] = "";
     px_probe_model pm = {o.model_path, o.input_shapes, o.n_input_shapes, o.input_files, o.n_input_files};

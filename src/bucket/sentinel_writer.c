@@ -33,7 +33,8 @@ static px_status write_one(const px_sentinel_batch *b, px_sentinel_opts *sopts, 
     sopts->weight_rng = NULL;
 
     if (st) return px_fail_prefix(st, "subgraph %d", p);
-    if ((st = px_track_weights(&sent, b->donors, px_owner_stream(b->okeys, "track", (uint64_t)p, (uint64_t)j)))) {
+    if ((st = px_track_weights(&sent, b->donors, px_owner_stream(b->okeys, "track", (uint64_t)p, (uint64_t)j))) ||
+        (st = px_sentinel_store_like(&sent, b->store_consts, b->store_inits, &rng))) {
         px_graph_free(&sent);
         return st;
     }

@@ -35,6 +35,9 @@ typedef struct px_sentinel_batch {
     /* called in order of completion, one call at a time (may be NULL) */
     void (*progress)(void *ctx, int done);
     void *progress_ctx;
+    /* how the model stores its float tensors (px_sentinel_storage): the
+     * sentinels store theirs alike */
+    int store_consts, store_inits;
 } px_sentinel_batch;
 
 /* Writes every file of b with up to `threads` threads (< 1: one per online

@@ -172,10 +172,15 @@ static int n_sinks(const lgen *L, int *sinks);
 
 /* The op that produced value x as the fitted transitions name it: ^ for a
  * subgraph input (and the Cast an input of another dtype goes through). */
+static const char *input_prev(const lgen *L, const lval *v)
+{
+    return v->input >= 0 && v->input < L_MAX_IN && L->in_prev[v->input] ? L->in_prev[v->input] : "^";
+}
+
 static const char *prev_op(const lgen *L, int x)
 {
     const lval *v = &L->v[x];
-    if (v->producer < 0) return "^";
+    if (v->producer < 0) return input_prev(L, v);
     const lnode *p = &L->n[v->producer];
     if (learned_ops[p->op].kind == LK_CAST && L->v[p->in[0]].producer < 0) return "^";
     return learned_ops[p->op].name;
@@ -186,7 +191,7 @@ static const char *prev_op(const lgen *L, int x)
 static int prev_const(const lgen *L, int x)
 {
     int p = L->v[x].producer;
-    if (p < 0) return 0;
+    if (p < 0) return L->v[x].input >= 0 && L->v[x].input < L_MAX_IN ? L->in_prev_c[L->v[x].input] : 0;
     const lnode *n = &L->n[p];
     lkind k = learned_ops[n->op].kind;
     return (k == LK_BINARY || k == LK_MATMUL) && n->in[1] < 0 && learned_const_sided(learned_ops[n->op].name);
@@ -200,10 +205,35 @@ static int pending(const lgen *L)
     return ns > L->real->n_outputs ? ns - L->real->n_outputs : 0;
 }
 
+/* The op mix of the part the sentinel's size was drawn from. */
+static void target_ops(lgen *L, const px_sentinel_opts *opts)
+{
+    const px_graph *m = opts->model;
+    L->has_target_ops = 0;
+    if (!m || !opts->part_of || L->target_part < 0) return;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (opts->part_of[i] != L->target_part) continue;
+        int op = op_named(m->nodes[i].op_type);
+        if (op >= 0) L->target_ops[op]++;
+    }
+    L->has_target_ops = 1;
+}
+
+/* Steers op i toward the target part's op mix: ops it has more of than the
+ * draw so far gain, the others lose (a preference over the transitions
+ * drawn, not a rule: a draw must still fit). */
+static double mix_weight(const lgen *L, int i, const int *have)
+{
+    if (!L->has_target_ops || learned_model_share(L) <= 0) return 1.0;
+    int deficit = L->target_ops[i] - have[i];
+    return deficit > 0 ? 1.0 + deficit : 0.25;
+}
+
 /* Grows until the nodes, with those closing will add, reach size. */
 static void grow(lgen *L, int size)
 {
     double w[64];
+    int have[L_MAX_OPS];
     for (int tries = 0; L->nn + pending(L) < size && tries < size * 8; tries++) {
         int x = pick_operand(L);
         const lval *xv = &L->v[x];
@@ -222,10 +252,13 @@ static void grow(lgen *L, int size)
          * the fitted ones: new combinations in the model's style */
         int mine = learned_model_share(L) > 0 ? learned_pairs_after(L, prev, pc) : 0;
         double share = learned_model_share(L);
+        memset(have, 0, sizeof have);
+        for (int i = 0; i < L->nn; i++) have[L->n[i].op]++;
         for (int i = 0; i < learned_n_ops; i++) {
             const lpair *q = mine ? learned_pair(L, prev, pc, learned_ops[i].name) : NULL;
             if (mine) w[i] = share * (q ? q->next : 0) / mine + (1 - share) * w[i] / total;
             if (!learned_applies(L, i, xv)) w[i] = 0;
+            w[i] *= mix_weight(L, i, have);
         }
         int op = l_draw(L, w, learned_n_ops);
         if (op < 0 || learned_motif_place(L, op, x, size)) continue;
@@ -392,10 +425,41 @@ static int bind_output(lgen *L, int v, const px_value *rv)
     return 0;
 }
 
+/* x through the activation the model writes after x's producer, as often
+ * as the model does (a Conv that a bridge or an output adds is followed by
+ * the model's Relu when all of its own Convs are): the new value, or x when
+ * none is drawn or none fits. */
+static int follow(lgen *L, int x)
+{
+    if (L->v[x].producer < 0 || learned_model_share(L) <= 0) return x;
+    const char *prev = prev_op(L, x);
+    int pc = prev_const(L, x), all = learned_pairs_after(L, prev, pc);
+    double w[L_MAX_OPS + 1], rest = all;
+    if (all <= 0 || learned_n_ops > L_MAX_OPS) return x;
+    for (int i = 0; i < learned_n_ops; i++) {
+        lkind k = learned_ops[i].kind;
+        const lpair *q = k == LK_UNARY || k == LK_CLIP ? learned_pair(L, prev, pc, learned_ops[i].name) : NULL;
+        w[i] = q ? q->next : 0;
+        rest -= w[i];
+        if (!learned_applies(L, i, &L->v[x])) w[i] = 0;
+    }
+    w[learned_n_ops] = rest > 0 ? rest : 0;
+    int op = l_draw(L, w, learned_n_ops + 1);
+    if (op < 0 || op == learned_n_ops) return x;
+    return try_node(L, op, x, -1) ? L->nv - 1 : x;
+}
+
 /* Value i as output rv, else i through up to depth bridge ops; the bound
- * value, or -1 with everything undone. */
+ * value, or -1 with everything undone.  An end goes through the model's
+ * activation first where the model's own ends would. */
 static int reach(lgen *L, int i, const px_value *rv, int depth)
 {
+    if (!L->v[i].uses) {
+        snap s = take(L);
+        int f = follow(L, i);
+        if (f != i && bind_output(L, f, rv)) return f;
+        rollback(L, s);
+    }
     if (bind_output(L, i, rv)) return i;
     unsigned tried = 0;
     for (int t = 0; t < 2 && depth > 0; t++) {
@@ -532,6 +596,7 @@ static px_status assemble(lgen *L, const int *outv, px_graph *g)
     const px_graph *real = L->real;
     px_status st = px_graph_set_opset(g, "", L->opset);
     L->g = g;
+    L->n_ident_init = 0;
     L->map = calloc((size_t)L->nv, sizeof *L->map);
     if (!L->map) return px_nomem();
     for (int i = 0; i < L->nv && !st; i++) {
@@ -555,7 +620,7 @@ static px_status assemble(lgen *L, const int *outv, px_graph *g)
         if ((st = px_shape_copy(g, &g->values[v].shape, &rv->shape)) || (st = px_graph_add_output(g, v))) break;
     }
     if (st) return st;
-    if ((st = px_shape_infer(g, NULL))) return st;
+    if ((st = px_shape_infer(g, NULL)) || (st = learned_merge_concats(L))) return st;
     for (int o = 0; o < real->n_outputs; o++) {
         const px_value *rv = &real->values[real->outputs[o]];
         int v = g->outputs[o];
@@ -733,7 +798,9 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
             if (!strcmp(learned_ops[op].name, opts->model->nodes[j].op_type)) L->style[op] = 1.0;
         note_style(L, opts->model, &opts->model->nodes[j]);
     }
-    px_status st = opts->model ? learned_motifs_init(L, opts->model) : PX_OK;
+    if (opts->model) learned_note_inputs(L, opts->model, real);
+    px_status st = opts->model ? learned_note_dedup(L, opts->model) : PX_OK;
+    if (!st && opts->model) st = learned_motifs_init(L, opts->model);
     if (st) {
         free(L);
         return st;
@@ -756,6 +823,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params_dec_ref(L->z, p);
     int ok = 0;
     learned_draw_target(L, opts);
+    target_ops(L, opts);
     for (int a = 0; a < MAX_ATTEMPTS && !ok && !st && L->checks < L_CHECK_BUDGET; a++) {
         L->attempt = a;
         if (learned_size_settled(L)) break;

@@ -2,6 +2,7 @@
  * weights drawn fresh by role, small constants as the model writes them,
  * attributes from the solution.  Split from learned_ops.c (what each op
  * does to shapes), which holds the tables both read. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/build.h"
@@ -129,6 +130,43 @@ static px_status emit_int(lgen *L, const lnode *nd, int *ins, int *out)
     }
 }
 
+static int same_tensor_type(const px_tensor *a, const px_tensor *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank) return 0;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return 0;
+    return 1;
+}
+
+/* Takes initializer v out of the graph (nothing reads it any more). */
+static void drop_init(px_graph *g, int v)
+{
+    int k = 0;
+    for (int i = 0; i < g->n_inits; i++)
+        if (g->inits[i] != v) g->inits[k++] = g->inits[i];
+    g->n_inits = k;
+    px_tensor_free(g->values[v].init);
+    g->values[v].init = NULL;
+    g->values[v].flags &= ~(unsigned)PX_VAL_INIT;
+}
+
+/* The initializer an Identity of v reads: as torch writes a deduplicated
+ * tensor, an earlier one of the same type behind an Identity, as often as
+ * the model's Identities share theirs (v is then dropped); else v. */
+static int dedup_init(lgen *L, int v)
+{
+    const px_tensor *t = L->g->values[v].init;
+    int cand = -1;
+    for (int i = L->n_ident_init - 1; i >= 0 && cand < 0 && L->m_ident_shared > 0; i--)
+        if (same_tensor_type(L->g->values[L->ident_init[i]].init, t)) cand = L->ident_init[i];
+    if (cand >= 0 && px_rng_below(L->rng, (uint64_t)L->m_ident) < (uint64_t)L->m_ident_shared) {
+        drop_init(L->g, v);
+        return cand;
+    }
+    if (L->n_ident_init < L_MAX_NODES) L->ident_init[L->n_ident_init++] = v;
+    return v;
+}
+
 /* op(ins) as the model writes it: each initializer operand goes through an
  * Identity as often as the model's own constants of that op and slot do
  * (drawn only where the model has such Identities, so that other models'
@@ -140,6 +178,7 @@ static px_status emit_node(lgen *L, const char *op, int *ins, int n_in, int *out
         const lfeed *f = learned_feed(L, op, s);
         if (!f || !f->n_ident || px_rng_below(L->rng, (uint64_t)f->n_const) >= (uint64_t)f->n_ident) continue;
         int v;
+        ins[s] = dedup_init(L, ins[s]);
         px_status st = px_build_node(L->g, &L->counter, "Identity", &ins[s], 1, &v, NULL);
         if (st) return st;
         L->g->values[v].dtype = L->g->values[ins[s]].dtype;
@@ -295,4 +334,57 @@ px_status learned_emit(lgen *L, const lnode *nd)
     if (st) return st;
     L->map[nd->out] = out;
     return PX_OK;
+}
+
+px_status learned_merge_concats(lgen *L)
+{
+    px_graph *g = L->g;
+    if (L->m_concat_wide <= 0) return PX_OK;
+    int *uses = calloc((size_t)g->n_values + 1, sizeof *uses), *ins = NULL;
+    char *dead = calloc((size_t)g->n_nodes + 1, 1);
+    int cap = 0;
+    px_status st = uses && dead ? PX_OK : px_nomem();
+    for (int i = 0; i < g->n_nodes && !st; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] >= 0) uses[g->nodes[i].inputs[j]]++;
+    for (int o = 0; o < g->n_nodes && !st; o++) {
+        px_node *nd = &g->nodes[o];
+        if (strcmp(nd->op_type, "Concat")) continue;
+        int64_t axis = px_attr_int(nd, "axis", 0);
+        for (int s = 0; s < nd->n_inputs && !st; s++) {
+            int v = nd->inputs[s], p = v >= 0 ? g->values[v].producer : -1;
+            if (p < 0 || dead[p] || strcmp(g->nodes[p].op_type, "Concat") || px_attr_int(&g->nodes[p], "axis", 0) != axis ||
+                uses[v] != 1 || (g->values[v].flags & PX_VAL_OUTPUT) || !px_dtype_is_float(g->values[v].dtype))
+                continue;
+            if (px_rng_below(L->rng, (uint64_t)L->m_concat) >= (uint64_t)L->m_concat_wide) continue;
+            const px_node *in = &g->nodes[p];
+            int n = nd->n_inputs - 1 + in->n_inputs;
+            if (n > cap) {
+                int *t = realloc(ins, (size_t)n * sizeof *ins);
+                if (!t) {
+                    st = px_nomem();
+                    break;
+                }
+                ins = t;
+                cap = n;
+            }
+            int k = 0;
+            for (int j = 0; j < s; j++) ins[k++] = nd->inputs[j];
+            for (int j = 0; j < in->n_inputs; j++) ins[k++] = in->inputs[j];
+            for (int j = s + 1; j < nd->n_inputs; j++) ins[k++] = nd->inputs[j];
+            if ((st = px_node_set_inputs(g, o, ins, n))) break;
+            nd = &g->nodes[o];
+            dead[p] = 1;
+            s += in->n_inputs - 1;
+        }
+    }
+    if (!st) {
+        int any = 0;
+        for (int i = 0; i < g->n_nodes; i++) any |= dead[i];
+        if (any) st = px_graph_remove_nodes(g, dead);
+    }
+    free(uses);
+    free(dead);
+    free(ins);
+    return st;
 }

@@ -21,6 +21,7 @@ enum {
     L_MAX_VARS = 6,
     L_MAX_WEIGHT_ELEMS = 1 << 21, /* one weight at most 8 MiB, as random.c */
     L_MAX_OPS = 32,
+    L_MAX_IN = 32,
     /* solver calls for one sentinel (counted, not timed: the same input
      * gives the same sentinel on any machine); an interface no draw fits
      * costs that much, then the random generator */
@@ -121,6 +122,9 @@ typedef struct lgen {
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[7]; /* draws that failed, by stage (for the strict mode's message) */
     int target;   /* the node count drawn for this sentinel (learned_draw_target) */
+    int target_part; /* the model part it was drawn from (-1: none) */
+    int target_ops[L_MAX_OPS]; /* that part's nodes by learned op (when part_of is given) */
+    int has_target_ops;
     int64_t target_w; /* the float weight elements drawn with it (-1: none, a weightless model) */
     double size_miss;  /* how far (a log factor) the solved draw's weights are from target_w */
     px_graph best;     /* the nearest draw that missed its size window (has_best), a last resort */
@@ -139,6 +143,19 @@ typedef struct lgen {
     struct lmotifs *motifs; /* the motifs the model itself writes (learned_motif.c) */
     int m_reshape[L_MAX_RANK + 1][L_MAX_RANK + 1]; /* its Reshapes by input and output rank */
     int m_gather_idx[2]; /* its Gathers of a shape vector by a scalar index, or by a 1-element one */
+    /* its Identities of an initializer, and those whose initializer another
+     * Identity reads too (torch deduplicates equal tensors, such as the zero
+     * biases of a fresh model, into one initializer behind Identities) */
+    int m_ident, m_ident_shared;
+    int m_concat, m_concat_wide; /* its float Concats, and those of three inputs or more */
+    /* per real input (the first L_MAX_IN): the model op that produced it,
+     * in the part before the cut (NULL: a model input), and whether that op
+     * read a constant (lpair's prev_c): a sentinel starts as the model goes
+     * on after that op, as its real does */
+    const char *in_prev[L_MAX_IN];
+    int in_prev_c[L_MAX_IN];
+    int ident_init[L_MAX_NODES]; /* the sentinel's initializers read through an Identity so far */
+    int n_ident_init;
 } lgen;
 
 typedef enum lkind {
@@ -209,6 +226,15 @@ int64_t learned_dim_value(lgen *L, ldim d);
  * reads its constants, which op it follows); then the counts by (op,
  * constant slot), by (prev, op) (NULL: none), and of all ops after prev. */
 void learned_note_model(lgen *L, const px_graph *m, const px_node *nd);
+/* Counts the model's Identities of an initializer and how many share theirs
+ * (m_ident, m_ident_shared). */
+px_status learned_note_dedup(lgen *L, const px_graph *m);
+/* Merges a Concat that only feeds a Concat on the same axis into it, as
+ * often as the model's Concats take three inputs or more (densenets,
+ * inception blocks): after shape inference, on L->g. */
+px_status learned_merge_concats(lgen *L);
+/* Fills in_prev and in_prev_c from the model (real's inputs by name). */
+void learned_note_inputs(lgen *L, const px_graph *m, const px_graph *real);
 const lfeed *learned_feed(lgen *L, const char *op, int slot);
 const lpair *learned_pair(lgen *L, const char *prev, int prev_c, const char *op);
 int learned_pairs_after(lgen *L, const char *prev, int prev_c);

@@ -31,9 +31,11 @@ void learned_draw_target(lgen *L, const px_sentinel_opts *opts)
 {
     int size = 0;
     L->target_w = -1;
+    L->target_part = -1;
     if (opts->n_part_sizes > 0 && opts->part_sizes) {
         uint64_t j = px_rng_below(L->rng, (uint64_t)opts->n_part_sizes);
         size = opts->part_sizes[j];
+        L->target_part = (int)j;
         if (opts->part_weights && !L->weightless) L->target_w = opts->part_weights[j];
     } else {
         const char *w[256];

@@ -7,6 +7,7 @@
  * fuses (Conv+Clip, MatMul+Add, Add+LayerNormalization, attention scales).
  * Only the whole model is read, never the real subgraph a sentinel hides. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sentinel/learned_int.h"
@@ -106,6 +107,11 @@ void learned_note_model(lgen *L, const px_graph *m, const px_node *nd)
 {
     int act[2], n_act = 0, cst = -1;
     L->m_convs += !strcmp(nd->op_type, "Conv");
+    if (!strcmp(nd->op_type, "Concat") && nd->n_outputs >= 1 && nd->outputs[0] >= 0 &&
+        px_dtype_is_float(m->values[nd->outputs[0]].dtype)) {
+        L->m_concat++;
+        L->m_concat_wide += nd->n_inputs >= 3;
+    }
     if (!strcmp(nd->op_type, "Gather") && nd->n_inputs == 2 && nd->inputs[0] >= 0 && nd->inputs[1] >= 0 &&
         m->values[nd->inputs[0]].dtype == PX_DT_INT64 && m->values[nd->inputs[0]].shape.rank == 1) {
         int r = m->values[nd->inputs[1]].shape.rank; /* a length as a scalar, or as a [1] vector (vit_b_16) */
@@ -189,7 +195,7 @@ int learned_model_joins(lgen *L, const char *op)
  * grow): most of it, in the first half of the attempts; none in the second,
  * where any draw that fits the interface is taken rather than a random
  * stand-in (a model's habits alone may not reach some interfaces). */
-double learned_model_share(const lgen *L) { return L->attempt < L_MAX_ATTEMPTS / 2 ? 0.8 : 0.0; }
+double learned_model_share(const lgen *L) { return L->attempt < L_MAX_ATTEMPTS / 2 ? 0.95 : 0.0; }
 
 /* How often op read a second activation (pj) or a constant (pc) after prev
  * in real subgraphs: a MatMul's Add takes its bias, a block's Add its
@@ -233,4 +239,40 @@ void learned_const_shape(lgen *L, const char *prev, int prev_c, lnode *nd)
         for (int i = 0; i < 3; i++) c[i] = q->cshape[i];
     int kind = l_draw(L, c, 3);
     if (kind >= 0) nd->choice = nd->choice / 3 * 3 + kind;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+px_status learned_note_dedup(lgen *L, const px_graph *m)
+{
+    int *v = malloc(((size_t)m->n_nodes + 1) * sizeof *v), n = 0;
+    if (!v) return px_nomem();
+    for (int i = 0; i < m->n_nodes; i++) {
+        const px_node *nd = &m->nodes[i];
+        int in = nd->n_inputs >= 1 ? nd->inputs[0] : -1;
+        if (!strcmp(nd->op_type, "Identity") && in >= 0 && in < m->n_values && (m->values[in].flags & PX_VAL_INIT))
+            v[n++] = in;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_int);
+    L->m_ident = n;
+    for (int i = 0; i < n; i++)
+        L->m_ident_shared += (i > 0 && v[i - 1] == v[i]) || (i + 1 < n && v[i + 1] == v[i]);
+    free(v);
+    return PX_OK;
+}
+
+void learned_note_inputs(lgen *L, const px_graph *m, const px_graph *real)
+{
+    for (int j = 0; j < real->n_inputs && j < L_MAX_IN; j++) {
+        const char *name = real->values[real->inputs[j]].name;
+        int v = name ? px_graph_find(m, name) : -1;
+        int p = v >= 0 && v < m->n_values ? m->values[v].producer : -1;
+        if (p < 0 || p >= m->n_nodes || const_kind(m, v)) continue;
+        L->in_prev[j] = m->nodes[p].op_type;
+        L->in_prev_c[j] = read_const(m, &m->nodes[p]);
+    }
 }

@@ -49,6 +49,11 @@ typedef struct px_sentinel_opts {
      * px_part_weight_elems): a sentinel's weights aim at those of the part
      * its node count was drawn from, so that file sizes hide the real too */
     const int64_t *part_weights;
+    /* which of those parts each node of model is in (may be NULL; -1:
+     * none): a sentinel's op mix aims at that of the part its size was
+     * drawn from, so that the spread of op mixes in a group is the spread
+     * of the model's own parts and the real is not the odd one out */
+    const int *part_of;
     /* counts sentinels the random generator made in the learned one's
      * stead (no draw fitted); may be NULL */
     int *n_stand_in;
@@ -66,6 +71,14 @@ px_status px_part_weight_elems(const px_graph *g, const int *part_of, int n_part
 /* Whether model is weightless: a float initializer of more than 16
  * elements has no data. */
 int px_sentinel_weightless(const px_graph *model);
+
+/* How model stores its float tensors (rank >= 1): in Constant nodes, and
+ * as initializers (store.c). */
+void px_sentinel_storage(const px_graph *model, int *in_consts, int *in_inits);
+/* Moves each float initializer of sent that has data into a Constant node
+ * with the model's odds (in_consts against in_inits): none when the model
+ * has no Constant tensors. */
+px_status px_sentinel_store_like(px_graph *sent, int in_consts, int in_inits, px_rng *rng);
 
 /* Generates one sentinel for the subgraph real (its interface and node
  * count are read; nothing else).  out is initialised here and has real's
