@@ -32,7 +32,7 @@ enum { MAX_ATTEMPTS = L_MAX_ATTEMPTS, RLIMIT = 2000000 };
 
 /* ---- growing the skeleton ---- */
 
-static int op_named(const char *name)
+int learned_op_named(const char *name)
 {
     for (int i = 0; i < learned_n_ops; i++)
         if (!strcmp(learned_ops[i].name, name)) return i;
@@ -118,7 +118,7 @@ typedef lsnap snap;
 
 static snap take(const lgen *L) { return (snap){L->nv, L->nn, L->n_assume, L->scopes}; }
 
-static void push(lgen *L)
+void learned_push(lgen *L)
 {
     Z3_solver_push(L->z, L->sol);
     L->scopes++;
@@ -138,7 +138,7 @@ static void rollback(lgen *L, snap s)
 
 /* Adds node op(x[, y]) if it fits and keeps the constraints satisfiable;
  * otherwise leaves everything as it was and returns 0. */
-static int try_node_ex(lgen *L, int op, int x, int y, int check)
+int learned_try_node_ex(lgen *L, int op, int x, int y, int check)
 {
     if (L->nn >= L_MAX_NODES || L->nv >= L_MAX_VALS) return 0;
     lnode *nd = &L->n[L->nn];
@@ -150,7 +150,7 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
     nd->choice = (int)px_rng_below(L->rng, 1000);
     if (learned_ops[op].kind == LK_CONCAT) nd->choice = concat_axis(L, L->v[x].rank);
     snap s = take(L);
-    push(L);
+    learned_push(L);
     int built = learned_build(L, nd);
     if (built && (built == 2 || !check || learned_sat(L))) {
         L->v[x].uses++;
@@ -162,13 +162,12 @@ static int try_node_ex(lgen *L, int op, int x, int y, int check)
     return 0;
 }
 
-static int try_node(lgen *L, int op, int x, int y) { return try_node_ex(L, op, x, y, 1); }
+static int try_node(lgen *L, int op, int x, int y) { return learned_try_node_ex(L, op, x, y, 1); }
 
 lsnap learned_take(const lgen *L) { return take(L); }
 void learned_rollback(lgen *L, lsnap s) { rollback(L, s); }
 int learned_try_node(lgen *L, int op, int x, int y) { return try_node(L, op, x, y); }
 
-static int n_sinks(const lgen *L, int *sinks);
 
 /* The op that produced value x as the fitted transitions name it: ^ for a
  * subgraph input (and the Cast an input of another dtype goes through). */
@@ -177,7 +176,7 @@ static const char *input_prev(const lgen *L, const lval *v)
     return v->input >= 0 && v->input < L_MAX_IN && L->in_prev[v->input] ? L->in_prev[v->input] : "^";
 }
 
-static const char *prev_op(const lgen *L, int x)
+const char *learned_prev_op(const lgen *L, int x)
 {
     const lval *v = &L->v[x];
     if (v->producer < 0) return input_prev(L, v);
@@ -188,7 +187,7 @@ static const char *prev_op(const lgen *L, int x)
 
 /* Whether value x came from a binary op that read a constant (lpair's
  * prev_c). */
-static int prev_const(const lgen *L, int x)
+int learned_prev_const(const lgen *L, int x)
 {
     int p = L->v[x].producer;
     if (p < 0) return L->v[x].input >= 0 && L->v[x].input < L_MAX_IN ? L->in_prev_c[L->v[x].input] : 0;
@@ -201,7 +200,7 @@ static int prev_const(const lgen *L, int x)
  * the outputs. */
 static int pending(const lgen *L)
 {
-    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
+    int sinks[L_MAX_VALS], ns = learned_n_sinks(L, sinks);
     return ns > L->real->n_outputs ? ns - L->real->n_outputs : 0;
 }
 
@@ -213,7 +212,7 @@ static void target_ops(lgen *L, const px_sentinel_opts *opts)
     if (!m || !opts->part_of || L->target_part < 0) return;
     for (int i = 0; i < m->n_nodes; i++) {
         if (opts->part_of[i] != L->target_part) continue;
-        int op = op_named(m->nodes[i].op_type);
+        int op = learned_op_named(m->nodes[i].op_type);
         if (op >= 0) L->target_ops[op]++;
     }
     L->has_target_ops = 1;
@@ -237,8 +236,8 @@ static void grow(lgen *L, int size)
     for (int tries = 0; L->nn + pending(L) < size && tries < size * 8; tries++) {
         int x = pick_operand(L);
         const lval *xv = &L->v[x];
-        const char *prev = prev_op(L, x);
-        int pc = prev_const(L, x);
+        const char *prev = learned_prev_op(L, x);
+        int pc = learned_prev_const(L, x);
         char key[96];
         double total = 0;
         for (int i = 0; i < learned_n_ops; i++) {
@@ -277,245 +276,6 @@ static void grow(lgen *L, int size)
         }
         if (try_node(L, op, x, y) && k == LK_BINARY && y < 0 && !xv->isint) learned_const_shape(L, prev, pc, &L->n[L->nn - 1]);
     }
-}
-
-/* Joins value b into a (a residual Add, or a Concat), either way round. */
-static int join_pair(lgen *L, int a, int b)
-{
-    static const char *const joins[] = {"Add", "Mul", "Concat"};
-    double w[3], total = 0;
-    int mine = learned_model_share(L) > 0 ? learned_model_joins(L, NULL) : 0;
-    double share = learned_model_share(L);
-    for (int i = 0; i < 3; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "join %s", joins[i]);
-        w[i] = (px_generator_count(L->gen, key) + 1) * L->style[op_named(joins[i])];
-        total += w[i];
-    }
-    for (int i = 0; i < 3 && mine && total > 0; i++) /* as in grow: mostly the model's own joins */
-        w[i] = share * learned_model_joins(L, joins[i]) / mine + (1 - share) * w[i] / total;
-    for (int t = 0; t < 4; t++) {
-        int op = op_named(joins[l_draw(L, w, 3)]);
-        int x = t % 2 ? b : a, y = t % 2 ? a : b;
-        if (learned_can_join(L, op, &L->v[x], &L->v[y]) && try_node(L, op, x, y)) return 1;
-    }
-    return 0;
-}
-
-static int n_sinks(const lgen *L, int *sinks)
-{
-    int n = 0;
-    for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer >= 0 && !L->v[i].uses) sinks[n++] = i;
-    return n;
-}
-
-/* Ops that give a value new dims, to reach an output's dims or a join
- * partner's: what real blocks end in, drawn by the fitted transitions. */
-static const struct {
-    const char *op;
-    int isint; /* what it makes: a float tensor, or an int64 length or shape vector */
-} bridges[] = {{"Conv", 0}, {"MatMul", 0}, {"Gemm", 0}, {"MaxPool", 0}, {"AveragePool", 0}, {"GlobalAveragePool", 0},
-               {"Flatten", 0}, {"Transpose", 0}, {"Reshape", 0}, {"Unsqueeze", 0}, {"Cast", 0}, {"Shape", 1},
-               {"Gather", 1}, {"Unsqueeze", 1}};
-enum { N_BRIDGES = (int)(sizeof bridges / sizeof *bridges) };
-
-/* A bridge op for value i that makes a value of kind want (0 float, 1
- * int64, -1 either), drawn by weight among those not yet tried (tried: a
- * bit per bridge); -1 when none is left. */
-static int draw_bridge(lgen *L, int i, unsigned *tried, int want)
-{
-    double w[N_BRIDGES];
-    const lval *x = &L->v[i];
-    const char *prev = prev_op(L, i);
-    for (int b = 0; b < N_BRIDGES; b++) {
-        int op = op_named(bridges[b].op);
-        w[b] = 0;
-        if ((*tried >> b & 1) || (want >= 0 && bridges[b].isint != want) || !learned_applies(L, op, x)) continue;
-        char key[96];
-        snprintf(key, sizeof key, "next %s %s", prev, bridges[b].op);
-        w[b] = (px_generator_count(L->gen, key) + 0.5) * L->style[op];
-    }
-    int b = l_draw(L, w, N_BRIDGES);
-    if (b < 0) return -1;
-    *tried |= 1u << b;
-    return op_named(bridges[b].op);
-}
-
-/* Joins b into an unread value (or, unless sinks_only, any produced one),
- * b as it is or through one bridge op.  Joining two unread values leaves
- * one fewer. */
-static int join_somewhere(lgen *L, int b, int sinks_only)
-{
-    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
-    for (int j = ns - 1; j >= 0; j--)
-        if (sinks[j] != b && join_pair(L, sinks[j], b)) return 1;
-    for (int j = L->nv - 1; j >= 0 && !sinks_only; j--)
-        if (j != b && L->v[j].producer >= 0 && L->v[j].uses && join_pair(L, j, b)) return 1;
-    unsigned tried = 0;
-    for (int t = 0; t < 3; t++) {
-        int op = draw_bridge(L, b, &tried, -1);
-        if (op < 0) break;
-        snap s = take(L);
-        if (try_node_ex(L, op, b, -1, 0)) { /* the join's check covers the bridge */
-            int nb = L->nv - 1;
-            ns = n_sinks(L, sinks);
-            for (int j = ns - 1; j >= 0; j--)
-                if (sinks[j] != nb && join_pair(L, sinks[j], nb)) return 1;
-        }
-        rollback(L, s);
-    }
-    return 0;
-}
-
-/* No dead ends: every input read, at most as many unread values as outputs. */
-static int close_ends(lgen *L, int n_out)
-{
-    for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && !join_somewhere(L, i, 0)) return 0;
-    for (;;) {
-        int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
-        if (ns <= n_out) return 1;
-        if (!join_somewhere(L, sinks[0], 1)) return 0;
-    }
-}
-
-/* Whether a real symbolic dim is one of the inputs' (then it must pass
- * through; an inferred, unbound one is free). */
-static int sym_bound(const px_graph *real, const char *sym)
-{
-    for (int j = 0; j < real->n_inputs; j++) {
-        const px_shape *sh = &real->values[real->inputs[j]].shape;
-        for (int a = 0; a < sh->rank; a++)
-            if (sh->dims[a].v < 0 && sh->dims[a].sym && !strcmp(sh->dims[a].sym, sym)) return 1;
-    }
-    return 0;
-}
-
-/* Value v becomes output o: its dims must equal the real ones. */
-static int bind_output(lgen *L, int v, const px_value *rv)
-{
-    const lval *x = &L->v[v];
-    if (x->rank != rv->shape.rank || x->isint != learned_int_bound(rv)) return 0;
-    for (int a = 0; a < x->rank; a++) {
-        int64_t n;
-        /* a dim already fixed to another number: no need to ask the solver */
-        if (!x->d[a].sym && rv->shape.dims[a].v >= 0 && Z3_is_numeral_ast(L->z, x->d[a].e) &&
-            Z3_get_numeral_int64(L->z, x->d[a].e, &n) && n != rv->shape.dims[a].v)
-            return 0;
-    }
-    snap s = take(L);
-    push(L);
-    int ok = 1, asked = 0;
-    for (int a = 0; a < x->rank && ok; a++) {
-        px_dim rd = rv->shape.dims[a];
-        int64_t n;
-        if (rd.v >= 0) {
-            if (x->d[a].sym) ok = 0;
-            else if (!(Z3_is_numeral_ast(L->z, x->d[a].e) && Z3_get_numeral_int64(L->z, x->d[a].e, &n))) {
-                Z3_solver_assert(L->z, L->sol, Z3_mk_eq(L->z, x->d[a].e, l_int(L, rd.v)));
-                asked = 1; /* a number equal to it already needs no solver call */
-            }
-        } else if (rd.sym && sym_bound(L->real, rd.sym)) {
-            ok = x->d[a].sym && !strcmp(x->d[a].sym, rd.sym);
-        }
-    }
-    if (ok && (!asked || learned_sat(L))) return 1;
-    rollback(L, s);
-    return 0;
-}
-
-/* x through the activation the model writes after x's producer, as often
- * as the model does (a Conv that a bridge or an output adds is followed by
- * the model's Relu when all of its own Convs are): the new value, or x when
- * none is drawn or none fits. */
-static int follow(lgen *L, int x)
-{
-    if (L->v[x].producer < 0 || learned_model_share(L) <= 0) return x;
-    const char *prev = prev_op(L, x);
-    int pc = prev_const(L, x), all = learned_pairs_after(L, prev, pc);
-    double w[L_MAX_OPS + 1], rest = all;
-    if (all <= 0 || learned_n_ops > L_MAX_OPS) return x;
-    for (int i = 0; i < learned_n_ops; i++) {
-        lkind k = learned_ops[i].kind;
-        const lpair *q = k == LK_UNARY || k == LK_CLIP ? learned_pair(L, prev, pc, learned_ops[i].name) : NULL;
-        w[i] = q ? q->next : 0;
-        rest -= w[i];
-        if (!learned_applies(L, i, &L->v[x])) w[i] = 0;
-    }
-    w[learned_n_ops] = rest > 0 ? rest : 0;
-    int op = l_draw(L, w, learned_n_ops + 1);
-    if (op < 0 || op == learned_n_ops) return x;
-    return try_node(L, op, x, -1) ? L->nv - 1 : x;
-}
-
-/* Value i as output rv, else i through up to depth bridge ops; the bound
- * value, or -1 with everything undone.  An end goes through the model's
- * activation first where the model's own ends would. */
-static int reach(lgen *L, int i, const px_value *rv, int depth)
-{
-    if (!L->v[i].uses) {
-        snap s = take(L);
-        int f = follow(L, i);
-        if (f != i && bind_output(L, f, rv)) return f;
-        rollback(L, s);
-    }
-    if (bind_output(L, i, rv)) return i;
-    unsigned tried = 0;
-    for (int t = 0; t < 2 && depth > 0; t++) {
-        int op = draw_bridge(L, i, &tried, learned_int_bound(rv));
-        if (op < 0) break;
-        snap s = take(L);
-        if (try_node_ex(L, op, i, -1, 0)) { /* the binding's check covers the bridge */
-            int r = reach(L, L->nv - 1, rv, depth - 1);
-            if (r >= 0) return r;
-        }
-        rollback(L, s);
-    }
-    return -1;
-}
-
-static int taken_by(const int *outv, int n, int v)
-{
-    for (int j = 0; j < n; j++)
-        if (outv[j] == v) return 1;
-    return 0;
-}
-
-/* Each real output gets a value whose dims can equal its own: unread values
- * first (they must be outputs), then the newest others, each directly or
- * through bridge ops.  Unread values left over are joined into an output's
- * value (the join keeps its dims). */
-static int bind_outputs(lgen *L, int *outv)
-{
-    const px_graph *real = L->real;
-    for (int o = 0; o < real->n_outputs; o++) {
-        const px_value *rv = &real->values[real->outputs[o]];
-        int cand[L_MAX_VALS], nc = 0;
-        for (int pass = 0; pass < 2; pass++)
-            for (int i = L->nv - 1; i >= 0; i--)
-                if (L->v[i].producer >= 0 && !taken_by(outv, o, i) && !L->v[i].uses == !pass) cand[nc++] = i;
-        outv[o] = -1;
-        /* a head (pool, flatten, linear) may take three bridges */
-        for (int depth = 0; depth <= 3 && outv[o] < 0; depth++)
-            for (int c = 0; c < nc && outv[o] < 0 && c < (depth == 0 ? 6 : depth == 1 ? 2 : 1); c++)
-                outv[o] = reach(L, cand[c], rv, depth);
-        if (outv[o] < 0) return 0;
-    }
-    int sinks[L_MAX_VALS], ns = n_sinks(L, sinks);
-    for (int i = 0; i < ns; i++) {
-        if (taken_by(outv, real->n_outputs, sinks[i])) continue;
-        int done = 0;
-        for (int o = 0; o < real->n_outputs && !done; o++) {
-            int op = op_named(px_rng_unit(L->rng) < 0.7 ? "Add" : "Mul");
-            if (learned_can_join(L, op, &L->v[outv[o]], &L->v[sinks[i]]) && try_node(L, op, outv[o], sinks[i])) {
-                outv[o] = L->nv - 1;
-                done = 1;
-            }
-        }
-        if (!done) return 0;
-    }
-    return 1;
 }
 
 /* ---- one attempt ---- */
@@ -585,7 +345,7 @@ static int fits(const px_shape *got, const px_shape *want, const px_graph *real)
     for (int a = 0; a < want->rank; a++) {
         px_dim w = want->dims[a], g = got->dims[a];
         if (w.v >= 0 && g.v != w.v) return 0;
-        if (w.v < 0 && w.sym && sym_bound(real, w.sym) && !(g.v < 0 && g.sym && !strcmp(g.sym, w.sym))) return 0;
+        if (w.v < 0 && w.sym && learned_sym_bound(real, w.sym) && !(g.v < 0 && g.sym && !strcmp(g.sym, w.sym))) return 0;
     }
     return 1;
 }
@@ -694,7 +454,7 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     if (st) return st;
     grow(L, L->target);
     int sz = 0;
-    int stage = !close_ends(L, L->real->n_outputs) ? 0 : !bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !one_piece(L) ? 6
+    int stage = !learned_close_ends(L, L->real->n_outputs) ? 0 : !learned_bind_outputs(L, outv) ? 1 : !size_near(L) ? 5 : !one_piece(L) ? 6
               : !learned_solve(L) ? 2 : !(sz = learned_sizes_ok(L)) ? 3 : -1;
     /* a draw that fits but misses its weight size is kept when it is the
      * nearest yet: the sentinel's last resort (learned_size.c) */

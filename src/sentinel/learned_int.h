@@ -260,6 +260,23 @@ typedef struct lsnap {
 lsnap learned_take(const lgen *L);
 void learned_rollback(lgen *L, lsnap s);
 int learned_try_node(lgen *L, int op, int x, int y);
+/* ... without the solver check (check 0: the next check covers it) */
+int learned_try_node_ex(lgen *L, int op, int x, int y, int check);
+void learned_push(lgen *L); /* a solver scope that learned_rollback pops */
+int learned_op_named(const char *name); /* the first op of that name, or -1 */
+/* The op that produced value x as the transitions name it ("^", or the
+ * model op before the cut, for an input), and whether it read a constant. */
+const char *learned_prev_op(const lgen *L, int x);
+int learned_prev_const(const lgen *L, int x);
+
+/* Closing a draw (learned_close.c): the unread values (sinks[], their
+ * count); whether a real symbolic dim is one of the inputs'; every input
+ * read and at most n_out unread values left (1) or not (0); each real
+ * output bound to a value, outv[o] (1), or not (0). */
+int learned_n_sinks(const lgen *L, int *sinks);
+int learned_sym_bound(const px_graph *real, const char *sym);
+int learned_close_ends(lgen *L, int n_out);
+int learned_bind_outputs(lgen *L, int *outv);
 
 /* Motifs (learned_motif.c): the pxg's motif lines the model itself writes,
  * counted in it; freed with learned_motifs_free. */
