@@ -272,6 +272,10 @@ px_status learned_emit(lgen *L, const lnode *nd)
         }
         if (!st) st = emit_node(L, o->name, ins, n_in, &out, &node);
         break;
+    case LK_POW: /* an integer exponent keeps a negative base real */
+        st = scalar(L, nd->cfix ? nd->cval : nd->choice % 2 ? 3.0f : 2.0f, &ins[1]);
+        if (!st) st = emit_node(L, o->name, ins, 2, &out, &node);
+        break;
     case LK_CLIP:
         st = scalar(L, 0.0f, &ins[1]);
         if (!st) st = scalar(L, 6.0f, &ins[2]);

@@ -20,7 +20,7 @@ enum {
     L_MAX_RANK = 8,
     L_MAX_VARS = 6,
     L_MAX_WEIGHT_ELEMS = 1 << 21, /* one weight at most 8 MiB, as random.c */
-    L_MAX_OPS = 32,
+    L_MAX_OPS = 40,
     L_MAX_IN = 32,
     /* solver calls for one sentinel (counted, not timed: the same input
      * gives the same sentinel on any machine); an interface no draw fits
@@ -161,7 +161,7 @@ typedef struct lgen {
 typedef enum lkind {
     LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
     LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_SHAPE, LK_GATHER, LK_UNSQUEEZE,
-    LK_EMBED, LK_CAST
+    LK_EMBED, LK_CAST, LK_POW
 } lkind;
 
 typedef struct lopdef {

@@ -250,7 +250,7 @@ static int place_step(lgen *L, const mstep *s, int t, int x, const int *out)
         return -1;
     if (!learned_try_node(L, s->op, act[0], n_act == 2 ? act[1] : -1)) return -1;
     lnode *nd = &L->n[L->nn - 1];
-    if (n_act == 1 && kind == LK_BINARY) { /* its constant as the motif's: a scalar of that value, or a bias */
+    if (n_act == 1 && (kind == LK_BINARY || kind == LK_POW)) { /* its constant as the motif's: a scalar of that value, or a bias */
         nd->choice -= nd->choice % 3;
         if (scalar >= 0) {
             nd->cfix = 1;
@@ -269,7 +269,7 @@ int learned_motif_place(lgen *L, int op, int x, int size)
     /* an elementwise op the model writes only within motifs (Erf: only in
      * its Gelus) is not placed alone: alone, ONNX Runtime would leave it
      * unfused where it fuses every real one */
-    int never_alone = learned_ops[op].kind == LK_UNARY && !ms->alone[op];
+    int never_alone = (learned_ops[op].kind == LK_UNARY || learned_ops[op].kind == LK_POW) && !ms->alone[op];
     double p = ms->first[op] / ms->nodes[op];
     if (p <= 0) return never_alone;
     if (px_rng_unit(L->rng) >= (p < 0.9 ? p : 0.9)) return never_alone;

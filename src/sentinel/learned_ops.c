@@ -21,6 +21,7 @@ const lopdef learned_ops[] = {
     {"Flatten", LK_FLATTEN, 9},    {"Concat", LK_CONCAT, 4},      {"Transpose", LK_TRANSPOSE, 1},
     {"ReduceMean", LK_REDUCE, 1},  {"Reshape", LK_RESHAPE, 5},    {"Sqrt", LK_UNARY, 6},
     {"Shape", LK_SHAPE, 1},        {"Gather", LK_GATHER, 1},      {"Unsqueeze", LK_UNSQUEEZE, 1},
+    {"Pow", LK_POW, 7}, /* by a scalar exponent: LayerNorm and Gelu as op13 exports spell them */
     {"Gather", LK_EMBED, 1}, /* a table read by int64 ids (embeddings): only from an input */
     {"Cast", LK_CAST, 6}, /* last: learned_cast_op */
 };
@@ -103,9 +104,9 @@ int learned_applies(lgen *L, int op, const lval *x)
     if (o->min_opset > L->opset) return 0;
     if (x->isint) return int_applies(L, o->kind, x);
     if (o->kind == LK_SHAPE) return x->rank >= 1;
-    if (x->rank < 1) return o->kind == LK_UNARY || o->kind == LK_BINARY; /* a float scalar (a Cast length) */
+    if (x->rank < 1) return o->kind == LK_UNARY || o->kind == LK_BINARY || o->kind == LK_POW; /* a float scalar (a Cast length) */
     switch (o->kind) {
-    case LK_UNARY: case LK_CLIP: case LK_SOFTMAX: case LK_BINARY: return 1;
+    case LK_UNARY: case LK_CLIP: case LK_SOFTMAX: case LK_BINARY: case LK_POW: return 1;
     case LK_CONV: case LK_POOL: return spatial_ok(x);
     case LK_GAP: return spatial_ok(x);
     case LK_BN: return x->rank >= 2 && x->rank <= 4 && is_expr(x->d[1]);

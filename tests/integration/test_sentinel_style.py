@@ -132,3 +132,27 @@ def test_learned_op_mix_like_reals(name, scratch):
     tv = 0.5 * sum(abs(a.get(op, 0) - b.get(op, 0)) for op in set(a) | set(b))
     print(f"{name}: total variation {tv:.3f}")
     assert tv < TV_BOUND, f"op mix: total variation {tv:.3f} between reals and sentinels"
+
+
+def pow_exponents(m):
+    """The scalar exponents of m's Pow nodes (Constant nodes or initializers)."""
+    from onnx import numpy_helper
+    import math
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer if math.prod(t.dims) <= 16}
+    for n in m.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].HasField("t"):
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return [float(consts[n.input[1]].ravel()[0]) for n in m.graph.node
+            if n.op_type == "Pow" and n.input[1] in consts and consts[n.input[1]].size == 1]
+
+
+def test_learned_pow_as_model(scratch):
+    """roberta-op13 spells its LayerNorms out (ReduceMean, Sub, Pow(x, 2),
+    ...): its sentinels write the same Pow, with the model's exponent."""
+    src = os.path.join(MODELS, "roberta-op13.onnx")
+    want = set(pow_exponents(onnx.load(src, load_external_data=False)))
+    assert want == {2.0}, f"precondition: {want}"
+    bucket, view = obfuscate(src, str(scratch / "b"), 3, "--weightless")
+    got = [e for real, m in files(bucket, view) if not real for e in pow_exponents(m)]
+    assert got, "no sentinel writes the model's Pow"
+    assert set(got) <= want, f"sentinel exponents {sorted(set(got))}, the model's {sorted(want)}"
