@@ -579,6 +579,10 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "rlimit"), RLIMIT);
     /* the older simplex: about twice as fast on these many small checks (learned_sat) */
     Z3_params_set_uint(L->z, p, Z3_mk_string_symbol(L->z, "arith.solver"), 2);
+    /* no SIGINT handler of Z3's own: installed and restored around each
+     * check, it races between solving threads and crashed a Ctrl-C (our
+     * handler stops the run cleanly; rlimit bounds each check) */
+    Z3_params_set_bool(L->z, p, Z3_mk_string_symbol(L->z, "ctrl_c"), false);
     Z3_solver_set_params(L->z, L->sol, p);
     Z3_params_dec_ref(L->z, p);
     int ok = 0;
