@@ -7,10 +7,12 @@
 #include "bucket/bucket.h"
 #include "cli/cli.h"
 #include "partition/fusion_probe.h"
+#include "sentinel/pxg.h"
 #include "util/cancel.h"
 #include "util/json.h"
 
 #define DEFAULT_K 20
+#define DEFAULT_SENTINELS "learned"
 
 static void warn_line(void *ctx, const char *msg)
 {
@@ -50,7 +52,7 @@ static void print_json(const px_obfuscate_stats *s, const px_obfuscate_opts *o, 
     px_json_key(&j, "k");
     px_json_int(&j, o->k);
     px_json_key(&j, "sentinels");
-    px_json_str(&j, o->sentinels ? o->sentinels : "random");
+    px_json_str(&j, o->sentinels);
     px_json_key(&j, "files");
     px_json_int(&j, s->n_files);
     px_json_key(&j, "random_stand_ins");
@@ -77,13 +79,15 @@ int cmd_obfuscate(int argc, char **argv)
         "model; or N of them), hides each among K generated sentinels (default 20), and writes BUCKET/\n"
         "(anonymous subgraph files and manifest.json, nothing secret) and KEY (what the owner needs to\n"
         "reassemble; keep it). Sentinels have exactly the interface of the real subgraph they hide.\n"
-        "--sentinels picks the generator: random (the default) grows random operators on a random\n"
-        "topology: a baseline that `proteus audit` shows to be weak against a learned attacker; it hides\n"
-        "little (a warning says so on every run). learned samples structure from a model fitted to real\n"
-        "subgraphs (--generator FILE, default the shipped data/generator/default.pxg; rebuilt by\n"
+        "--sentinels picks the generator: learned (the default) samples structure from a model fitted\n"
+        "to real subgraphs (--generator FILE, default the shipped data/generator/default.pxg; rebuilt by\n"
         "`proteus train-generator`) and solves channel counts, kernels, strides and pads (Z3) so that\n"
         "the interface fits exactly, with no adapter nodes; where no draw fits it, the random generator\n"
-        "stands in for that sentinel. Not yet the default: its audit is pending.\n"
+        "stands in for that sentinel (a warning counts them). It withstands more attacks than random,\n"
+        "not yet all: the learned classifiers of `proteus audit` still name most real files\n"
+        "(docs/confidentiality.md). random grows random operators on a random topology: the control\n"
+        "baseline, fast, that the audit breaks (most attacks name every real file); a warning says so\n"
+        "whenever it is chosen.\n"
         "What the optimizer sees: every file, real weights included, in the clear; the real subgraphs'\n"
         "interfaces and the shape skeleton. What it should not learn: which files are real and how\n"
         "they connect (the promise: (K+1)^n candidate models for n subgraphs).\n"
@@ -178,6 +182,16 @@ int cmd_obfuscate(int argc, char **argv)
     if (!model || !bucket || !key) return cli_usage("obfuscate", "need MODEL, -o BUCKET and --key KEY%s", "");
     if (o.subgraph_size && o.n_parts) return cli_usage("obfuscate", "give --subgraph-size or -n, not both%s", "");
     if (o.k < 0) o.k = DEFAULT_K;
+    if (!o.sentinels) {
+        o.sentinels = DEFAULT_SENTINELS;
+        char def[4096];
+        px_generator_default_path(def, sizeof def);
+        if (!o.generator && !*def)
+            return cli_usage("obfuscate", "the default sentinel generator (learned) needs its model file and none was "
+                                          "found (data/generator/default.pxg beside the Python half, or "
+                                          "PROTEUS_GENERATOR): give --generator FILE, or --sentinels random for the "
+                                          "weak baseline%s", "");
+    }
     o.input_shapes = shapes;
     o.input_files = files;
     if (o.no_probe) o.allow_unverified = 1;
@@ -202,8 +216,8 @@ int cmd_obfuscate(int argc, char **argv)
     else
         printf("obfuscate: %d nodes -> %d subgraphs (%d to %d nodes, %d cut edges), k=%d%s%s, %d files in %s (%.2f s)\n",
                s.n_nodes, s.n_parts, s.min_part, s.max_part, s.cut_edges, o.k, o.k ? " sentinels " : "",
-               o.k ? (o.sentinels ? o.sentinels : "random") : "", s.n_files, bucket, cli_now_s() - t0);
-    if (o.k > 0 && (!o.sentinels || !strcmp(o.sentinels, "random")))
+               o.k ? o.sentinels : "", s.n_files, bucket, cli_now_s() - t0);
+    if (o.k > 0 && !strcmp(o.sentinels, "random"))
         warn_line(NULL, "the 'random' sentinel generator is a baseline: a learned attacker names most real files "
                         "(run proteus audit); it hides little");
     if (s.n_stand_in)

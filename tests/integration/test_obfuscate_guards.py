@@ -4,6 +4,7 @@ interrupts, stale temporaries, odd models (empty, local functions, bad or
 new opsets, unknown ops, one very wide node, empty initializers)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -55,17 +56,71 @@ def mlp(path, n_layers=4):
     return path
 
 
-def test_default_k_hides_and_warns(tmp_path):
+def bucket_bytes(d):
+    return {f: open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))}
+
+
+def test_default_k_hides_with_learned_sentinels(tmp_path):
+    """Without -k and --sentinels: k=20 sentinels of the learned generator (the
+    summary says so, and no warning that the random baseline hides little)."""
     model = mlp(tmp_path / "mlp.onnx")
     r = proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k", "--json")
     s = json.loads(r.stdout)
-    assert s["k"] == 20 and s["subgraphs"] >= 3, s
-    assert "random' sentinel generator is a baseline" in r.stderr and "hides little" in r.stderr
+    assert s["k"] == 20 and s["subgraphs"] >= 3 and s["sentinels"] == "learned", s
+    assert "baseline" not in r.stderr and "hides little" not in r.stderr, r.stderr
     v = key_view(tmp_path / "k")
     assert v["k"] == 20 and len(v["real"]) >= 3
     # no file holds the whole model: every real file has fewer nodes than the MLP
     for f in v["real"]:
         assert len(onnx.load(tmp_path / "b" / f).graph.node) < 8
+    # the default is --sentinels learned, byte for byte
+    proteus("obfuscate", model, "-o", tmp_path / "bl", "--key", tmp_path / "kl", "--sentinels", "learned")
+    assert bucket_bytes(tmp_path / "b") == bucket_bytes(tmp_path / "bl")
+    assert key_view(tmp_path / "kl") == v
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1-op17", "distilbert-op17"])
+def test_default_generator_is_learned_on_corpus(name, tmp_path):
+    """A corpus model obfuscated without --sentinels gives the bucket
+    --sentinels learned gives, not the random baseline's."""
+    model = next(p for p in CORPUS if p.endswith(name + ".onnx"))
+    opts = ("-k", 2, "--seed", 3, "--allow-weak", "--weightless", "--no-probe")
+    buckets = {}
+    for gen in (None, "learned", "random"):
+        d = tmp_path / (gen or "default")
+        d.mkdir()
+        r = proteus("obfuscate", model, "-o", d / "b", "--key", d / "k", *opts, "--json",
+                    *(("--sentinels", gen) if gen else ()))
+        assert json.loads(r.stdout)["sentinels"] == (gen or "learned")
+        assert ("random' sentinel generator is a baseline" in r.stderr) == (gen == "random"), r.stderr
+        buckets[gen] = bucket_bytes(d / "b")
+    assert buckets[None] == buckets["learned"]
+    assert buckets[None] != buckets["random"]
+
+
+def test_random_generator_warns(tmp_path):
+    model = mlp(tmp_path / "mlp.onnx")
+    r = proteus("obfuscate", model, "-o", tmp_path / "b", "--key", tmp_path / "k", "--sentinels", "random", "--json")
+    assert json.loads(r.stdout)["sentinels"] == "random"
+    assert "random' sentinel generator is a baseline" in r.stderr and "hides little" in r.stderr
+
+
+def test_default_generator_needs_its_model_file(tmp_path):
+    """A binary that finds no learned-generator file (copied away from its
+    tree: no Python half, no data/generator beside it) says how to go on
+    instead of blaming an option never given; the random baseline still runs."""
+    model = mlp(tmp_path / "mlp.onnx")
+    exe = tmp_path / "bin" / "proteus"
+    exe.parent.mkdir()
+    shutil.copy(PROTEUS, exe)
+    env = {k: v for k, v in os.environ.items() if k not in ("PROTEUS_PYDIR", "PROTEUS_GENERATOR", "PROTEUS_ROOT")}
+    r = subprocess.run([str(exe), "obfuscate", str(model), "-o", str(tmp_path / "b"), "--key", str(tmp_path / "k")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "default sentinel generator (learned)" in r.stderr, r.stderr
+    assert "--generator FILE" in r.stderr and "--sentinels random" in r.stderr and "unknown" not in r.stderr
+    assert not os.path.exists(tmp_path / "b") and not os.path.exists(tmp_path / "k")
+    subprocess.run([str(exe), "obfuscate", str(model), "-o", str(tmp_path / "b"), "--key", str(tmp_path / "k"),
+                    "--sentinels", "random", "--no-probe"], check=True, capture_output=True, env=env)
 
 
 def test_weak_promise_refused(resnet, tmp_path):

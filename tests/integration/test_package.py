@@ -86,6 +86,8 @@ def test_pip_install_readme_example_and_cli(tmp_path):
     r = run([cli, "obfuscate", "../model.onnx", "-o", "bucket", "--key", "model.key", "-k", "20"], cwd=str(cli_dir),
             env=pw, timeout=300)
     assert (cli_dir / "bucket" / "manifest.json").exists() and (cli_dir / "model.key").exists()
+    # the default generator, learned, found its model file in the package (data/generator)
+    assert "k=20 sentinels learned" in r.stdout, r.stdout
     r = run([cli, "optimize", "bucket", "-o", "optimized", "--with", "ort:basic"], cwd=str(cli_dir), env=pw,
             timeout=300)
     r = run([cli, "reassemble", "optimized", "--key", "model.key", "-o", "model.opt.onnx"], cwd=str(cli_dir),

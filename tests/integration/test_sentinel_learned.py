@@ -290,8 +290,13 @@ def test_generator_file_errors(tmp_path):
                 "--generator", bad, "--allow-weak", "--weightless", "--no-probe", check=False)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and f"{bad}:2: a next line has 3 words" in lines[0], r.stderr
-    r = proteus("obfuscate", src, "-o", tmp_path / "b", "--key", tmp_path / "k", "--generator", bad, check=False)
+    r = proteus("obfuscate", src, "-o", tmp_path / "b", "--key", tmp_path / "k", "--sentinels", "random",
+                "--generator", bad, check=False)
     assert r.returncode == 1 and "--generator is for --sentinels learned" in r.stderr
+    # learned is the default: --generator alone is read (and refused here)
+    r = proteus("obfuscate", src, "-o", tmp_path / "b", "--key", tmp_path / "k", "--generator", bad, "--allow-weak",
+                "--weightless", "--no-probe", check=False)
+    assert r.returncode == 1 and f"{bad}:2: a next line has 3 words" in r.stderr, r.stderr
     assert not os.path.exists(tmp_path / "b") and not os.path.exists(tmp_path / "k")
 
 

@@ -36,8 +36,8 @@ def obfuscate(src, base, k, seed=7, rehydrate=False):
         model = os.path.join(base, "model.onnx")
         proteus("rehydrate", src, model, "--seed", 2)
     bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key.json")
-    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", k, "--seed", seed, "--no-probe", "--allow-weak",
-            *([] if rehydrate else ["--weightless"]))
+    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", k, "--seed", seed, "--sentinels", "random",
+            "--no-probe", "--allow-weak", *([] if rehydrate else ["--weightless"]))
     return model, bucket, key
 
 
@@ -131,8 +131,8 @@ def test_sentinels_deterministic_and_keyed_by_the_secret(tmp_path):
         base.mkdir()
         env = dict(os.environ, PROTEUS_PASSPHRASE=pw) if pw else None
         bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key")
-        proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", 3, "--seed", seed, "--no-probe",
-                "--allow-weak", "--weightless", env=env)
+        proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", 3, "--seed", seed, "--sentinels", "random",
+                "--no-probe", "--allow-weak", "--weightless", env=env)
         content = {f: open(os.path.join(bucket, f), "rb").read() for f in sorted(os.listdir(bucket))}
         runs.append((content, key_view(key) if not pw else None))
     assert runs[0] == runs[1]  # the same bucket, and a key that says the same (its file bytes differ: fresh salt)
@@ -164,7 +164,8 @@ def test_pipeline_with_sentinels(scratch):
     model = os.path.join(base, "model.onnx")
     proteus("rehydrate", src, model, "--seed", 3)
     bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key.json")
-    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", 3, "--seed", 1, "--allow-weak")
+    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", 3, "--seed", 1, "--sentinels", "random",
+            "--allow-weak")
     out, re_model = os.path.join(base, "opt"), os.path.join(base, "re.onnx")
     proteus("optimize", bucket, "-o", out, "--with", "ort:all")
     proteus("reassemble", out, "--key", key, "-o", re_model)
