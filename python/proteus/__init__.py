@@ -247,7 +247,8 @@ def obfuscate(model, bucket, key, *, k=None, seed=None, subgraph_size=None, n=No
     """Partitions MODEL (a path or an onnx.ModelProto), hides each subgraph
     among K sentinels, writes BUCKET/ (for the optimizer) and the sealed KEY
     (for the owner).  k, seed, subgraph_size, n, sentinels: as the CLI's
-    -k, --seed, --subgraph-size, -n, --sentinels (None: its default).
+    -k, --seed, --subgraph-size, -n, --sentinels (None: its default; for
+    sentinels, learned, while "random" is the weak control baseline).
     extra_args: further CLI options, passed as they are."""
     with _Secret(passphrase, passphrase_file, key_secret) as sec, _ModelPath(model) as path:
         args = [path, "-o", os.fspath(bucket), "--key", os.fspath(key), *sec.args]
@@ -375,11 +376,13 @@ def verify(ref, cand, rtol=None, *, atol=None, seed=None, runs=None):
 
 
 def audit(bucket, key, *, passphrase=None, passphrase_file=None, key_secret=None, out=None, classifier=None,
-          zoo_exclude=(), extra_args=()):
+          zoo_exclude=(), sentinels=None, extra_args=()):
     """Attacks BUCKET as an attacker without the key would and scores each
     attack with KEY: how many candidate models are left of the
     (k+1)^n promised.  Runs on /usr/bin/python3 with Debian's torch
-    ($PROTEUS_AUDIT_PYTHON overrides).  out: a folder for PNG plots."""
+    ($PROTEUS_AUDIT_PYTHON overrides).  out: a folder for PNG plots.
+    sentinels: the generator BUCKET was made with, which the attacker's zoo
+    uses too (None: obfuscate's default, learned)."""
     with _Secret(passphrase, passphrase_file, key_secret) as sec:
         args = [os.fspath(bucket), "--key", os.fspath(key), "--json", *sec.args]
         if out is not None:
@@ -388,6 +391,8 @@ def audit(bucket, key, *, passphrase=None, passphrase_file=None, key_secret=None
             args += ["--classifier", os.fspath(classifier)]
         for z in zoo_exclude:
             args += ["--zoo-exclude", z]
+        if sentinels is not None:
+            args += ["--sentinels", sentinels]
         args += list(extra_args)
         r = _run("audit", args, sec.env)
     j = _json_of(r.stdout)

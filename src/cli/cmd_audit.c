@@ -41,7 +41,8 @@ static px_status write_views(const cli_secret_opts *so, const char *key_path, co
 int cmd_audit(int argc, char **argv)
 {
     static const char *help =
-        "usage: proteus audit BUCKET --key KEY [--json] [--out DIR] [--classifier FILE] [--zoo-exclude NAME]...\n"
+        "usage: proteus audit BUCKET --key KEY [--json] [--out DIR] [--classifier FILE] [--sentinels GEN]\n"
+        "                     [--zoo-exclude NAME]...\n"
         "       proteus audit --train [--classifier FILE]\n"
         "Attacks the bucket the way an attacker without the key would (graph statistics, interface\n"
         "stitching, validity, weights and constants, metadata and layout, repetition, public-zoo\n"
@@ -52,6 +53,9 @@ int cmd_audit(int argc, char **argv)
         "                    specificity, threshold}])\n"
         "  --out DIR         PNG plots of the real and sentinel distribution of each statistic\n"
         "  --classifier FILE the trained classifier (default: the one shipped with proteus)\n"
+        "  --sentinels GEN   the generator BUCKET's sentinels came from (the key does not record it): the\n"
+        "                    attacker's zoo, the public models he obfuscates himself, uses it too.\n"
+        "                    Default: obfuscate's default, learned; random for a --sentinels random bucket\n"
         "  --zoo-exclude N   leave model family N (a corpus file name without -opNN) out of the public\n"
         "                    zoo, to audit a corpus model as if it were not public\n"
         "  --train           retrain the classifier on the corpus (minutes) and save it to FILE\n"
@@ -89,7 +93,8 @@ int cmd_audit(int argc, char **argv)
         }
         const char *a = argv[i];
         if (!strcmp(a, "--key") || !strcmp(a, "--out") || !strcmp(a, "--classifier") || !strcmp(a, "--zoo-exclude") ||
-            !strcmp(a, "--link") || !strcmp(a, "--link-key") || !strcmp(a, "--second") || !strcmp(a, "--second-key")) {
+            !strcmp(a, "--sentinels") || !strcmp(a, "--link") || !strcmp(a, "--link-key") || !strcmp(a, "--second") ||
+            !strcmp(a, "--second-key")) {
             if (i + 1 >= argc) {
                 rc = cli_usage("audit", "%s needs a value", a);
                 break;

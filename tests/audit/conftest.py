@@ -54,9 +54,11 @@ def make_bucket(tmp_path_factory, secret):
 
 def audit_cli(bucket, view, *extra):
     """python -m proteus_py.audit BUCKET --key-json - --json ..., the key
-    view on stdin (as the C command passes it)."""
+    view on stdin (as the C command passes it); the zoo has random sentinels,
+    as make_bucket's buckets."""
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    r = subprocess.run([sys.executable, "-m", "proteus_py.audit", bucket, "--key-json", "-", "--json", "--quiet", *extra],
+    r = subprocess.run([sys.executable, "-m", "proteus_py.audit", bucket, "--key-json", "-", "--json", "--quiet",
+                        "--sentinels", "random", *extra],
                        input=json.dumps(view), capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise AssertionError(f"audit failed ({r.returncode}): {r.stderr}")

@@ -51,14 +51,22 @@ def test_k0_every_attack_reports_zero(make_bucket):
 
 def test_the_c_command_passes_the_key_view(make_bucket, secret, tmp_path):
     b, kp, view = make_bucket(os.path.join(MODELS, "squeezenet1_1-op17.onnx"), 2)
-    r = run(PROTEUS, "audit", b, "--key", kp, "--key-secret", secret, "--json", "--out", tmp_path / "plots")
+    r = run(PROTEUS, "audit", b, "--key", kp, "--key-secret", secret, "--json", "--out", tmp_path / "plots",
+            "--sentinels", "random")
     rep = json.loads(r.stdout)
-    assert rep["n"] == view["n"] and rep["k"] == 2
+    assert rep["n"] == view["n"] and rep["k"] == 2 and rep["zoo_sentinels"] == "random"
     assert rep["log10_promise"] == pytest.approx(view["n"] * math.log10(3))
     assert os.path.exists(tmp_path / "plots" / "stat-avg_degree.png")
     assert os.path.exists(tmp_path / "plots" / "stat-clustering.png")
-    text = run(PROTEUS, "audit", b, "--key", kp, "--key-secret", secret).stdout
-    assert "gnn-full" in text and "log10" in text
+    text = run(PROTEUS, "audit", b, "--key", kp, "--key-secret", secret, "--sentinels", "random").stdout
+    assert "gnn-full" in text and "log10" in text and "random sentinels" in text
+
+
+def test_the_zoo_follows_obfuscates_default_generator():
+    """Without --sentinels the attacker's zoo is made with the generator
+    obfuscate uses by default (the key does not say which one made a
+    bucket): learned."""
+    assert Z.default_sentinels() == "learned"
 
 
 def _teeth(rep):

@@ -1,7 +1,7 @@
 """`proteus audit` (the C command passes the owner's key view on stdin):
 
   python -m proteus_py.audit BUCKET --key-json - [--json] [--out DIR]
-         [--classifier FILE] [--zoo-exclude NAME ...]
+         [--classifier FILE] [--sentinels GEN] [--zoo-exclude NAME ...]
   python -m proteus_py.audit --train [--classifier FILE]
   python -m proteus_py.audit BUCKET --key-json - --link OTHER [--link OTHER2 ...] [--json]
 
@@ -38,6 +38,9 @@ def parse_args(argv):
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--out", help="write PNG plots here")
     ap.add_argument("--classifier", help="trained classifier file (default: the shipped one)")
+    ap.add_argument("--sentinels", metavar="GEN",
+                    help="the generator the bucket's sentinels came from (learned or random): the attacker builds "
+                         "his zoo with it (default: obfuscate's default, learned)")
     ap.add_argument("--zoo-exclude", action="append", nargs="+", default=[], metavar="NAME",
                     help="leave model family NAME out of the public zoo")
     ap.add_argument("--train", action="store_true", help="retrain the classifier on the corpus and save it")
@@ -80,9 +83,12 @@ def load_key(arg):
     return load_keys(arg)[0]
 
 
-def audit(bucket, key, classifier=None, zoo_exclude=(), out=None, log=None, only=None):
+def audit(bucket, key, classifier=None, zoo_exclude=(), out=None, log=None, only=None, sentinels=None):
     """Runs every attack on the bucket and scores it with the key view.
-    Returns the report (a dict, the --json object)."""
+    The attacker knows the algorithm: his zoo's sentinels come from the
+    generator the owner used (sentinels; None: obfuscate's default, which
+    the key does not record).  Returns the report (a dict, the --json
+    object)."""
     t0 = time.time()
     graphs = F.read_bucket(bucket)
     bad = [g.file for g in graphs if g.parse_error]
@@ -99,13 +105,15 @@ def audit(bucket, key, classifier=None, zoo_exclude=(), out=None, log=None, only
     if not os.path.exists(clf_path):
         raise SystemExit(f"proteus audit: {clf_path}: no classifier (train one with --train)")
     classifiers = gnn.load_classifiers(clf_path)
-    zoo = Z.load_zoo(exclude=zoo_exclude, log=log)
+    gen = sentinels or Z.default_sentinels()
+    zoo = Z.load_zoo(exclude=zoo_exclude, log=log, sentinels=gen)
     ctx = A.Context(zoo, classifiers, log=log,
-                    weights_zoo=lambda: Z.load_weights_zoo(exclude=zoo_exclude, log=log))
+                    weights_zoo=lambda: Z.load_weights_zoo(exclude=zoo_exclude, log=log, sentinels=gen))
     n, k = len(key["groups"]), int(key.get("k", 0))
     report = {"bucket": os.path.abspath(bucket), "n": n, "k": k, "files": len(graphs),
               "log10_promise": S.log10_promise(n, k), "zoo_excluded": sorted(zoo.excluded),
-              "zoo_families": zoo.families(), "classifier": os.path.abspath(clf_path), "attacks": []}
+              "zoo_families": zoo.families(), "zoo_sentinels": gen, "classifier": os.path.abspath(clf_path),
+              "attacks": []}
     all_scores = {}
     for name, cls, fn in A.ATTACKS:
         if only and name not in only:
@@ -142,7 +150,7 @@ def table(report):
     lines = [f"bucket: {report['bucket']}",
              f"n = {report['n']} real subgraphs, k = {report['k']} sentinels each; "
              f"the bucket promises (k+1)^n = 10^{report['log10_promise']:.2f} candidate models",
-             f"zoo: {len(report['zoo_families'])} corpus families"
+             f"zoo: {len(report['zoo_families'])} corpus families, {report.get('zoo_sentinels', Z.SENTINELS)} sentinels"
              + (f" (left out: {', '.join(report['zoo_excluded'])})" if report['zoo_excluded'] else ""), "",
              f"{'attack':12s} {'class':>5s} {'log10 cand.':>11s} {'of promise':>10s} {'mean spec.':>10s} {'threshold':>10s}"]
     for a in report["attacks"]:
@@ -193,7 +201,7 @@ def main(argv=None):
         print(json.dumps(rep, indent=1) if a.json else linkage.table(rep))
         return 0
     rep = audit(a.bucket, key, classifier=a.classifier, zoo_exclude=a.zoo_exclude, out=a.out, log=log,
-                only=a.only or None)
+                only=a.only or None, sentinels=a.sentinels)
     if a.json:
         def clean(o):
             if isinstance(o, float) and (math.isinf(o) or math.isnan(o)):
