@@ -11,7 +11,7 @@ from conftest import ROOT, TEST_PASSPHRASE, proteus
 
 MODELS = os.path.join(ROOT, "corpus", "models")
 # small enough to be quick, split finely enough that the promise is large
-OPTS = ("-k", 4, "--subgraph-size", 6, "--seed", 7)
+OPTS = ("-k", 4, "--subgraph-size", 6, "--seed", 7, "--sentinels", "random")  # key mechanics: any generator
 SALT = slice(30, 46)
 NONCE = slice(46, 70)
 

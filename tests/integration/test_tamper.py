@@ -22,7 +22,8 @@ def obfuscate(model, bucket, key, *extra):
     allow = [f for f in ("--allow-weak", "--allow-unverified") if f in usage]
     if "--no-probe" not in extra:
         allow = [f for f in allow if f != "--allow-unverified"]
-    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", "2", "--seed", "11", *extra, *allow)
+    gen = ["--sentinels", "random"] if "--sentinels" in usage else []  # what is tampered with: any generator
+    proteus("obfuscate", model, "-o", bucket, "--key", key, "-k", "2", "--seed", "11", *gen, *extra, *allow)
 
 
 @pytest.fixture(scope="module")
