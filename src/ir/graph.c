@@ -224,6 +224,20 @@ px_status px_graph_add_init(px_graph *g, int value, px_tensor *t)
     return st;
 }
 
+px_tensor *px_graph_take_init(px_graph *g, int value)
+{
+    px_value *v = &g->values[value];
+    px_tensor *t = v->init;
+    if (!t) return NULL;
+    int k = 0;
+    for (int i = 0; i < g->n_inits; i++)
+        if (g->inits[i] != value) g->inits[k++] = g->inits[i];
+    g->n_inits = k;
+    v->init = NULL;
+    v->flags &= ~(unsigned)PX_VAL_INIT;
+    return t;
+}
+
 px_status px_graph_set_opset(px_graph *g, const char *domain, int64_t version)
 {
     const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";

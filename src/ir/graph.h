@@ -196,6 +196,9 @@ int px_graph_copy_node(px_graph *g, const px_node *src, const int *vmap, const c
 px_status px_graph_add_input(px_graph *g, int value);
 px_status px_graph_add_output(px_graph *g, int value);
 px_status px_graph_add_init(px_graph *g, int value, px_tensor *t); /* takes t */
+/* The reverse: value is no longer an initializer; its tensor is returned,
+ * the caller's (NULL when it was none). */
+px_tensor *px_graph_take_init(px_graph *g, int value);
 px_status px_graph_set_opset(px_graph *g, const char *domain, int64_t version);
 /* Renames a value (the new name must be free). */
 px_status px_graph_rename_value(px_graph *g, int value, const char *name);

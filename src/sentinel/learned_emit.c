@@ -138,18 +138,6 @@ static int same_tensor_type(const px_tensor *a, const px_tensor *b)
     return 1;
 }
 
-/* Takes initializer v out of the graph (nothing reads it any more). */
-static void drop_init(px_graph *g, int v)
-{
-    int k = 0;
-    for (int i = 0; i < g->n_inits; i++)
-        if (g->inits[i] != v) g->inits[k++] = g->inits[i];
-    g->n_inits = k;
-    px_tensor_free(g->values[v].init);
-    g->values[v].init = NULL;
-    g->values[v].flags &= ~(unsigned)PX_VAL_INIT;
-}
-
 /* The initializer an Identity of v reads: as torch writes a deduplicated
  * tensor, an earlier one of the same type behind an Identity, as often as
  * the model's Identities share theirs (v is then dropped); else v. */
@@ -160,7 +148,7 @@ static int dedup_init(lgen *L, int v)
     for (int i = L->n_ident_init - 1; i >= 0 && cand < 0 && L->m_ident_shared > 0; i--)
         if (same_tensor_type(L->g->values[L->ident_init[i]].init, t)) cand = L->ident_init[i];
     if (cand >= 0 && px_rng_below(L->rng, (uint64_t)L->m_ident) < (uint64_t)L->m_ident_shared) {
-        drop_init(L->g, v);
+        px_tensor_free(px_graph_take_init(L->g, v)); /* nothing reads it any more */
         return cand;
     }
     if (L->n_ident_init < L_MAX_NODES) L->ident_init[L->n_ident_init++] = v;
@@ -344,13 +332,12 @@ px_status learned_merge_concats(lgen *L)
 {
     px_graph *g = L->g;
     if (L->m_concat_wide <= 0) return PX_OK;
-    int *uses = calloc((size_t)g->n_values + 1, sizeof *uses), *ins = NULL;
+    px_status st = px_graph_index(g); /* readers per value, as they were before any merge */
+    if (st) return st;
+    const int *readers = g->cons_start;
+    int *ins = NULL, cap = 0, merged = 0;
     char *dead = calloc((size_t)g->n_nodes + 1, 1);
-    int cap = 0;
-    px_status st = uses && dead ? PX_OK : px_nomem();
-    for (int i = 0; i < g->n_nodes && !st; i++)
-        for (int j = 0; j < g->nodes[i].n_inputs; j++)
-            if (g->nodes[i].inputs[j] >= 0) uses[g->nodes[i].inputs[j]]++;
+    if (!dead) return px_nomem();
     for (int o = 0; o < g->n_nodes && !st; o++) {
         px_node *nd = &g->nodes[o];
         if (strcmp(nd->op_type, "Concat")) continue;
@@ -358,7 +345,7 @@ px_status learned_merge_concats(lgen *L)
         for (int s = 0; s < nd->n_inputs && !st; s++) {
             int v = nd->inputs[s], p = v >= 0 ? g->values[v].producer : -1;
             if (p < 0 || dead[p] || strcmp(g->nodes[p].op_type, "Concat") || px_attr_int(&g->nodes[p], "axis", 0) != axis ||
-                uses[v] != 1 || (g->values[v].flags & PX_VAL_OUTPUT) || !px_dtype_is_float(g->values[v].dtype))
+                readers[v + 1] - readers[v] != 1 || (g->values[v].flags & PX_VAL_OUTPUT) || !px_dtype_is_float(g->values[v].dtype))
                 continue;
             if (px_rng_below(L->rng, (uint64_t)L->m_concat) >= (uint64_t)L->m_concat_wide) continue;
             const px_node *in = &g->nodes[p];
@@ -379,15 +366,11 @@ px_status learned_merge_concats(lgen *L)
             if ((st = px_node_set_inputs(g, o, ins, n))) break;
             nd = &g->nodes[o];
             dead[p] = 1;
+            merged++;
             s += in->n_inputs - 1;
         }
     }
-    if (!st) {
-        int any = 0;
-        for (int i = 0; i < g->n_nodes; i++) any |= dead[i];
-        if (any) st = px_graph_remove_nodes(g, dead);
-    }
-    free(uses);
+    if (!st && merged) st = px_graph_remove_nodes(g, dead);
     free(dead);
     free(ins);
     return st;

@@ -33,15 +33,8 @@ static px_status to_constant(px_graph *g, int v, int serial)
     px_status st = px_node_set_outputs(g, node, &v, 1);
     px_attr a = {.name = "value", .type = PX_ATTR_TENSOR, .t = t};
     if (!st) st = px_node_add_attr(g, node, &a); /* a copy */
-    if (st) return st;
-    int k = 0;
-    for (int i = 0; i < g->n_inits; i++)
-        if (g->inits[i] != v) g->inits[k++] = g->inits[i];
-    g->n_inits = k;
-    g->values[v].init = NULL;
-    g->values[v].flags &= ~(unsigned)PX_VAL_INIT;
-    px_tensor_free(t);
-    return PX_OK;
+    if (!st) px_tensor_free(px_graph_take_init(g, v));
+    return st;
 }
 
 px_status px_sentinel_store_like(px_graph *sent, int in_consts, int in_inits, px_rng *rng)

@@ -35,6 +35,15 @@ static int count_op(const px_graph *g, const char *op)
     return n;
 }
 
+/* conv_graph(weightless) after px_sentinel_store_like(consts, inits), which must succeed */
+static void stored(px_graph *g, int weightless, int consts, int inits)
+{
+    px_rng rng;
+    px_rng_seed(&rng, 1);
+    conv_graph(g, weightless);
+    CHECK_EQ_INT(px_sentinel_store_like(g, consts, inits, &rng), PX_OK);
+}
+
 static void test_storage_counts(void)
 {
     px_graph g;
@@ -51,10 +60,7 @@ static void test_storage_counts(void)
 static void test_all_to_constants(void)
 {
     px_graph g;
-    px_rng rng;
-    px_rng_seed(&rng, 1);
-    conv_graph(&g, 0);
-    CHECK_EQ_INT(px_sentinel_store_like(&g, 5, 0, &rng), PX_OK);
+    stored(&g, 0, 5, 0);
     CHECK_EQ_INT(g.n_inits, 0);
     CHECK_EQ_INT(count_op(&g, "Constant"), 2);
     CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
@@ -70,10 +76,7 @@ static void test_all_to_constants(void)
 static void test_none_without_constants(void)
 {
     px_graph g;
-    px_rng rng;
-    px_rng_seed(&rng, 1);
-    conv_graph(&g, 0);
-    CHECK_EQ_INT(px_sentinel_store_like(&g, 0, 7, &rng), PX_OK);
+    stored(&g, 0, 0, 7);
     CHECK_EQ_INT(g.n_inits, 2);
     CHECK_EQ_INT(count_op(&g, "Constant"), 0);
     px_graph_free(&g);
@@ -83,10 +86,7 @@ static void test_none_without_constants(void)
 static void test_weightless_stays(void)
 {
     px_graph g;
-    px_rng rng;
-    px_rng_seed(&rng, 1);
-    conv_graph(&g, 1);
-    CHECK_EQ_INT(px_sentinel_store_like(&g, 5, 0, &rng), PX_OK);
+    stored(&g, 1, 5, 0);
     CHECK_EQ_INT(g.n_inits, 1);
     CHECK_EQ_INT(count_op(&g, "Constant"), 1);
     CHECK_EQ_INT(px_graph_validate(&g), PX_OK);
