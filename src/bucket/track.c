@@ -1,10 +1,12 @@
 /* Sentinel weights that follow the model's weights; the design is in track.h. */
 #include "bucket/track.h"
+#include "bucket/track_shape.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sentinel/weights.h"
 #include "util/rng.h"
 
 enum { MIN_NUMEL = 2, MIX = 4 };
@@ -130,6 +132,7 @@ static void add_donor(px_track_donors *d, const px_tensor *t, const char *op, in
     d->slot[d->n] = slot;
     d->positive[d->n] = (unsigned char)pos;
     d->cls[d->n] = (unsigned char)shape_class(t, n);
+    d->step[d->n] = px_track_step_of(w, n);
     d->n++;
 }
 
@@ -150,7 +153,8 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
     d->positive = malloc(cap);
     d->cls = malloc(cap);
     d->lin = malloc(cap * sizeof *d->lin);
-    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive || !d->cls || !d->lin) st = px_nomem();
+    d->step = malloc(cap * sizeof *d->step);
+    if (!d->w || !d->t || !d->numel || !d->op || !d->slot || !d->positive || !d->cls || !d->lin || !d->step) st = px_nomem();
     for (int i = 0; i < model->n_inits && !st; i++) {
         int v = model->inits[i];
         if (node[v] >= 0) add_donor(d, model->values[v].init, model->nodes[node[v]].op_type, slot[v]);
@@ -165,6 +169,7 @@ px_status px_track_donors_init(const px_graph *model, px_track_donors *d)
     free(node);
     free(slot);
     if (st) px_track_donors_free(d);
+    else d->grid = px_track_grid_of(model);
     return st;
 }
 
@@ -178,6 +183,7 @@ void px_track_donors_free(px_track_donors *d)
     free(d->positive);
     free(d->cls);
     free(d->lin);
+    free(d->step);
     memset(d, 0, sizeof *d);
 }
 
@@ -294,7 +300,7 @@ static int elem_maps_draw(elem_maps *em, const px_tensor *bt, int64_t n, const p
 
 /* Rewrites sentinel tensor b (n elements) from donor dw (dn elements). */
 static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const px_track_donors *d, int di, int logd,
-                            px_rng *rng)
+                            int out_axis, px_rng *rng)
 {
     const float *dw = d->w[di];
     const px_tensor *dt = d->t[di];
@@ -310,9 +316,14 @@ static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const px_t
      * keeps D's mean and variance; a single map would copy D's kernels
      * one by one, and matching them (nearest kernel, votes per row) finds
      * the donor of every sentinel */
+    /* the generator's channel scales and tails, restored after the mix */
+    px_track_ref ref = {0};
+    px_status st = logd ? PX_OK : px_track_ref_take(&ref, b, n, bt, out_axis);
+    if (st) return st;
     elem_maps em;
     if (!elem_maps_draw(&em, bt, n, dt, dn, rng)) {
         elem_maps_free(&em);
+        px_track_ref_free(&ref);
         return px_nomem();
     }
     int neg = (int)px_rng_below(rng, MIX), r = em.r, last = r - 1;
@@ -341,7 +352,10 @@ static px_status mix_tensor(float *b, const px_tensor *bt, int64_t n, const px_t
         for (int a = last - 1; a >= 0 && ++idx[a] == em.vb[a]; a--) idx[a] = 0;
     }
     elem_maps_free(&em);
-    return PX_OK;
+    if (!logd) st = px_track_reshape(b, n, &ref, shape_class(bt, n) == 2, d->step[di] > 0 ? 0 : d->grid, rng);
+    if (!st && !logd && d->step[di] > 0) px_track_round_to(b, n, d->step[di]);
+    px_track_ref_free(&ref);
+    return st;
 }
 
 px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t stream)
@@ -369,7 +383,9 @@ px_status px_track_weights(px_graph *sent, const px_track_donors *d, uint64_t st
         px_rng trng;
         px_rng_seed(&trng, px_rng_next(&rng));
         int di = pick_donor(d, op, slot[v], positive, sent->values[v].init, n, &trng);
-        if (di >= 0) st = mix_tensor(b, sent->values[v].init, n, d, di, positive, &trng);
+        int out_axis = 0;
+        px_wstats_role_of(sent, v, &out_axis);
+        if (di >= 0) st = mix_tensor(b, sent->values[v].init, n, d, di, positive, out_axis, &trng);
     }
     free(node);
     free(slot);

@@ -60,6 +60,8 @@ typedef struct px_track_donors {
     unsigned char *positive; /* every element > 0 */
     unsigned char *cls;      /* 2: a matrix, 1: anything else (track.c's shape_class) */
     px_track_moments *lin;   /* mean, sd and rms of the values */
+    double *step;            /* per donor: the step its values are multiples of, 0: none (track_shape.h) */
+    double grid;             /* the model's relative value grid, 0: none (track_shape.h) */
 } px_track_donors;
 
 px_status px_track_donors_init(const px_graph *model, px_track_donors *d);
