@@ -302,7 +302,9 @@ static px_status add_inputs(lgen *L)
             for (int a = 0; a < sh->rank; a++) {
                 int64_t d = sh->dims[a].v, seen = 0;
                 for (int k = 0; k < L->n_iface; k++) seen |= L->iface[k] == d;
-                if (d > 1 && !seen && L->n_iface < 32) L->iface[L->n_iface++] = d;
+                /* a 1 only where an output has one past its batch axis (a
+                 * one-channel head): elsewhere a free count is never 1 */
+                if ((d > 1 || (d == 1 && io && a >= 1)) && !seen && L->n_iface < 32) L->iface[L->n_iface++] = d;
             }
         }
     }
@@ -496,11 +498,14 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     return PX_OK;
 }
 
-static void add_style(int64_t *set, int *n, int cap, int64_t v)
+static void add_style(int64_t *set, double *count, int *n, int cap, int64_t v)
 {
     for (int i = 0; i < *n; i++)
-        if (set[i] == v) return;
-    if (*n < cap && v > 0) set[(*n)++] = v;
+        if (set[i] == v) {
+            count[i]++;
+            return;
+        }
+    if (*n < cap && v > 0) set[*n] = v, count[(*n)++] = 1;
 }
 
 /* Kernel sizes and channel counts node nd of the model uses. */
@@ -518,7 +523,7 @@ static void note_style(lgen *L, const px_graph *m, const px_node *nd)
         if (strcmp(nd->op_type, windowed[w])) continue;
         int n;
         const int64_t *ks = px_attr_ints(nd, "kernel_shape", &n);
-        if (ks && n) add_style(L->style_k[w], &L->n_style_k[w], 16, ks[0]);
+        if (ks && n) add_style(L->style_k[w], L->style_kn[w], &L->n_style_k[w], 16, ks[0]);
     }
     L->style_seen = 1;
     if (!strcmp(nd->op_type, "Conv") && px_attr_int(nd, "group", 1) > 1) L->style_grouped = 1;
@@ -526,7 +531,14 @@ static void note_style(lgen *L, const px_graph *m, const px_node *nd)
     if ((conv || lin) && nd->n_outputs > 0 && nd->outputs[0] >= 0) {
         const px_shape *sh = &m->values[nd->outputs[0]].shape;
         int axis = conv ? 1 : sh->rank - 1;
-        if (sh->rank > axis && axis >= 0) add_style(L->style_c, &L->n_style_c, 64, sh->dims[axis].v);
+        if (sh->rank > axis && axis >= 0) add_style(L->style_c, L->style_cn, &L->n_style_c, 64, sh->dims[axis].v);
+        const px_shape *ish = nd->n_inputs > 0 && nd->inputs[0] >= 0 ? &m->values[nd->inputs[0]].shape : NULL;
+        int ia = conv ? 1 : ish ? ish->rank - 1 : -1;
+        if (ish && ia >= 0 && ish->rank > ia && sh->rank > axis && axis >= 0 && ish->dims[ia].v > 0 && sh->dims[axis].v > 0 &&
+            !(conv && px_attr_int(nd, "group", 1) > 1)) {
+            L->m_keep_of[!conv]++;
+            L->m_keep[!conv] += ish->dims[ia].v == sh->dims[axis].v;
+        }
     }
 }
 

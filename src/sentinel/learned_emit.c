@@ -140,14 +140,15 @@ static int same_tensor_type(const px_tensor *a, const px_tensor *b)
 
 /* The initializer an Identity of v reads: as torch writes a deduplicated
  * tensor, an earlier one of the same type behind an Identity, as often as
- * the model's Identities share theirs (v is then dropped); else v. */
+ * the model's Identities that could share theirs do (v is then dropped);
+ * else v. */
 static int dedup_init(lgen *L, int v)
 {
     const px_tensor *t = L->g->values[v].init;
     int cand = -1;
     for (int i = L->n_ident_init - 1; i >= 0 && cand < 0 && L->m_ident_shared > 0; i--)
         if (same_tensor_type(L->g->values[L->ident_init[i]].init, t)) cand = L->ident_init[i];
-    if (cand >= 0 && px_rng_below(L->rng, (uint64_t)L->m_ident) < (uint64_t)L->m_ident_shared) {
+    if (cand >= 0 && L->m_ident_cand > 0 && px_rng_below(L->rng, (uint64_t)L->m_ident_cand) < (uint64_t)L->m_ident_reuse) {
         px_tensor_free(px_graph_take_init(L->g, v)); /* nothing reads it any more */
         return cand;
     }

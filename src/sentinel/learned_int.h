@@ -113,11 +113,20 @@ typedef struct lgen {
     int counter;
     double style[L_MAX_OPS]; /* per op: 1 when the model uses it, else rare (see learned.c) */
     /* the model's own kernel sizes (Conv, MaxPool, AveragePool) and channel
-     * or feature counts: preferred over other values real models use */
+     * or feature counts, with how often the model writes each: preferred
+     * over other values real models use, as often as the model uses them */
     int64_t style_k[3][16];
+    double style_kn[3][16];
     int n_style_k[3];
     int64_t style_c[64];
+    double style_cn[64];
     int n_style_c;
+    /* its Convs (0, not depthwise) and MatMul/Gemm weights (1) whose output
+     * channels or features equal their input's, of those whose both are
+     * known: a block keeps its width (a stage's convs share it), which a
+     * count drawn per node does not */
+    int m_keep[2], m_keep_of[2];
+    int domain_no_prefer; /* set around l_domain when the caller prefers a value of its own */
     int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[7]; /* draws that failed, by stage (for the strict mode's message) */
@@ -143,10 +152,13 @@ typedef struct lgen {
     struct lmotifs *motifs; /* the motifs the model itself writes (learned_motif.c) */
     int m_reshape[L_MAX_RANK + 1][L_MAX_RANK + 1]; /* its Reshapes by input and output rank */
     int m_gather_idx[2]; /* its Gathers of a shape vector by a scalar index, or by a 1-element one */
-    /* its Identities of an initializer, and those whose initializer another
+    /* its Identities of an initializer, those whose initializer another
      * Identity reads too (torch deduplicates equal tensors, such as the zero
-     * biases of a fresh model, into one initializer behind Identities) */
-    int m_ident, m_ident_shared;
+     * biases of a fresh model, into one initializer behind Identities), and
+     * in node order, those that found an earlier one of the same type and
+     * those of them that read an earlier one's (the odds of sharing where
+     * it can be shared) */
+    int m_ident, m_ident_shared, m_ident_cand, m_ident_reuse;
     int m_concat, m_concat_wide; /* its float Concats, and those of three inputs or more */
     /* per real input (the first L_MAX_IN): the model op that produced it,
      * in the part before the cut (NULL: a model input), and whether that op
@@ -204,7 +216,7 @@ Z3_ast l_var(lgen *L, const char *prefix);
 /* var takes one of vals (and the extra value, if > 0); prefers a value
  * drawn from the counts (an assumption the solver may drop). */
 void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
-              int n_extra, const int64_t *style, int n_style);
+              int n_extra, const int64_t *style, const double *style_n, int n_style);
 void l_prefer(lgen *L, Z3_ast lit);
 int l_draw(lgen *L, const double *w, int n); /* index by weight; -1 if all zero */
 /* A solver check within the budget (over it: as if unsatisfiable). */
@@ -227,7 +239,7 @@ int64_t learned_dim_value(lgen *L, ldim d);
  * constant slot), by (prev, op) (NULL: none), and of all ops after prev. */
 void learned_note_model(lgen *L, const px_graph *m, const px_node *nd);
 /* Counts the model's Identities of an initializer and how many share theirs
- * (m_ident, m_ident_shared). */
+ * (m_ident, m_ident_shared, m_ident_cand, m_ident_reuse). */
 px_status learned_note_dedup(lgen *L, const px_graph *m);
 /* Merges a Concat that only feeds a Concat on the same axis into it, as
  * often as the model's Concats take three inputs or more (densenets,

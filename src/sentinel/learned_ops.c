@@ -186,13 +186,14 @@ static lval *out_of(lgen *L, lnode *nd, const lval *like)
     return o;
 }
 
-static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface, const int64_t *style, int n_style)
+static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface, const int64_t *style,
+                        const double *style_n, int n_style)
 {
     const char *w[256];
     double c[256];
     int n = px_generator_values(L->gen, prefix, w, c, 256);
     if (n > 256) n = 256;
-    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0, style, n_style);
+    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0, style, style_n, n_style);
 }
 
 /* out = floor((in + 2p - k) / s) + 1 over one spatial dim; a symbol only
@@ -233,9 +234,9 @@ static void window_vars(lgen *L, lnode *nd, const char *op)
     nd->var[V_P] = l_var(L, "p");
     int w = !strcmp(op, "Conv") ? 0 : !strcmp(op, "MaxPool") ? 1 : 2;
     snprintf(prefix, sizeof prefix, "attr %s kernel", op);
-    domain_from(L, nd->var[V_K], prefix, 0, L->style_k[w], L->n_style_k[w]);
+    domain_from(L, nd->var[V_K], prefix, 0, L->style_k[w], L->style_kn[w], L->n_style_k[w]);
     snprintf(prefix, sizeof prefix, "attr %s stride", op);
-    domain_from(L, nd->var[V_S], prefix, 0, NULL, 0);
+    domain_from(L, nd->var[V_S], prefix, 0, NULL, NULL, 0);
     Z3_solver_assert(z, L->sol, Z3_mk_le(z, nd->var[V_S], l_int(L, 4)));
     Z3_ast p = nd->var[V_P], k = nd->var[V_K];
     Z3_ast zero = Z3_mk_eq(z, p, l_int(L, 0));
@@ -248,13 +249,26 @@ static void window_vars(lgen *L, lnode *nd, const char *op)
     l_prefer(L, px_rng_unit(L->rng) * (c_same + c_zero + 1) < c_same + 0.5 ? same : zero);
 }
 
+/* The channels or features of a new weight (var) among the model's counts;
+ * as often as the model keeps its width (kind 0: Convs, 1: linear), the
+ * input's (in) is preferred instead of a drawn count. */
+static void width_from(lgen *L, Z3_ast var, int kind, ldim in)
+{
+    int keep = !in.sym && L->m_keep_of[kind] > 0 &&
+               px_rng_unit(L->rng) * L->m_keep_of[kind] < learned_model_share(L) * L->m_keep[kind];
+    L->domain_no_prefer = keep;
+    domain_from(L, var, "chan", 1, L->style_c, L->style_cn, L->n_style_c);
+    L->domain_no_prefer = 0;
+    if (keep) l_prefer(L, Z3_mk_eq(L->z, var, in.e));
+}
+
 static int build_conv(lgen *L, lnode *nd, const lval *x)
 {
     Z3_context z = L->z;
     window_vars(L, nd, "Conv");
     nd->var[V_OUT] = l_var(L, "c");
     nd->var[V_DW] = l_var(L, "dw");
-    domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
+    width_from(L, nd->var[V_OUT], 0, x->d[1]);
     Z3_ast dw = nd->var[V_DW];
     Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){Z3_mk_eq(z, dw, l_int(L, 0)), Z3_mk_eq(z, dw, l_int(L, 1))}));
     /* depthwise: one filter per channel, as MobileNets write it */
@@ -340,7 +354,7 @@ static int build_matmul_join(lgen *L, lnode *nd, const lval *x, const lval *y)
 static int build_linear(lgen *L, lnode *nd, const lval *x)
 {
     nd->var[V_OUT] = l_var(L, "f");
-    domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
+    width_from(L, nd->var[V_OUT], 1, x->d[x->rank - 1]);
     int64_t in = fixed(L, x->d[x->rank - 1]);
     if (in > 0) Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / in)));
     lval *o = out_of(L, nd, x);
@@ -539,7 +553,7 @@ static int build(lgen *L, lnode *nd)
     }
     case LK_EMBED: { /* ids [..] -> [.., F] through a [rows, F] table */
         nd->var[V_OUT] = l_var(L, "f");
-        domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
+        domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->style_cn, L->n_style_c);
         Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / (L->embed_rows > 0 ? L->embed_rows : 1))));
         lval *o = out_of(L, nd, x);
         o->rank = x->rank + 1;

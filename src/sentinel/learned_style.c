@@ -257,6 +257,18 @@ px_status learned_note_dedup(lgen *L, const px_graph *m)
         if (!strcmp(nd->op_type, "Identity") && in >= 0 && in < m->n_values && (m->values[in].flags & PX_VAL_INIT))
             v[n++] = in;
     }
+    for (int i = 0; i < n; i++) { /* node order: could it share, did it */
+        const px_tensor *t = m->values[v[i]].init;
+        int cand = 0, reuse = 0;
+        for (int j = 0; j < i && !reuse; j++) {
+            const px_tensor *u = m->values[v[j]].init;
+            reuse = v[j] == v[i];
+            cand |= reuse || (t && u && t->dtype == u->dtype && t->rank == u->rank &&
+                              !memcmp(t->dims, u->dims, sizeof *t->dims * (size_t)t->rank));
+        }
+        L->m_ident_cand += cand;
+        L->m_ident_reuse += reuse;
+    }
     qsort(v, (size_t)n, sizeof *v, cmp_int);
     L->m_ident = n;
     for (int i = 0; i < n; i++)
