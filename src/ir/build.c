@@ -43,6 +43,12 @@ px_status px_build_attr_ints(px_graph *g, int node, const char *name, const int6
     return px_node_add_attr(g, node, &a);
 }
 
+px_status px_build_attr_string(px_graph *g, int node, const char *name, const char *v)
+{
+    px_attr a = {.name = name, .type = PX_ATTR_STRING, .s = v, .s_len = strlen(v)};
+    return px_node_add_attr(g, node, &a);
+}
+
 px_status px_build_init(px_graph *g, int *counter, px_tensor *t, int *out)
 {
     int v = px_build_value(g, counter);

@@ -15,6 +15,7 @@ px_status px_build_node(px_graph *g, int *counter, const char *op, const int *in
 px_status px_build_attr_int(px_graph *g, int node, const char *name, int64_t v);
 px_status px_build_attr_float(px_graph *g, int node, const char *name, float v);
 px_status px_build_attr_ints(px_graph *g, int node, const char *name, const int64_t *v, int n);
+px_status px_build_attr_string(px_graph *g, int node, const char *name, const char *v);
 
 /* An int64 vector initializer (shapes, axes). */
 px_status px_build_int64s(px_graph *g, int *counter, const int64_t *vals, int n, int *out);

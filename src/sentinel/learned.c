@@ -290,6 +290,13 @@ static int embeds(lgen *L, const px_value *rv)
     return px_rng_unit(L->rng) * (g + c + 1) < g + 0.5;
 }
 
+const char *learned_fresh_sym(lgen *L)
+{
+    char *nm = L->unknown_names[L->n_unknown++ % L_MAX_VALS];
+    snprintf(nm, sizeof L->unknown_names[0], "?%d", L->n_unknown % 100000);
+    return nm;
+}
+
 static px_status add_inputs(lgen *L)
 {
     const px_graph *real = L->real;
@@ -323,12 +330,7 @@ static px_status add_inputs(lgen *L)
             px_dim d = rv->shape.dims[a];
             if (d.v >= 0) v->d[a].e = l_int(L, d.v);
             else if (d.sym) v->d[a].sym = d.sym;
-            else {
-                /* an unknown dim: a name of its own, equal to nothing else */
-                char *nm = L->unknown_names[L->n_unknown++ % L_MAX_VALS];
-                snprintf(nm, sizeof L->unknown_names[0], "?%d", L->n_unknown % 100000);
-                v->d[a].sym = nm;
-            }
+            else v->d[a].sym = learned_fresh_sym(L); /* an unknown dim */
         }
         v->isint = learned_int_bound(rv);
         v->nonfloat = !is_float_like(rv->dtype) && !v->isint;
@@ -564,7 +566,10 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     int ints = 0;
     for (int j = 0; j < real->n_inputs + real->n_outputs; j++)
         ints |= learned_int_bound(&real->values[j < real->n_inputs ? real->inputs[j] : real->outputs[j - real->n_inputs]]);
-    for (int i = 0; i < learned_n_ops; i++) L->style[i] = learned_int_op(i) ? (opts->model ? 0 : ints) : opts->model ? 0.02 : 1.0;
+    /* Pad, Squeeze, Resize only where the model writes them: they were not
+     * drawn before, and a sentinel holding an op no real file has is told */
+    for (int i = 0; i < learned_n_ops; i++)
+        L->style[i] = learned_own_op(i) ? 0 : learned_int_op(i) ? (opts->model ? 0 : ints) : opts->model ? 0.02 : 1.0;
     for (int j = 0; opts->model && j < opts->model->n_nodes; j++) {
         for (int op = 0; op < learned_n_ops; op++) /* Gather: both kinds */
             if (!strcmp(learned_ops[op].name, opts->model->nodes[j].op_type)) L->style[op] = 1.0;

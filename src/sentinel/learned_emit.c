@@ -35,6 +35,7 @@ static px_status weight(lgen *L, int rank, const int64_t *dims, enum role role, 
 }
 
 static px_status small_const(lgen *L, px_tensor *t, int *out);
+static px_status emit_node(lgen *L, const char *op, int *ins, int n_in, int *out, int *node);
 
 static px_status scalar(lgen *L, float x, int *out)
 {
@@ -86,6 +87,68 @@ static px_status int64s(lgen *L, const int64_t *vals, int n, int *out)
 }
 
 static px_status int64_scalar(lgen *L, int64_t v, int *out) { return small_const(L, px_build_int64_tensor(&v, 1, 1), out); }
+
+static px_status floats(lgen *L, const float *vals, int n, int *out)
+{
+    int64_t dim = n;
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 1, &dim);
+    if (t && px_tensor_alloc_data(t)) {
+        px_tensor_free(t);
+        return px_nomem();
+    }
+    if (t && n) memcpy(t->data, vals, (size_t)n * sizeof *vals);
+    return small_const(L, t, out);
+}
+
+/* Constant-mode Pad of H and W by p on each side: pads an input from opset
+ * 11, attributes before. */
+static px_status emit_pad(lgen *L, int *ins, int64_t p, int *out)
+{
+    const int64_t pads[8] = {0, 0, p, p, 0, 0, p, p};
+    int node;
+    px_status st = PX_OK;
+    if (L->opset >= 11) st = int64s(L, pads, 8, &ins[1]);
+    if (!st) st = emit_node(L, "Pad", ins, L->opset >= 11 ? 2 : 1, out, &node);
+    if (!st) st = px_build_attr_string(L->g, node, "mode", "constant");
+    if (!st && L->opset < 11) st = px_build_attr_ints(L->g, node, "pads", pads, 8);
+    return st;
+}
+
+/* Nearest upsample of H and W by 2 as exporters write it: scales after an
+ * empty roi from opset 11 (a constant, or no input from opset 13 where the
+ * model's small constants are initializers: torch), the scales alone at
+ * opset 10. */
+static px_status emit_resize(lgen *L, int *ins, int *out)
+{
+    static const float scales[4] = {1, 1, 2, 2};
+    int node, n_in = 2;
+    px_status st = PX_OK;
+    if (L->opset >= 11) {
+        ins[1] = -1;
+        if (L->const_nodes || L->opset < 13) st = floats(L, NULL, 0, &ins[1]);
+        n_in = 3;
+    }
+    if (!st) st = floats(L, scales, 4, &ins[n_in - 1]);
+    if (!st) st = emit_node(L, "Resize", ins, n_in, out, &node);
+    if (!st && L->opset >= 11) {
+        st = px_build_attr_string(L->g, node, "coordinate_transformation_mode", "asymmetric");
+        if (!st && !L->const_nodes) st = px_build_attr_float(L->g, node, "cubic_coeff_a", -0.75f);
+    }
+    if (!st) st = px_build_attr_string(L->g, node, "mode", "nearest");
+    if (!st && L->opset >= 11) st = px_build_attr_string(L->g, node, "nearest_mode", "floor");
+    return st;
+}
+
+/* Squeeze of axes: an input from opset 13, an attribute before. */
+static px_status emit_squeeze(lgen *L, int *ins, const int64_t *axes, int n, int *out)
+{
+    int node;
+    px_status st = PX_OK;
+    if (L->opset >= 13) st = int64s(L, axes, n, &ins[1]);
+    if (!st) st = emit_node(L, "Squeeze", ins, L->opset >= 13 ? 2 : 1, out, &node);
+    if (!st && L->opset < 13) st = px_build_attr_ints(L->g, node, "axes", axes, n);
+    return st;
+}
 
 /* Unsqueeze at axis: its axes an input from opset 13, an attribute before. */
 static px_status emit_unsqueeze(lgen *L, int *ins, int64_t axis, int *out)
@@ -280,6 +343,14 @@ px_status learned_emit(lgen *L, const lnode *nd)
         if (!(st = emit_node(L, o->name, ins, 2, &out, &node))) st = px_build_attr_int(L->g, node, "axis", nd->choice);
         break;
     case LK_UNSQUEEZE: st = emit_unsqueeze(L, ins, 1 + nd->choice % x->rank, &out); break;
+    case LK_PAD: st = emit_pad(L, ins, nd->val[V_P], &out); break;
+    case LK_RESIZE: st = emit_resize(L, ins, &out); break;
+    case LK_SQUEEZE: {
+        int64_t axes[L_MAX_RANK];
+        int n = learned_squeeze_axes(L, nd, x, axes);
+        st = emit_squeeze(L, ins, axes, n, &out);
+        break;
+    }
     case LK_EMBED: {
         int64_t wd[2] = {L->embed_rows > 0 ? L->embed_rows : 1, nd->val[V_OUT]};
         ins[1] = ins[0]; /* Gather(table, ids) */

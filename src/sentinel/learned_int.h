@@ -127,6 +127,8 @@ typedef struct lgen {
      * count drawn per node does not */
     int m_keep[2], m_keep_of[2];
     int domain_no_prefer; /* set around l_domain when the caller prefers a value of its own */
+    int64_t style_pad[8]; /* the spatial pads of the model's own Pads (constant mode, rank 4) */
+    int n_style_pad;
     int style_seen, style_grouped; /* a model was given; it has grouped (depthwise) Convs */
     int checks;   /* solver calls so far (bounded: CHECK_BUDGET) */
     int fails[7]; /* draws that failed, by stage (for the strict mode's message) */
@@ -173,7 +175,7 @@ typedef struct lgen {
 typedef enum lkind {
     LK_UNARY, LK_CLIP, LK_SOFTMAX, LK_BINARY, LK_CONV, LK_POOL, LK_GAP, LK_BN, LK_MATMUL, LK_GEMM,
     LK_LN, LK_FLATTEN, LK_CONCAT, LK_TRANSPOSE, LK_REDUCE, LK_RESHAPE, LK_SHAPE, LK_GATHER, LK_UNSQUEEZE,
-    LK_EMBED, LK_CAST, LK_POW
+    LK_EMBED, LK_CAST, LK_POW, LK_PAD, LK_SQUEEZE, LK_RESIZE
 } lkind;
 
 typedef struct lopdef {
@@ -190,6 +192,9 @@ int learned_cast_op(void);
 /* Whether op makes int64 values (shape arithmetic): drawn only for a model
  * that has them (see learned.c). */
 int learned_int_op(int op);
+/* Whether op is drawn only for a model that writes it (Pad, Squeeze,
+ * Resize: what a model without them never shows in any file). */
+int learned_own_op(int op);
 /* The op index of kind k's first entry (-1 when none). */
 int learned_op_of_kind(lkind k);
 /* Whether an interface value is one the generator computes as int64 shape
@@ -230,6 +235,10 @@ int learned_solve(lgen *L);
 int learned_applies(lgen *L, int op, const lval *x);
 int learned_can_join(lgen *L, int op, const lval *x, const lval *y);
 int learned_build(lgen *L, lnode *nd);
+
+/* A symbol of its own for a dim nothing else has (an unknown input dim, an
+ * upsampled symbolic one): equal to no other. */
+const char *learned_fresh_sym(lgen *L);
 
 /* The solved value of a dim that is a term (0 for a symbol). */
 int64_t learned_dim_value(lgen *L, ldim d);
@@ -314,6 +323,9 @@ extern const float learned_scalars[L_N_SCALARS];
 enum { V_OUT, V_K, V_S, V_P, V_DW };
 /* Whether Gather nd (shape arithmetic) indexes with a [1] vector. */
 int learned_gather_vec(const lgen *L, const lnode *nd);
+
+/* The axes Squeeze nd removes from x (learned_ops.c); their count. */
+int learned_squeeze_axes(lgen *L, const lnode *nd, const lval *x, int64_t *axes);
 
 /* Writes node nd (solved) into L->g. */
 px_status learned_emit(lgen *L, const lnode *nd);

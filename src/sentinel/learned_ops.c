@@ -23,12 +23,20 @@ const lopdef learned_ops[] = {
     {"Shape", LK_SHAPE, 1},        {"Gather", LK_GATHER, 1},      {"Unsqueeze", LK_UNSQUEEZE, 1},
     {"Pow", LK_POW, 7}, /* by a scalar exponent: LayerNorm and Gelu as op13 exports spell them */
     {"Gather", LK_EMBED, 1}, /* a table read by int64 ids (embeddings): only from an input */
+    /* drawn only for a model that writes them (learned_own_op) */
+    {"Pad", LK_PAD, 2},            {"Squeeze", LK_SQUEEZE, 1},    {"Resize", LK_RESIZE, 10},
     {"Cast", LK_CAST, 6}, /* last: learned_cast_op */
 };
 const int learned_n_ops = (int)(sizeof learned_ops / sizeof *learned_ops);
 _Static_assert(sizeof learned_ops / sizeof *learned_ops <= L_MAX_OPS, "lgen.style has a slot per op");
 
 int learned_cast_op(void) { return learned_n_ops - 1; }
+
+int learned_own_op(int op)
+{
+    lkind k = learned_ops[op].kind;
+    return k == LK_PAD || k == LK_SQUEEZE || k == LK_RESIZE;
+}
 
 int learned_op_of_kind(lkind k)
 {
@@ -119,6 +127,9 @@ int learned_applies(lgen *L, int op, const lval *x)
     case LK_TRANSPOSE: return x->rank == 3 || x->rank == 4;
     case LK_REDUCE: return x->rank >= 2;
     case LK_RESHAPE: return reshape_form(L, x, 0) >= 0;
+    case LK_PAD: return x->rank == 4;
+    case LK_RESIZE: return x->rank == 4;
+    case LK_SQUEEZE: return learned_squeeze_axes(L, &(lnode){.choice = 0}, x, NULL) > 0;
     default: return 0;
     }
 }
@@ -471,6 +482,44 @@ int learned_gather_vec(const lgen *L, const lnode *nd)
     return total > 0 && nd->choice % total >= L->m_gather_idx[0];
 }
 
+/* The axes Squeeze nd removes from x (into axes, when not NULL): dims
+ * past the batch already fixed to 1 (a pooled [N, C, 1, 1], a kept reduced
+ * axis, an Unsqueeze's 1); all of them, or one, by nd's choice.  Returns
+ * their count (0: none to remove). */
+int learned_squeeze_axes(lgen *L, const lnode *nd, const lval *x, int64_t *axes)
+{
+    int64_t ones[L_MAX_RANK];
+    int n = 0;
+    for (int a = 1; a < x->rank; a++)
+        if (fixed(L, x->d[a]) == 1) ones[n++] = a;
+    if (!n) return 0;
+    if (nd->choice % 2) { /* one of them */
+        ones[0] = ones[nd->choice / 2 % n];
+        n = 1;
+    }
+    if (axes) memcpy(axes, ones, (size_t)n * sizeof *axes);
+    return n;
+}
+
+/* Constant spatial pads p on both sides of H and W (as torch writes an
+ * AveragePool's padding, Paddle a Conv's): p a value the model's own Pads
+ * use, 0 where a dim is a symbol. */
+static int build_pad(lgen *L, lnode *nd, const lval *x)
+{
+    Z3_context z = L->z;
+    Z3_ast p = nd->var[V_P] = l_var(L, "pad");
+    Z3_solver_assert(z, L->sol, Z3_mk_ge(z, p, l_int(L, 0)));
+    Z3_solver_assert(z, L->sol, Z3_mk_le(z, p, l_int(L, 3)));
+    int64_t want = L->n_style_pad ? L->style_pad[nd->choice % L->n_style_pad] : 1;
+    if (x->d[2].sym || x->d[3].sym) Z3_solver_assert(z, L->sol, Z3_mk_eq(z, p, l_int(L, 0)));
+    else l_prefer(L, Z3_mk_eq(z, p, l_int(L, want)));
+    lval *o = out_of(L, nd, x);
+    Z3_ast two_p = Z3_mk_mul(z, 2, (Z3_ast[]){l_int(L, 2), p});
+    for (int a = 2; a < 4; a++)
+        if (!x->d[a].sym) o->d[a].e = Z3_mk_add(z, 2, (Z3_ast[]){x->d[a].e, two_p});
+    return 1;
+}
+
 /* Shape arithmetic: every dim a number, nothing for the solver. */
 static int build_int(lgen *L, lnode *nd, const lval *x, const lval *y)
 {
@@ -543,6 +592,25 @@ static int build(lgen *L, lnode *nd)
         return 1;
     }
     case LK_RESHAPE: return build_reshape(L, nd, x);
+    case LK_PAD: return build_pad(L, nd, x);
+    case LK_RESIZE: { /* nearest upsample by 2, as FPN heads write it; a symbolic dim becomes a new one */
+        lval *o = out_of(L, nd, x);
+        for (int a = 2; a < 4; a++)
+            o->d[a] = x->d[a].sym ? (ldim){.sym = learned_fresh_sym(L)} : (ldim){.e = Z3_mk_mul(L->z, 2, (Z3_ast[]){l_int(L, 2), x->d[a].e})};
+        return 1;
+    }
+    case LK_SQUEEZE: {
+        int64_t axes[L_MAX_RANK];
+        int n = learned_squeeze_axes(L, nd, x, axes), r = 0;
+        if (!n) return 0;
+        lval *o = out_of(L, nd, x);
+        for (int a = 0, k = 0; a < x->rank; a++) {
+            if (k < n && axes[k] == a) k++;
+            else o->d[r++] = x->d[a];
+        }
+        o->rank = r;
+        return 1;
+    }
     case LK_UNSQUEEZE: {
         int axis = 1 + nd->choice % x->rank;
         lval *o = out_of(L, nd, x);

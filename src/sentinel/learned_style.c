@@ -103,8 +103,39 @@ static int first_act(const px_graph *m, int p)
     return -1;
 }
 
+/* The int64 data of value v of m when it is a constant (an initializer or
+ * a Constant's output) of n elements; NULL otherwise. */
+static const int64_t *const_int64s(const px_graph *m, int v, int64_t n)
+{
+    if (v < 0 || v >= m->n_values) return NULL;
+    const px_tensor *t = m->values[v].init;
+    int p = m->values[v].producer;
+    if (!t && p >= 0 && p < m->n_nodes && !strcmp(m->nodes[p].op_type, "Constant")) {
+        const px_attr *a = px_node_attr(&m->nodes[p], "value");
+        t = a && a->type == PX_ATTR_TENSOR ? a->t : NULL;
+    }
+    return t && t->dtype == PX_DT_INT64 && t->numel == n && t->data ? (const int64_t *)t->data : NULL;
+}
+
+/* The height pad of the model's constant-mode Pads of NCHW values (pads
+ * an attribute before opset 11, an input from it). */
+static void note_pad(lgen *L, const px_graph *m, const px_node *nd)
+{
+    if (strcmp(px_attr_string(nd, "mode", "constant"), "constant") || nd->n_inputs < 1 || nd->inputs[0] < 0 ||
+        m->values[nd->inputs[0]].shape.rank != 4)
+        return;
+    int n = 0;
+    const int64_t *pads = px_attr_ints(nd, "pads", &n);
+    if (!pads || n != 8) pads = nd->n_inputs >= 2 ? const_int64s(m, nd->inputs[1], 8) : NULL;
+    if (!pads || pads[2] < 0 || pads[2] > 3) return;
+    for (int i = 0; i < L->n_style_pad; i++)
+        if (L->style_pad[i] == pads[2]) return;
+    if (L->n_style_pad < 8) L->style_pad[L->n_style_pad++] = pads[2];
+}
+
 void learned_note_model(lgen *L, const px_graph *m, const px_node *nd)
 {
+    if (!strcmp(nd->op_type, "Pad")) note_pad(L, m, nd);
     int act[2], n_act = 0, cst = -1;
     L->m_convs += !strcmp(nd->op_type, "Conv");
     if (!strcmp(nd->op_type, "Concat") && nd->n_outputs >= 1 && nd->outputs[0] >= 0 &&

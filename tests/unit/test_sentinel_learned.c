@@ -348,6 +348,110 @@ static void test_motifs(void)
     px_generator_free(gen);
 }
 
+/* A float [n] initializer of g. */
+static int floats_init(px_graph *g, int *counter, const float *v, int64_t n)
+{
+    px_tensor *t = px_tensor_new(PX_DT_FLOAT, 1, &n);
+    CHECK(t && px_tensor_alloc_data(t) == PX_OK);
+    if (n) memcpy(t->data, v, (size_t)n * sizeof *v);
+    int out = -1;
+    CHECK_EQ_INT(px_build_init(g, counter, t, &out), PX_OK);
+    return out;
+}
+
+/* Pad, Resize and Squeeze (drawn only where the model writes them): a
+ * model at opset 10, 11 and 13 that pads before an AveragePool, upsamples
+ * by 2 and squeezes a pooled [N, C, 1, 1] gets sentinels with the three,
+ * each written in its opset's form (pads, roi, scales and axes as inputs
+ * or attributes), the Pad by the model's own pads; the interface stays
+ * exact and the draw deterministic.  A model without them gets none. */
+static void test_layout_ops(void)
+{
+    static const char text[] = "pxg 1\nsize 6 10\nnext ^ Pad 10\nnext Pad AveragePool 10\nnext AveragePool Resize 10\n"
+                               "next Resize Relu 10\nnext Relu GlobalAveragePool 10\nnext GlobalAveragePool Squeeze 10\n"
+                               "next ^ Relu 1\nattr AveragePool kernel 3 10\nattr AveragePool stride 1 10\n"
+                               "attr AveragePool pad zero 10\n";
+    px_generator *gen;
+    CHECK_EQ_INT(px_generator_parse(text, sizeof text - 1, "l.pxg", &gen), PX_OK);
+    if (!gen) return;
+    static const int opsets[] = {10, 11, 13};
+    for (int o = 0; o < 4; o++) {
+        int opset = opsets[o < 3 ? o : 2], plain = o == 3; /* plain: the model has none of the three */
+        px_graph model;
+        px_graph_init(&model);
+        int c = 0, node, ins[4], out;
+        int64_t dims[4] = {1, 8, 8, 8}, pads[8] = {0, 0, 1, 1, 0, 0, 1, 1}, k3[2] = {3, 3}, zero4[4] = {0};
+        CHECK_EQ_INT(px_graph_set_opset(&model, "", opset), PX_OK);
+        int x = add_input(&model, &c, PX_DT_FLOAT, 4, dims);
+        if (!plain) {
+            ins[0] = x;
+            if (opset >= 11) CHECK_EQ_INT(px_build_int64s(&model, &c, pads, 8, &ins[1]), PX_OK);
+            CHECK_EQ_INT(px_build_node(&model, &c, "Pad", ins, opset >= 11 ? 2 : 1, &x, &node), PX_OK);
+            if (opset < 11) CHECK_EQ_INT(px_build_attr_ints(&model, node, "pads", pads, 8), PX_OK);
+            ins[0] = x;
+            CHECK_EQ_INT(px_build_node(&model, &c, "AveragePool", ins, 1, &x, &node), PX_OK);
+            CHECK_EQ_INT(px_build_attr_ints(&model, node, "kernel_shape", k3, 2), PX_OK);
+            CHECK_EQ_INT(px_build_attr_ints(&model, node, "pads", zero4, 4), PX_OK);
+            static const float scales[4] = {1, 1, 2, 2};
+            ins[0] = x;
+            ins[1] = opset >= 11 ? floats_init(&model, &c, NULL, 0) : floats_init(&model, &c, scales, 4);
+            if (opset >= 11) ins[2] = floats_init(&model, &c, scales, 4);
+            CHECK_EQ_INT(px_build_node(&model, &c, "Resize", ins, opset >= 11 ? 3 : 2, &x, &node), PX_OK);
+        }
+        x = op2(&model, &c, "GlobalAveragePool", op2(&model, &c, "Relu", x, -1), -1);
+        int64_t axes[2] = {2, 3};
+        ins[0] = x;
+        if (opset >= 13) CHECK_EQ_INT(px_build_int64s(&model, &c, axes, 2, &ins[1]), PX_OK);
+        CHECK_EQ_INT(px_build_node(&model, &c, plain ? "Flatten" : "Squeeze", ins, opset >= 13 && !plain ? 2 : 1, &out, &node), PX_OK);
+        if (opset < 13 && !plain) CHECK_EQ_INT(px_build_attr_ints(&model, node, "axes", axes, 2), PX_OK);
+        CHECK_EQ_INT(px_graph_add_output(&model, out), PX_OK);
+        CHECK_EQ_INT(px_shape_infer(&model, NULL), PX_OK);
+        int seen[3] = {0}, padded = 0;
+        setenv("PROTEUS_LEARNED_STRICT", "1", 1);
+        for (int j = 0; j < 8; j++) {
+            px_sentinel_opts so = {.kind = PX_SENTINEL_LEARNED, .weightless = 1, .generator = gen, .model = &model};
+            px_graph s, s2;
+            px_rng rng, rng2;
+            px_rng_seed(&rng, (uint64_t)(500 + j));
+            px_rng_seed(&rng2, (uint64_t)(500 + j));
+            if (px_sentinel_generate(&so, &model, &rng, &s) != PX_OK) {
+                printf("  opset %d draw %d: %s\n", opset, j, px_last_error());
+                CHECK(0);
+                continue;
+            }
+            CHECK(same_value(&s, s.inputs[0], &model, model.inputs[0]) && same_value(&s, s.outputs[0], &model, model.outputs[0]));
+            CHECK(px_graph_validate(&s) == PX_OK && px_shape_infer(&s, NULL) == PX_OK);
+            for (int i = 0; i < s.n_nodes; i++) {
+                const px_node *n = &s.nodes[i];
+                int pad = !strcmp(n->op_type, "Pad"), rs = !strcmp(n->op_type, "Resize"), sq = !strcmp(n->op_type, "Squeeze");
+                seen[0] += pad, seen[1] += rs, seen[2] += sq;
+                /* inputs (the optional roi may be left out) as the opset has them */
+                int want = pad ? (opset >= 11 ? 2 : 1) : rs ? (opset >= 11 ? 3 : 2) : sq ? (opset >= 13 ? 2 : 1) : -1;
+                if (want >= 0) CHECK_EQ_INT(n->n_inputs, want);
+                if (pad) {
+                    int np = 0;
+                    const int64_t *pp = opset < 11 ? px_attr_ints(n, "pads", &np) : NULL;
+                    if (opset >= 11 && s.values[n->inputs[1]].init) pp = s.values[n->inputs[1]].init->data, np = 8;
+                    padded += pp && np == 8 && pp[2] == 1 && pp[3] == 1 && pp[6] == 1;
+                }
+            }
+            CHECK(px_sentinel_generate(&so, &model, &rng2, &s2) == PX_OK && fingerprint(&s) == fingerprint(&s2));
+            px_graph_free(&s2);
+            px_graph_free(&s);
+        }
+        unsetenv("PROTEUS_LEARNED_STRICT");
+        if (plain) {
+            CHECK_EQ_INT(seen[0] + seen[1] + seen[2], 0);
+        } else {
+            printf("  opset %d: Pad %d (by the model's pads %d), Resize %d, Squeeze %d in 8 sentinels\n", opset, seen[0], padded, seen[1], seen[2]);
+            CHECK(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
+            CHECK(padded > 0);
+        }
+        px_graph_free(&model);
+    }
+    px_generator_free(gen);
+}
+
 int main(void)
 {
     RUN(test_part_weights);
@@ -355,5 +459,6 @@ int main(void)
     RUN(test_sampler_invariants);
     RUN(test_int64_interface);
     RUN(test_motifs);
+    RUN(test_layout_ops);
     return test_summary("sentinel_learned");
 }
