@@ -502,15 +502,19 @@ int learned_squeeze_axes(lgen *L, const lnode *nd, const lval *x, int64_t *axes)
 }
 
 /* Constant spatial pads p on both sides of H and W (as torch writes an
- * AveragePool's padding, Paddle a Conv's): p a value the model's own Pads
- * use, 0 where a dim is a symbol. */
+ * AveragePool's padding, Paddle a Conv's): p 0 or a value the model's own
+ * Pads use (1 where none is known), preferably the latter; 0 where a dim
+ * is a symbol. */
 static int build_pad(lgen *L, lnode *nd, const lval *x)
 {
     Z3_context z = L->z;
-    Z3_ast p = nd->var[V_P] = l_var(L, "pad");
-    Z3_solver_assert(z, L->sol, Z3_mk_ge(z, p, l_int(L, 0)));
-    Z3_solver_assert(z, L->sol, Z3_mk_le(z, p, l_int(L, 3)));
+    Z3_ast p = nd->var[V_P] = l_var(L, "pad"), any[9];
     int64_t want = L->n_style_pad ? L->style_pad[nd->choice % L->n_style_pad] : 1;
+    int n = 0;
+    any[n++] = Z3_mk_eq(z, p, l_int(L, 0));
+    for (int i = 0; i < L->n_style_pad && n < 9; i++) any[n++] = Z3_mk_eq(z, p, l_int(L, L->style_pad[i]));
+    if (!L->n_style_pad) any[n++] = Z3_mk_eq(z, p, l_int(L, 1));
+    Z3_solver_assert(z, L->sol, Z3_mk_or(z, (unsigned)n, any));
     if (x->d[2].sym || x->d[3].sym) Z3_solver_assert(z, L->sol, Z3_mk_eq(z, p, l_int(L, 0)));
     else l_prefer(L, Z3_mk_eq(z, p, l_int(L, want)));
     lval *o = out_of(L, nd, x);
