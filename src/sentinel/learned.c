@@ -225,7 +225,10 @@ static double mix_weight(const lgen *L, int i, const int *have)
 {
     if (!L->has_target_ops || learned_model_share(L) <= 0) return 1.0;
     int deficit = L->target_ops[i] - have[i];
-    return deficit > 0 ? 1.0 + deficit : 0.25;
+    /* Pad, Resize, Squeeze: the model reaches them by few transitions (a
+     * Pad only after a Concat or a MaxPool), so a part with one would be
+     * matched far less often than it is drawn */
+    return deficit > 0 ? 1.0 + (learned_own_op(i) ? 16.0 : 1.0) * deficit : 0.25;
 }
 
 /* Grows until the nodes, with those closing will add, reach size. */

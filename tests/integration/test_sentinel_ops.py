@@ -12,20 +12,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import ROOT, key_view, proteus
+from conftest import ROOT, proteus
 from proteus_py.inputs import make_inputs
+from test_sentinel_style import obfuscate  # learned, --seed 7, --no-probe: (bucket, key view)
 
 MODELS = os.path.join(ROOT, "corpus", "models")
 REALWORLD = os.path.join(ROOT, "build", "realworld")
 NEW_OPS = {"Pad", "Resize", "Squeeze"}
-
-
-def obfuscate(src, base, k, *extra):
-    os.makedirs(base, exist_ok=True)
-    bucket, key = os.path.join(base, "bucket"), os.path.join(base, "key")
-    proteus("obfuscate", src, "-o", bucket, "--key", key, "-k", k, "--sentinels", "learned", "--no-probe",
-            "--allow-weak", "--seed", 7, *extra)
-    return bucket, key_view(key)
 
 
 def files(bucket, view):
