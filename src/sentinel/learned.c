@@ -537,14 +537,61 @@ static void note_style(lgen *L, const px_graph *m, const px_node *nd)
         const px_shape *sh = &m->values[nd->outputs[0]].shape;
         int axis = conv ? 1 : sh->rank - 1;
         if (sh->rank > axis && axis >= 0) add_style(L->style_c, L->style_cn, &L->n_style_c, 64, sh->dims[axis].v);
-        const px_shape *ish = nd->n_inputs > 0 && nd->inputs[0] >= 0 ? &m->values[nd->inputs[0]].shape : NULL;
-        int ia = conv ? 1 : ish ? ish->rank - 1 : -1;
-        if (ish && ia >= 0 && ish->rank > ia && sh->rank > axis && axis >= 0 && ish->dims[ia].v > 0 && sh->dims[axis].v > 0 &&
-            !(conv && px_attr_int(nd, "group", 1) > 1)) {
-            L->m_keep_of[!conv]++;
-            L->m_keep[!conv] += ish->dims[ia].v == sh->dims[axis].v;
-        }
     }
+}
+
+/* The width of a weight node of the model (0: Conv not depthwise, 1:
+ * MatMul or Gemm; *kind -1 for others): its output channels or features. */
+static int64_t width_of(const px_graph *m, const px_node *nd, int *kind)
+{
+    *kind = !strcmp(nd->op_type, "Conv") && px_attr_int(nd, "group", 1) == 1 ? 0
+            : !strcmp(nd->op_type, "MatMul") || !strcmp(nd->op_type, "Gemm") ? 1 : -1;
+    if (*kind < 0 || nd->n_outputs < 1 || nd->outputs[0] < 0) return 0;
+    const px_shape *sh = &m->values[nd->outputs[0]].shape;
+    int axis = *kind ? sh->rank - 1 : 1;
+    return axis >= 0 && axis < sh->rank ? sh->dims[axis].v : 0;
+}
+
+/* How often a weight node of the model's parts takes a width an earlier one
+ * of its kind in its part has (m_reuse). */
+static px_status note_widths(lgen *L, const px_graph *m, const int *part_of, int n_parts)
+{
+    if (!part_of || n_parts <= 0) return PX_OK;
+    int *start = calloc((size_t)n_parts + 1, sizeof *start), *order = malloc(((size_t)m->n_nodes + 1) * sizeof *order);
+    if (!start || !order) {
+        free(start);
+        free(order);
+        return px_nomem();
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        if (part_of[i] >= 0 && part_of[i] < n_parts) start[part_of[i] + 1]++;
+    for (int p = 0; p < n_parts; p++) start[p + 1] += start[p];
+    int *fill = calloc((size_t)n_parts + 1, sizeof *fill);
+    if (!fill) {
+        free(start);
+        free(order);
+        return px_nomem();
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        if (part_of[i] >= 0 && part_of[i] < n_parts) order[start[part_of[i]] + fill[part_of[i]]++] = i;
+    for (int p = 0; p < n_parts; p++)
+        for (int j = start[p]; j < start[p + 1]; j++) {
+            int kj, ki, seen = 0, same = 0;
+            int64_t w = width_of(m, &m->nodes[order[j]], &kj);
+            if (kj < 0 || w <= 0) continue;
+            for (int i = start[p]; i < j; i++) {
+                int64_t v = width_of(m, &m->nodes[order[i]], &ki);
+                if (ki != kj || v <= 0) continue;
+                seen = 1;
+                same |= v == w;
+            }
+            L->m_reuse_of[kj] += seen;
+            L->m_reuse[kj] += same;
+        }
+    free(start);
+    free(order);
+    free(fill);
+    return PX_OK;
 }
 
 px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real, px_rng *rng, px_graph *out)
@@ -580,6 +627,7 @@ px_status px_sentinel_learned(const px_sentinel_opts *opts, const px_graph *real
     }
     if (opts->model) learned_note_inputs(L, opts->model, real);
     px_status st = opts->model ? learned_note_dedup(L, opts->model) : PX_OK;
+    if (!st && opts->model) st = note_widths(L, opts->model, opts->part_of, opts->n_part_sizes);
     if (!st && opts->model) st = learned_motifs_init(L, opts->model);
     if (st) {
         free(L);

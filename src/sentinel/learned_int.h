@@ -121,11 +121,11 @@ typedef struct lgen {
     int64_t style_c[64];
     double style_cn[64];
     int n_style_c;
-    /* its Convs (0, not depthwise) and MatMul/Gemm weights (1) whose output
-     * channels or features equal their input's, of those whose both are
-     * known: a block keeps its width (a stage's convs share it), which a
-     * count drawn per node does not */
-    int m_keep[2], m_keep_of[2];
+    /* its Convs (0, not depthwise) and MatMul/Gemm weights (1) that follow
+     * one of their kind in their part, and those whose width (output
+     * channels, features) one of those has: a part keeps few widths (a
+     * stage's convs share them), which a count drawn per node does not */
+    int m_reuse[2], m_reuse_of[2];
     int domain_no_prefer; /* set around l_domain when the caller prefers a value of its own */
     int64_t style_pad[8]; /* the spatial pads of the model's own Pads (constant mode, rank 4) */
     int n_style_pad;

@@ -261,16 +261,23 @@ static void window_vars(lgen *L, lnode *nd, const char *op)
 }
 
 /* The channels or features of a new weight (var) among the model's counts;
- * as often as the model keeps its width (kind 0: Convs, 1: linear), the
- * input's (in) is preferred instead of a drawn count. */
-static void width_from(lgen *L, Z3_ast var, int kind, ldim in)
+ * as often as a weight node of the model's parts takes a width an earlier
+ * one of its kind in its part has, the width of an earlier one of this
+ * draw (kind 0: Convs, 1: linear) is preferred instead of a drawn count. */
+static void width_from(lgen *L, Z3_ast var, int kind)
 {
-    int keep = !in.sym && L->m_keep_of[kind] > 0 &&
-               px_rng_unit(L->rng) * L->m_keep_of[kind] < learned_model_share(L) * L->m_keep[kind];
-    L->domain_no_prefer = keep;
+    Z3_ast prev[L_MAX_NODES];
+    int n = 0;
+    for (int i = 0; i < L->nn; i++) {
+        lkind k = learned_ops[L->n[i].op].kind;
+        if (L->n[i].var[V_OUT] && (kind ? k == LK_MATMUL || k == LK_GEMM : k == LK_CONV)) prev[n++] = L->n[i].var[V_OUT];
+    }
+    int reuse = n > 0 && L->m_reuse_of[kind] > 0 &&
+                px_rng_unit(L->rng) * L->m_reuse_of[kind] < learned_model_share(L) * L->m_reuse[kind];
+    L->domain_no_prefer = reuse;
     domain_from(L, var, "chan", 1, L->style_c, L->style_cn, L->n_style_c);
     L->domain_no_prefer = 0;
-    if (keep) l_prefer(L, Z3_mk_eq(L->z, var, in.e));
+    if (reuse) l_prefer(L, Z3_mk_eq(L->z, var, prev[px_rng_below(L->rng, (uint64_t)n)]));
 }
 
 static int build_conv(lgen *L, lnode *nd, const lval *x)
@@ -279,7 +286,7 @@ static int build_conv(lgen *L, lnode *nd, const lval *x)
     window_vars(L, nd, "Conv");
     nd->var[V_OUT] = l_var(L, "c");
     nd->var[V_DW] = l_var(L, "dw");
-    width_from(L, nd->var[V_OUT], 0, x->d[1]);
+    width_from(L, nd->var[V_OUT], 0);
     Z3_ast dw = nd->var[V_DW];
     Z3_solver_assert(z, L->sol, Z3_mk_or(z, 2, (Z3_ast[]){Z3_mk_eq(z, dw, l_int(L, 0)), Z3_mk_eq(z, dw, l_int(L, 1))}));
     /* depthwise: one filter per channel, as MobileNets write it */
@@ -365,7 +372,7 @@ static int build_matmul_join(lgen *L, lnode *nd, const lval *x, const lval *y)
 static int build_linear(lgen *L, lnode *nd, const lval *x)
 {
     nd->var[V_OUT] = l_var(L, "f");
-    width_from(L, nd->var[V_OUT], 1, x->d[x->rank - 1]);
+    width_from(L, nd->var[V_OUT], 1);
     int64_t in = fixed(L, x->d[x->rank - 1]);
     if (in > 0) Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / in)));
     lval *o = out_of(L, nd, x);
