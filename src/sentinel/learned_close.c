@@ -40,13 +40,14 @@ int learned_n_sinks(const lgen *L, int *sinks)
 }
 
 /* Ops that give a value new dims, to reach an output's dims or a join
- * partner's: what real blocks end in, drawn by the fitted transitions. */
+ * partner's: what real blocks end in, drawn by the fitted transitions
+ * (an op the model does not write weighs nothing: learned.c's style). */
 static const struct {
     const char *op;
     int isint; /* what it makes: a float tensor, or an int64 length or shape vector */
 } bridges[] = {{"Conv", 0}, {"MatMul", 0}, {"Gemm", 0}, {"MaxPool", 0}, {"AveragePool", 0}, {"GlobalAveragePool", 0},
                {"Flatten", 0}, {"Transpose", 0}, {"Reshape", 0}, {"Unsqueeze", 0}, {"Cast", 0}, {"Shape", 1},
-               {"Gather", 1}, {"Unsqueeze", 1}};
+               {"Gather", 1}, {"Unsqueeze", 1}, {"Resize", 0}, {"Pad", 0}, {"Squeeze", 0}};
 enum { N_BRIDGES = (int)(sizeof bridges / sizeof *bridges) };
 
 /* A bridge op for value i that makes a value of kind want (0 float, 1
