@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sentinel/weights.h"
+
 enum {
     GRID_ROWS = 32,      /* channels sampled per tensor to estimate the grid */
     GRID_ROW_LEN = 4096, /* entries read per sampled channel */
@@ -148,19 +150,6 @@ static void channels_of(const px_tensor *t, int64_t n, int out_axis, int64_t *m,
 
 static int64_t row_of(const px_track_ref *r, int64_t e) { return (e / r->post) % r->m; }
 
-static double excess_kurt(const double *x, int64_t n)
-{
-    double s = 0, s2 = 0, s4 = 0;
-    for (int64_t i = 0; i < n; i++) s += x[i];
-    double mu = s / (double)n;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (x[i] - mu) * (x[i] - mu);
-        s2 += d;
-        s4 += d * d;
-    }
-    return s2 > 0 ? (double)n * s4 / (s2 * s2) - 3 : 0;
-}
-
 px_status px_track_ref_take(px_track_ref *r, const float *b, int64_t n, const px_tensor *bt, int out_axis)
 {
     memset(r, 0, sizeof *r);
@@ -245,11 +234,11 @@ px_status px_track_reshape(float *s, int64_t n, const px_track_ref *r, int matri
     if (n >= MIN_TAIL_NUMEL) {
         double lo = 0, hi = H_MAX;
         for (int64_t i = 0; i < ns; i++) x[i] = r->row_rms[row_of(r, i * n / ns)] * u[i];
-        if (excess_kurt(x, ns) < r->kurt)
+        if (px_wstats_excess_kurt(x, ns) < r->kurt)
             for (int it = 0; it < 30; it++) {
                 double mid = (lo + hi) / 2;
                 for (int64_t i = 0; i < ns; i++) x[i] = r->row_rms[row_of(r, i * n / ns)] * tukey(u[i], mid);
-                if (excess_kurt(x, ns) < r->kurt) lo = mid;
+                if (px_wstats_excess_kurt(x, ns) < r->kurt) lo = mid;
                 else hi = mid;
             }
         h = lo;

@@ -286,7 +286,7 @@ static double sd_of(const double *x, int n)
     return sqrt(s2 / (n - 1));
 }
 
-static double excess_kurt(const double *x, int64_t n)
+double px_wstats_excess_kurt(const double *x, int64_t n)
 {
     if (n < 4) return 0;
     double s = 0, m2 = 0, m4 = 0;
@@ -458,7 +458,7 @@ static px_status measure_matrix(const px_tensor *t, int out_axis, wparams *w)
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++)
             if (chrms[ch[c]] > 0) x[r * C + c] /= chrms[ch[c]];
-    w->m.kurt = excess_kurt(x, (int64_t)R * C);
+    w->m.kurt = px_wstats_excess_kurt(x, (int64_t)R * C);
     w->h = h_for_kurt(w->m.kurt);
     /* the spectrum of a block of the evened entries */
     int RS = R < SPEC_ROWS ? R : SPEC_ROWS, CS = C < SPEC_COLS ? C : SPEC_COLS;
@@ -510,7 +510,7 @@ static px_status measure_vector(const px_tensor *t, px_wrole role, wparams *w)
     for (int64_t i = 0; i < S; i++) s += x[i];
     w->m.loc = S ? s / (double)S : 0;
     w->m.scale = S >= 2 ? sd_of(x, (int)S) : 0;
-    w->m.kurt = excess_kurt(x, S);
+    w->m.kurt = px_wstats_excess_kurt(x, S);
     w->m.pos = S ? pos / (double)S : 0;
     w->h = h_for_kurt(w->m.kurt);
     free(x);

@@ -69,6 +69,9 @@ typedef struct px_wmeasure {
 } px_wmeasure;
 
 px_status px_wstats_measure(const px_tensor *t, px_wrole role, int out_axis, px_wmeasure *m);
+/* Excess kurtosis of x[0..n) (0 for fewer than 4 values or no spread). */
+double px_wstats_excess_kurt(const double *x, int64_t n);
+
 /* Medians over the role's fitted tensors; returns how many there were. */
 int px_wstats_summary(const px_wstats *ws, px_wrole role, px_wmeasure *m);
 

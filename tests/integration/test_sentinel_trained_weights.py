@@ -10,19 +10,10 @@ import os
 
 import numpy as np
 import onnx
-import pytest
 from onnx import numpy_helper
 
-from conftest import ROOT, key_view, proteus
-
-REALWORLD = os.path.join(ROOT, "build", "realworld")
-
-
-def realworld(name):
-    path = os.path.join(REALWORLD, name + ".onnx")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not fetched (corpus/realworld/fetch.py)")
-    return path
+from conftest import key_view, proteus
+from test_sentinel_style import realworld  # build/realworld/NAME.onnx, or skip
 
 
 def obfuscate(src, base, k):
