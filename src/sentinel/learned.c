@@ -53,7 +53,9 @@ static int newest_value(const lgen *L)
 static int pick_operand(lgen *L)
 {
     for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && (L->v[i].rank >= 1 || L->v[i].isint)) return i;
+        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && (L->v[i].rank >= 1 || L->v[i].isint) &&
+            !learned_mask_like(L, &L->v[i])) /* a mask: attention reads it (learned_close.c) */
+            return i;
     int newest = newest_value(L);
     double pn = px_generator_count(L->gen, "operand newest") + 1, po = px_generator_count(L->gen, "operand older") + 1;
     double p_newest = pn / (pn + po);
@@ -138,7 +140,9 @@ static void rollback(lgen *L, snap s)
 
 /* Adds node op(x[, y]) if it fits and keeps the constraints satisfiable;
  * otherwise leaves everything as it was and returns 0. */
-int learned_try_node_ex(lgen *L, int op, int x, int y, int check)
+int learned_try_node_ex(lgen *L, int op, int x, int y, int check) { return learned_try_node_as(L, op, x, y, -1, check); }
+
+int learned_try_node_as(lgen *L, int op, int x, int y, int choice, int check)
 {
     if (L->nn >= L_MAX_NODES || L->nv >= L_MAX_VALS) return 0;
     lnode *nd = &L->n[L->nn];
@@ -149,6 +153,7 @@ int learned_try_node_ex(lgen *L, int op, int x, int y, int check)
     nd->n_in = y >= 0 ? 2 : 1;
     nd->choice = (int)px_rng_below(L->rng, 1000);
     if (learned_ops[op].kind == LK_CONCAT) nd->choice = concat_axis(L, L->v[x].rank);
+    if (choice >= 0) nd->choice = choice;
     snap s = take(L);
     learned_push(L);
     int built = learned_build(L, nd);

@@ -95,14 +95,30 @@ static int join_somewhere(lgen *L, int b, int sinks_only)
         }
         learned_rollback(L, s);
     }
+    /* drawn bridges reached nothing: the attention chains, by name */
+    for (int c = 0; c < learned_n_chains(); c++) {
+        lsnap s = learned_take(L);
+        int nb = learned_run_chain(L, c, b);
+        if (nb >= 0 && nb != b) {
+            ns = learned_n_sinks(L, sinks);
+            for (int j = ns - 1; j >= 0; j--)
+                if (sinks[j] != nb && join_pair(L, sinks[j], nb)) return 1;
+        }
+        learned_rollback(L, s);
+    }
     return 0;
 }
 
 /* No dead ends: every input read, at most as many unread values as outputs. */
 int learned_close_ends(lgen *L, int n_out)
 {
-    for (int i = 0; i < L->nv; i++)
-        if (L->v[i].producer < 0 && !L->v[i].uses && !L->v[i].nonfloat && !join_somewhere(L, i, 0)) return 0;
+    for (int i = 0; i < L->nv; i++) {
+        if (L->v[i].producer >= 0 || L->v[i].uses || L->v[i].nonfloat) continue;
+        /* a mask is read by attention, as exporters write it; scores
+         * ([B, H, S, S]) by attention when nothing else joins them */
+        int mask = learned_mask_like(L, &L->v[i]);
+        if (!(mask && learned_attend(L, i)) && !join_somewhere(L, i, 0) && (mask || !learned_attend(L, i))) return 0;
+    }
     for (;;) {
         int sinks[L_MAX_VALS], ns = learned_n_sinks(L, sinks);
         if (ns <= n_out) return 1;
@@ -123,7 +139,7 @@ int learned_sym_bound(const px_graph *real, const char *sym)
 }
 
 /* Value v becomes output o: its dims must equal the real ones. */
-static int bind_output(lgen *L, int v, const px_value *rv)
+int learned_bind_output(lgen *L, int v, const px_value *rv)
 {
     const lval *x = &L->v[v];
     if (x->rank != rv->shape.rank || x->isint != learned_int_bound(rv)) return 0;
@@ -187,10 +203,10 @@ static int reach(lgen *L, int i, const px_value *rv, int depth)
     if (!L->v[i].uses) {
         lsnap s = learned_take(L);
         int f = follow(L, i);
-        if (f != i && bind_output(L, f, rv)) return f;
+        if (f != i && learned_bind_output(L, f, rv)) return f;
         learned_rollback(L, s);
     }
-    if (bind_output(L, i, rv)) return i;
+    if (learned_bind_output(L, i, rv)) return i;
     unsigned tried = 0;
     for (int t = 0; t < 2 && depth > 0; t++) {
         int op = draw_bridge(L, i, &tried, learned_int_bound(rv));
@@ -230,6 +246,8 @@ int learned_bind_outputs(lgen *L, int *outv)
         for (int depth = 0; depth <= 3 && outv[o] < 0; depth++)
             for (int c = 0; c < nc && outv[o] < 0 && c < (depth == 0 ? 6 : depth == 1 ? 2 : 1); c++)
                 outv[o] = reach(L, cand[c], rv, depth);
+        /* drawn bridges reached nothing: the attention chains, by name */
+        for (int c = 0; c < nc && outv[o] < 0 && c < 4; c++) outv[o] = learned_reach_named(L, cand[c], rv);
         if (outv[o] < 0) return 0;
     }
     int sinks[L_MAX_VALS], ns = learned_n_sinks(L, sinks);

@@ -360,7 +360,7 @@ px_status learned_emit(lgen *L, const lnode *nd)
         break;
     }
     case LK_TRANSPOSE: {
-        const int64_t *perm = x->rank == 3 ? learned_perms3[nd->choice % 2] : learned_perms4[nd->choice % 4];
+        const int64_t *perm = learned_perm(nd, x->rank);
         if (!(st = emit_node(L, o->name, ins, 1, &out, &node))) st = px_build_attr_ints(L->g, node, "perm", perm, x->rank);
         break;
     }

@@ -153,6 +153,9 @@ typedef struct lgen {
     int m_convs;            /* its Conv nodes (how many have a bias: feed Conv slot 2) */
     struct lmotifs *motifs; /* the motifs the model itself writes (learned_motif.c) */
     int m_reshape[L_MAX_RANK + 1][L_MAX_RANK + 1]; /* its Reshapes by input and output rank */
+    /* its Reshapes [B, S, E] -> [B * S, E] and [N, F] -> [1, N, F] (gpt2's
+     * Conv1D around its Gemm), counted here instead of in m_reshape */
+    int m_reshape_lead[2];
     int m_gather_idx[2]; /* its Gathers of a shape vector by a scalar index, or by a 1-element one */
     /* its Identities of an initializer, those whose initializer another
      * Identity reads too (torch deduplicates equal tensors, such as the zero
@@ -283,6 +286,8 @@ void learned_rollback(lgen *L, lsnap s);
 int learned_try_node(lgen *L, int op, int x, int y);
 /* ... without the solver check (check 0: the next check covers it) */
 int learned_try_node_ex(lgen *L, int op, int x, int y, int check);
+/* ... with its choice given (>= 0; L_FORCE + i names a form or perm) */
+int learned_try_node_as(lgen *L, int op, int x, int y, int choice, int check);
 void learned_push(lgen *L); /* a solver scope that learned_rollback pops */
 int learned_op_named(const char *name); /* the first op of that name, or -1 */
 /* The op that produced value x as the transitions name it ("^", or the
@@ -298,6 +303,24 @@ int learned_n_sinks(const lgen *L, int *sinks);
 int learned_sym_bound(const px_graph *real, const char *sym);
 int learned_close_ends(lgen *L, int n_out);
 int learned_bind_outputs(lgen *L, int *outv);
+/* Value v becomes output rv when its dims can equal rv's (1; 0 with
+ * nothing left behind). */
+int learned_bind_output(lgen *L, int v, const px_value *rv);
+
+/* Attention (learned_attn.c): value i as output rv through a named chain
+ * of Reshapes and Transposes, or as attention scores (the bound value, or
+ * -1 with nothing added); whole attention reading mask input m (1 when
+ * placed, satisfiable). */
+int learned_reach_named(lgen *L, int i, const px_value *rv);
+int learned_attend(lgen *L, int m);
+/* Whether v is an input shaped as an attention mask, [B, 1, 1, S], for a
+ * model that writes batch-first attention (read by learned_attend, not by
+ * the grower). */
+int learned_mask_like(const lgen *L, const lval *v);
+/* The named chains: how many; chain c from value i (nodes unchecked), its
+ * last value or -1 with nothing added. */
+int learned_n_chains(void);
+int learned_run_chain(lgen *L, int c, int i);
 
 /* Motifs (learned_motif.c): the pxg's motif lines the model itself writes,
  * counted in it; freed with learned_motifs_free. */
@@ -317,7 +340,14 @@ px_status learned_ort_safe(px_graph *g, int *safe);
  * the scalars real graphs multiply or divide by; lnode.var slots. */
 enum { L_N_INT_CONSTS = 8, L_N_SCALARS = 8 };
 extern const int64_t learned_int_consts[L_N_INT_CONSTS];
-extern const int64_t learned_perms3[2][3];
+extern const int64_t learned_perms3[3][3];
+/* The perm of Transpose nd over rank r: by its choice (a choice of
+ * L_FORCE + i names perm i itself, as the chains closing a draw need). */
+const int64_t *learned_perm(const lnode *nd, int r);
+enum { L_FORCE = 1000 }; /* a node's choice from L_FORCE on: a form or perm named, not drawn */
+/* Reshape form f (learned_ops.c) for x, named: f when it fits x and the
+ * model writes it, else -1. */
+int learned_reshape_named(lgen *L, int f, const lval *x);
 extern const int64_t learned_perms4[4][4];
 extern const float learned_scalars[L_N_SCALARS];
 enum { V_OUT, V_K, V_S, V_P, V_DW };

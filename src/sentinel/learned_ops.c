@@ -62,8 +62,15 @@ int learned_int_bound(const px_value *v)
 const int64_t learned_int_consts[L_N_INT_CONSTS] = {-1, 1, 2, 4, 8, 12, 16, 64};
 
 /* Transposes exporters write (attention heads, NCHW <-> NHWC), by rank. */
-const int64_t learned_perms3[2][3] = {{0, 2, 1}, {1, 0, 2}};
+const int64_t learned_perms3[3][3] = {{0, 2, 1}, {1, 0, 2}, {1, 2, 0}}; /* the last: a seq-first key, only named */
+
 const int64_t learned_perms4[4][4] = {{0, 2, 1, 3}, {0, 1, 3, 2}, {0, 2, 3, 1}, {0, 3, 1, 2}};
+
+const int64_t *learned_perm(const lnode *nd, int r)
+{
+    if (nd->choice >= L_FORCE) return r == 3 ? learned_perms3[(nd->choice - L_FORCE) % 3] : learned_perms4[(nd->choice - L_FORCE) % 4];
+    return r == 3 ? learned_perms3[nd->choice % 2] : learned_perms4[nd->choice % 4];
+}
 
 /* Attention head counts real transformers use (a Reshape splits or merges them). */
 static const int64_t heads[] = {2, 4, 6, 8, 12, 16};
@@ -401,11 +408,12 @@ static int build_flatten(lgen *L, lnode *nd, const lval *x)
  * H a head count real models use: one linear case per head count. */
 /* The Reshapes exporters write around attention, by input and output rank:
  * batch-first [B, S, E] -> [B, S, H, E/H] and back; seq-first [S, 1, E] ->
- * [S, H, E/H], [S, H, D] -> [S, H*D], [S, E] -> [S, 1, E] (the last three
+ * [S, H, E/H], [S, H, D] -> [S, H*D], [S, E] -> [S, 1, E]; gpt2's
+ * [B, S, E] -> [B*S, E] and [N, F] -> [1, N, F] (all but the first two
  * only for a model that writes them, as its counts say). */
 static const struct {
     int rin, rout, always;
-} reshape_forms[] = {{3, 4, 1}, {4, 3, 1}, {3, 3, 0}, {3, 2, 0}, {2, 3, 0}};
+} reshape_forms[] = {{3, 4, 1}, {4, 3, 1}, {3, 3, 0}, {3, 2, 0}, {2, 3, 0}, {3, 2, 0}, {2, 3, 0}};
 enum { N_RESHAPE_FORMS = (int)(sizeof reshape_forms / sizeof *reshape_forms) };
 
 static int reshape_fits(lgen *L, int f, const lval *x)
@@ -415,6 +423,9 @@ static int reshape_fits(lgen *L, int f, const lval *x)
     case 1: return is_expr(x->d[2]);
     case 2: return fixed(L, x->d[1]) == 1;
     case 3: return is_expr(x->d[1]) && (fixed(L, x->d[1]) >= 0 || fixed(L, x->d[2]) >= 0); /* linear */
+    /* no symbol moves to another axis (the target's 0 copies the same axis) */
+    case 5: return is_expr(x->d[0]) && is_expr(x->d[1]) && (fixed(L, x->d[0]) >= 0 || fixed(L, x->d[1]) >= 0);
+    case 6: return is_expr(x->d[0]);
     default: return 1;
     }
 }
@@ -426,7 +437,8 @@ static int reshape_form(lgen *L, const lval *x, double pick)
     double w[N_RESHAPE_FORMS], total = 0;
     for (int pass = 0; pass < 2 && total <= 0; pass++)
         for (int f = 0; f < N_RESHAPE_FORMS; f++) {
-            w[f] = !reshape_fits(L, f, x) ? 0 : pass ? reshape_forms[f].always : L->m_reshape[reshape_forms[f].rin][reshape_forms[f].rout];
+            w[f] = !reshape_fits(L, f, x) ? 0 : pass ? reshape_forms[f].always : f >= 5 ? L->m_reshape_lead[f - 5]
+                 : L->m_reshape[reshape_forms[f].rin][reshape_forms[f].rout];
             total += w[f];
         }
     for (int f = 0; f < N_RESHAPE_FORMS && total > 0; f++) {
@@ -436,15 +448,33 @@ static int reshape_form(lgen *L, const lval *x, double pick)
     return -1;
 }
 
+/* Form f, named rather than drawn (the chains closing a draw): when it
+ * fits x and the model writes it; else -1. */
+int learned_reshape_named(lgen *L, int f, const lval *x)
+{
+    if (f < 0 || f >= N_RESHAPE_FORMS || !reshape_fits(L, f, x)) return -1;
+    int mine = f >= 5 ? L->m_reshape_lead[f - 5] : L->m_reshape[reshape_forms[f].rin][reshape_forms[f].rout];
+    return mine > 0 ? f : -1;
+}
+
 static int build_reshape(lgen *L, lnode *nd, const lval *x)
 {
-    int form = reshape_form(L, x, (nd->choice % 1000) / 1000.0);
+    int form = nd->choice >= L_FORCE ? learned_reshape_named(L, nd->choice - L_FORCE, x) : reshape_form(L, x, (nd->choice % 1000) / 1000.0);
     if (form < 0) return 0;
-    if (form >= 3) { /* merge the last two, or add a 1 in the middle: nothing to solve */
+    if (form >= 3) { /* merge two, or add a 1: nothing to solve */
         lval *o = out_of(L, nd, x);
         if (form == 3) {
             o->rank = 2;
             o->d[1] = (ldim){.e = Z3_mk_mul(L->z, 2, (Z3_ast[]){x->d[1].e, x->d[2].e})};
+        } else if (form == 5) {
+            o->rank = 2;
+            o->d[0] = (ldim){.e = Z3_mk_mul(L->z, 2, (Z3_ast[]){x->d[0].e, x->d[1].e})};
+            o->d[1] = x->d[2];
+        } else if (form == 6) {
+            o->rank = 3;
+            o->d[2] = x->d[1];
+            o->d[1] = x->d[0];
+            o->d[0] = (ldim){.e = l_int(L, 1)};
         } else {
             o->rank = 3;
             o->d[1] = (ldim){.e = l_int(L, 1)};
@@ -593,7 +623,7 @@ static int build(lgen *L, lnode *nd)
     case LK_FLATTEN: return build_flatten(L, nd, x);
     case LK_TRANSPOSE: {
         lval *o = out_of(L, nd, x);
-        const int64_t *perm = x->rank == 3 ? learned_perms3[nd->choice % 2] : learned_perms4[nd->choice % 4];
+        const int64_t *perm = learned_perm(nd, x->rank);
         for (int a = 0; a < x->rank; a++) o->d[a] = x->d[perm[a]];
         return 1;
     }

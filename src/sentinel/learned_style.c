@@ -151,7 +151,12 @@ void learned_note_model(lgen *L, const px_graph *m, const px_node *nd)
     if (!strcmp(nd->op_type, "Reshape") && nd->n_inputs >= 1 && nd->n_outputs >= 1 && nd->inputs[0] >= 0 &&
         nd->outputs[0] >= 0) { /* seq-first blocks reshape 3 -> 3, 3 -> 2, 2 -> 3; batch-first ones 3 -> 4 -> 3 */
         int ri = m->values[nd->inputs[0]].shape.rank, ro = m->values[nd->outputs[0]].shape.rank;
-        if (ri >= 0 && ri <= L_MAX_RANK && ro >= 0 && ro <= L_MAX_RANK) L->m_reshape[ri][ro]++;
+        const px_shape *si = &m->values[nd->inputs[0]].shape, *so = &m->values[nd->outputs[0]].shape;
+        /* gpt2's [1, S, E] -> [S, E] and back: the last dim kept, the leading ones merged or split off */
+        int lead32 = ri == 3 && ro == 2 && si->dims[2].v > 0 && so->dims[1].v == si->dims[2].v && si->dims[1].v > 1;
+        int lead23 = ri == 2 && ro == 3 && so->dims[0].v == 1 && so->dims[1].v > 1 && so->dims[1].v == si->dims[0].v;
+        if (lead32 || lead23) L->m_reshape_lead[lead23]++;
+        else if (ri >= 0 && ri <= L_MAX_RANK && ro >= 0 && ro <= L_MAX_RANK) L->m_reshape[ri][ro]++;
     }
     for (int s = 0; s < nd->n_inputs - nd->n_implicit; s++) {
         int v = nd->inputs[s];
