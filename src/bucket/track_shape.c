@@ -150,6 +150,14 @@ static void channels_of(const px_tensor *t, int64_t n, int out_axis, int64_t *m,
 
 static int64_t row_of(const px_track_ref *r, int64_t e) { return (e / r->post) % r->m; }
 
+/* Visits every entry e of a tensor with r's channels in storage order, its
+ * channel in k (no division per entry: these loops run over every sentinel
+ * weight). */
+#define FOR_ENTRIES(r, n, e, k)                                                                           \
+    for (int64_t pre_ = (n) / ((r)->m * (r)->post), p_ = 0, e = 0; p_ < pre_; p_++)                      \
+        for (int64_t k = 0; k < (r)->m; k++)                                                               \
+            for (int64_t j_ = 0; j_ < (r)->post; j_++, e++)
+
 px_status px_track_ref_take(px_track_ref *r, const float *b, int64_t n, const px_tensor *bt, int out_axis)
 {
     memset(r, 0, sizeof *r);
@@ -164,9 +172,8 @@ px_status px_track_ref_take(px_track_ref *r, const float *b, int64_t n, const px
     double s = 0;
     for (int64_t e = 0; e < n; e++) s += b[e];
     r->mean = s / (double)n;
-    for (int64_t e = 0; e < n; e++) {
+    FOR_ENTRIES(r, n, e, row) {
         double d = b[e] - r->mean;
-        int64_t row = row_of(r, e);
         r->row_rms[row] += d * d;
         cnt[row]++;
     }
@@ -189,7 +196,7 @@ void px_track_ref_free(px_track_ref *r)
 }
 
 /* Tukey's h transform: monotone, heavier tails as h grows. */
-static double tukey(double u, double h) { return u * exp(h * u * u / 2); }
+static double tukey(double u, double h) { return h > 0 ? u * exp(h * u * u / 2) : u; }
 
 /* u rounded to relative step q (its mantissa, as a float format does). */
 static double on_grid(double u, double q)
@@ -219,8 +226,7 @@ px_status px_track_reshape(float *s, int64_t n, const px_track_ref *r, int matri
     double mu = 0;
     for (int64_t e = 0; e < n; e++) mu += s[e];
     mu /= (double)n;
-    for (int64_t e = 0; e < n; e++) {
-        int64_t row = row_of(r, e);
+    FOR_ENTRIES(r, n, e, row) {
         rs[row] += (s[e] - mu) * (s[e] - mu);
         cnt[row]++;
     }
@@ -245,17 +251,13 @@ px_status px_track_reshape(float *s, int64_t n, const px_track_ref *r, int matri
     }
     /* channel by channel to the generator's scale, tails by h; the
      * transform's spread is taken out over the whole tensor (per channel
-     * it would even out the channels that hold the tails) */
+     * it would even out the channels that hold the tails), as the sample
+     * measures it (one pass over the entries, not two) */
     double t2 = 0;
-    for (int64_t e = 0; e < n; e++) {
-        int64_t row = row_of(r, e);
-        double t = rs[row] > 0 ? tukey((s[e] - mu) / rs[row], h) : 0;
-        t2 += t * t;
-    }
-    double g = t2 > 0 ? sqrt(t2 / (double)n) : 1;
+    for (int64_t i = 0; i < ns; i++) t2 += tukey(u[i], h) * tukey(u[i], h);
+    double g = t2 > 0 ? sqrt(t2 / (double)ns) : 1;
     for (int64_t k = 0; k < r->m; k++) rs[k] = rs[k] > 0 ? rs[k] : -1; /* -1: a constant channel, left */
-    for (int64_t e = 0; e < n; e++) {
-        int64_t row = row_of(r, e);
+    FOR_ENTRIES(r, n, e, row) {
         if (rs[row] < 0) continue;
         double v = mu + tukey((s[e] - mu) / rs[row], h) * r->row_rms[row] / g;
         if (isfinite(v)) s[e] = (float)v;
@@ -263,8 +265,8 @@ px_status px_track_reshape(float *s, int64_t n, const px_track_ref *r, int matri
     /* the model's grid, times a keyed scale per channel */
     if (matrix && grid > 0 && r->m >= 2) {
         for (int64_t k = 0; k < r->m; k++) rs[k] = (r->row_rms[k] > 0 ? r->row_rms[k] : 1) * exp2(px_rng_unit(rng));
-        for (int64_t e = 0; e < n; e++) {
-            double c = rs[row_of(r, e)];
+        FOR_ENTRIES(r, n, e, row) {
+            double c = rs[row];
             if (c > 0) s[e] = (float)(on_grid(s[e] / c, grid) * c);
         }
     }
