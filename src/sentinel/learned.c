@@ -508,14 +508,11 @@ static px_status attempt(lgen *L, px_graph *out, int *ok)
     return PX_OK;
 }
 
-static void add_style(int64_t *set, double *count, int *n, int cap, int64_t v)
+static void add_style(int64_t *set, int *n, int cap, int64_t v)
 {
     for (int i = 0; i < *n; i++)
-        if (set[i] == v) {
-            count[i]++;
-            return;
-        }
-    if (*n < cap && v > 0) set[*n] = v, count[(*n)++] = 1;
+        if (set[i] == v) return;
+    if (*n < cap && v > 0) set[(*n)++] = v;
 }
 
 /* Kernel sizes and channel counts node nd of the model uses. */
@@ -533,7 +530,7 @@ static void note_style(lgen *L, const px_graph *m, const px_node *nd)
         if (strcmp(nd->op_type, windowed[w])) continue;
         int n;
         const int64_t *ks = px_attr_ints(nd, "kernel_shape", &n);
-        if (ks && n) add_style(L->style_k[w], L->style_kn[w], &L->n_style_k[w], 16, ks[0]);
+        if (ks && n) add_style(L->style_k[w], &L->n_style_k[w], 16, ks[0]);
     }
     L->style_seen = 1;
     if (!strcmp(nd->op_type, "Conv") && px_attr_int(nd, "group", 1) > 1) L->style_grouped = 1;
@@ -541,7 +538,7 @@ static void note_style(lgen *L, const px_graph *m, const px_node *nd)
     if ((conv || lin) && nd->n_outputs > 0 && nd->outputs[0] >= 0) {
         const px_shape *sh = &m->values[nd->outputs[0]].shape;
         int axis = conv ? 1 : sh->rank - 1;
-        if (sh->rank > axis && axis >= 0) add_style(L->style_c, L->style_cn, &L->n_style_c, 64, sh->dims[axis].v);
+        if (sh->rank > axis && axis >= 0) add_style(L->style_c, &L->n_style_c, 64, sh->dims[axis].v);
     }
 }
 

@@ -204,14 +204,13 @@ static lval *out_of(lgen *L, lnode *nd, const lval *like)
     return o;
 }
 
-static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface, const int64_t *style,
-                        const double *style_n, int n_style)
+static void domain_from(lgen *L, Z3_ast var, const char *prefix, int with_iface, const int64_t *style, int n_style)
 {
     const char *w[256];
     double c[256];
     int n = px_generator_values(L->gen, prefix, w, c, 256);
     if (n > 256) n = 256;
-    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0, style, style_n, n_style);
+    l_domain(L, var, w, c, n, with_iface ? L->iface : NULL, with_iface ? L->n_iface : 0, style, n_style);
 }
 
 /* out = floor((in + 2p - k) / s) + 1 over one spatial dim; a symbol only
@@ -252,9 +251,9 @@ static void window_vars(lgen *L, lnode *nd, const char *op)
     nd->var[V_P] = l_var(L, "p");
     int w = !strcmp(op, "Conv") ? 0 : !strcmp(op, "MaxPool") ? 1 : 2;
     snprintf(prefix, sizeof prefix, "attr %s kernel", op);
-    domain_from(L, nd->var[V_K], prefix, 0, L->style_k[w], L->style_kn[w], L->n_style_k[w]);
+    domain_from(L, nd->var[V_K], prefix, 0, L->style_k[w], L->n_style_k[w]);
     snprintf(prefix, sizeof prefix, "attr %s stride", op);
-    domain_from(L, nd->var[V_S], prefix, 0, NULL, NULL, 0);
+    domain_from(L, nd->var[V_S], prefix, 0, NULL, 0);
     Z3_solver_assert(z, L->sol, Z3_mk_le(z, nd->var[V_S], l_int(L, 4)));
     Z3_ast p = nd->var[V_P], k = nd->var[V_K];
     Z3_ast zero = Z3_mk_eq(z, p, l_int(L, 0));
@@ -282,7 +281,7 @@ static void width_from(lgen *L, Z3_ast var, int kind)
     int reuse = n > 0 && L->m_reuse_of[kind] > 0 &&
                 px_rng_unit(L->rng) * L->m_reuse_of[kind] < learned_model_share(L) * L->m_reuse[kind];
     L->domain_no_prefer = reuse;
-    domain_from(L, var, "chan", 1, L->style_c, L->style_cn, L->n_style_c);
+    domain_from(L, var, "chan", 1, L->style_c, L->n_style_c);
     L->domain_no_prefer = 0;
     if (reuse) l_prefer(L, Z3_mk_eq(L->z, var, prev[px_rng_below(L->rng, (uint64_t)n)]));
 }
@@ -662,7 +661,7 @@ static int build(lgen *L, lnode *nd)
     }
     case LK_EMBED: { /* ids [..] -> [.., F] through a [rows, F] table */
         nd->var[V_OUT] = l_var(L, "f");
-        domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->style_cn, L->n_style_c);
+        domain_from(L, nd->var[V_OUT], "chan", 1, L->style_c, L->n_style_c);
         Z3_solver_assert(L->z, L->sol, Z3_mk_le(L->z, nd->var[V_OUT], l_int(L, L->max_weight / (L->embed_rows > 0 ? L->embed_rows : 1))));
         lval *o = out_of(L, nd, x);
         o->rank = x->rank + 1;

@@ -41,34 +41,19 @@ int l_draw(lgen *L, const double *w, int n)
 }
 
 void l_domain(lgen *L, Z3_ast var, const char *const *words, const double *counts, int n, const int64_t *extra,
-              int n_extra, const int64_t *style, const double *style_n, int n_style)
+              int n_extra, const int64_t *style, int n_style)
 {
     Z3_ast opts[320];
     int64_t vals[320];
     double w[320];
     int k = 0;
-    double gen_total = 0, style_total = 0;
-    for (int i = 0; i < n; i++) gen_total += counts[i] > 0 ? counts[i] : 0;
-    for (int j = 0; j < n_style && style_n; j++) style_total += style_n[j];
-    /* the model's own values only (and the interface's, below): a smaller
-     * search, and its style; as often as the model writes each, mostly,
-     * and as often as real models do otherwise */
-    double share = style_total > 0 ? learned_model_share(L) : 0;
-    for (int j = 0; j < n_style && k < 256; j++) {
-        double gen = 0;
-        for (int i = 0; i < n; i++) {
-            char *end;
-            long long v = strtoll(words[i], &end, 10);
-            if (!*end && v == style[j] && counts[i] > 0) gen += counts[i];
-        }
-        vals[k] = style[j];
-        w[k++] = share * (style_n ? style_n[j] : 0) / (style_total > 0 ? style_total : 1) +
-                 (1 - share) * gen / (gen_total > 0 ? gen_total : 1);
-    }
-    for (int i = 0; i < n && !n_style && k < 256; i++) {
+    for (int i = 0; i < n && k < 256; i++) {
         char *end;
         long long v = strtoll(words[i], &end, 10);
         if (*end || v <= 0) continue;
+        int mine = !n_style;
+        for (int j = 0; j < n_style && !mine; j++) mine = style[j] == v;
+        if (!mine) continue; /* the model's own values (and the interface's, below) only: a smaller search, and its style */
         vals[k] = v;
         w[k++] = counts[i];
     }
