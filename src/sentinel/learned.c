@@ -554,45 +554,43 @@ static int64_t width_of(const px_graph *m, const px_node *nd, int *kind)
     return axis >= 0 && axis < sh->rank ? sh->dims[axis].v : 0;
 }
 
+/* A weight node of a part: where it is and its width (note_widths). */
+typedef struct wnode {
+    int part, kind, idx;
+    int64_t w;
+} wnode;
+
+static int cmp_wnode(const void *x, const void *y)
+{
+    const wnode *a = x, *b = y;
+    if (a->part != b->part) return (a->part > b->part) - (a->part < b->part);
+    if (a->kind != b->kind) return (a->kind > b->kind) - (a->kind < b->kind);
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
 /* How often a weight node of the model's parts takes a width an earlier one
- * of its kind in its part has (m_reuse). */
+ * of its kind in its part has (m_reuse): the weight nodes alone, sorted by
+ * part, kind and node order. */
 static px_status note_widths(lgen *L, const px_graph *m, const int *part_of, int n_parts)
 {
     if (!part_of || n_parts <= 0) return PX_OK;
-    int *start = calloc((size_t)n_parts + 1, sizeof *start), *order = malloc(((size_t)m->n_nodes + 1) * sizeof *order);
-    if (!start || !order) {
-        free(start);
-        free(order);
-        return px_nomem();
+    wnode *wn = malloc(((size_t)m->n_nodes + 1) * sizeof *wn);
+    if (!wn) return px_nomem();
+    int n = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        int k;
+        int64_t w = width_of(m, &m->nodes[i], &k);
+        if (k >= 0 && w > 0 && part_of[i] >= 0 && part_of[i] < n_parts) wn[n++] = (wnode){part_of[i], k, i, w};
     }
-    for (int i = 0; i < m->n_nodes; i++)
-        if (part_of[i] >= 0 && part_of[i] < n_parts) start[part_of[i] + 1]++;
-    for (int p = 0; p < n_parts; p++) start[p + 1] += start[p];
-    int *fill = calloc((size_t)n_parts + 1, sizeof *fill);
-    if (!fill) {
-        free(start);
-        free(order);
-        return px_nomem();
+    qsort(wn, (size_t)n, sizeof *wn, cmp_wnode);
+    for (int g = 0, j = 0; j < n; j++) {
+        if (wn[j].part != wn[g].part || wn[j].kind != wn[g].kind) g = j; /* a new (part, kind) run */
+        int same = 0;
+        for (int i = g; i < j && !same; i++) same = wn[i].w == wn[j].w;
+        L->m_reuse_of[wn[j].kind] += j > g;
+        L->m_reuse[wn[j].kind] += same;
     }
-    for (int i = 0; i < m->n_nodes; i++)
-        if (part_of[i] >= 0 && part_of[i] < n_parts) order[start[part_of[i]] + fill[part_of[i]]++] = i;
-    for (int p = 0; p < n_parts; p++)
-        for (int j = start[p]; j < start[p + 1]; j++) {
-            int kj, ki, seen = 0, same = 0;
-            int64_t w = width_of(m, &m->nodes[order[j]], &kj);
-            if (kj < 0 || w <= 0) continue;
-            for (int i = start[p]; i < j; i++) {
-                int64_t v = width_of(m, &m->nodes[order[i]], &ki);
-                if (ki != kj || v <= 0) continue;
-                seen = 1;
-                same |= v == w;
-            }
-            L->m_reuse_of[kj] += seen;
-            L->m_reuse[kj] += same;
-        }
-    free(start);
-    free(order);
-    free(fill);
+    free(wn);
     return PX_OK;
 }
 
